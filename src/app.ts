@@ -1,0 +1,102 @@
+// Wires the store, mailer, limits, core and HTTP dialects into one server.
+import path from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
+import cors from '@fastify/cors';
+import { Redis } from 'ioredis';
+import type { Config } from './config.ts';
+import { Store } from './store/store.ts';
+import { createMailer, type Mailer } from './mail/mailer.ts';
+import { memoryLimits, redisLimits, type Limits } from './core/limits.ts';
+import { createCore, type Core } from './core/index.ts';
+import { registerBodyParsers } from './http/common.ts';
+import { wikimediaRoutes } from './http/wikimedia.ts';
+import { resourceRoutes } from './http/resource.ts';
+import { adminRoutes } from './http/admin.ts';
+
+export interface Services {
+  store: Store;
+  mailer: Mailer;
+  limits: Limits;
+  core: Core;
+  close(): Promise<void>;
+}
+
+type Logger = FastifyInstance['log'];
+
+/** Opens the store (migrating it), the mailer and the limits, and builds the core on them. */
+export async function openServices(config: Config, log: Logger, clock?: () => number): Promise<Services> {
+  const store = Store.open({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  let limits: Limits | undefined;
+  try {
+    await store.migrate();
+    if (config.redisUrl) {
+      const client = new Redis(config.redisUrl, { maxRetriesPerRequest: 2, lazyConnect: true });
+      await client.connect();
+      limits = redisLimits(client);
+    } else {
+      limits = memoryLimits();
+    }
+    const mailer = createMailer({
+      smtpUrl: config.smtpUrl,
+      from: config.mailFrom,
+      outboxDir: path.join(config.dataDir, 'outbox'),
+      log,
+    });
+    const core = await createCore({ config, store, mailer, limits, clock });
+    const openLimits = limits;
+    return {
+      store,
+      mailer,
+      limits: openLimits,
+      core,
+      async close() {
+        await mailer.drain();
+        await openLimits.close();
+        await store.close();
+      },
+    };
+  } catch (error) {
+    await limits?.close();
+    await store.close();
+    throw error;
+  }
+}
+
+// Never log a query string: reset links carry their token there.
+const withoutQuery = (url: string) => url.split('?')[0];
+
+export async function buildApp(config: Config, options: { clock?: () => number; logger?: boolean } = {}) {
+  const app = Fastify({
+    logger:
+      options.logger === false
+        ? false
+        : {
+            level: config.logLevel,
+            redact: ['req.headers.authorization', 'req.headers.cookie'],
+            serializers: {
+              req: (req) => ({ method: req.method, url: withoutQuery(req.url), remoteAddress: req.ip }),
+            },
+          },
+    bodyLimit: 64 * 1024,
+    // A hop count is valid at run time though the types only name booleans and addresses.
+    trustProxy: config.trustProxy as boolean,
+    ajv: { customOptions: { allErrors: true } },
+  });
+  const services = await openServices(config, app.log, options.clock);
+  const { core } = services;
+  app.addHook('onClose', () => services.close());
+
+  await app.register(cors, { origin: '*', methods: ['GET', 'POST', 'DELETE', 'OPTIONS'] });
+  registerBodyParsers(app);
+  await app.register(wikimediaRoutes, { prefix: '/v1', core });
+  await app.register(resourceRoutes, { core, issuer: config.issuer, publicUrl: config.publicUrl });
+  if (config.adminToken) await app.register(adminRoutes, { prefix: '/admin', core, adminToken: config.adminToken });
+
+  // Expired codes and sessions are dead weight; sweep them now and then.
+  const sweep = setInterval(() => void core.store.deleteExpired(core.clock()).catch((err) => app.log.error({ err }, 'sweep failed')), 3_600_000);
+  sweep.unref();
+  app.addHook('onClose', async () => clearInterval(sweep));
+
+  app.log.info({ store: core.store.describe, mail: services.mailer.describe, limits: services.limits.backend }, 'latchkey ready');
+  return { app, core, services };
+}

@@ -1,0 +1,124 @@
+// The one place that reads the environment. Everything else receives a Config.
+import path from 'node:path';
+
+export interface DialectLifetimes {
+  /** Wikimedia Enterprise: access and ID token lifetime, seconds. */
+  wikimediaAccessTtl: number;
+  /** Wikimedia Enterprise: refresh token lifetime, seconds. */
+  wikimediaRefreshTtl: number;
+  /** Wikimedia Enterprise: access tokens one refresh token may mint. */
+  wikimediaRefreshLimit: number;
+  /** Roypi: token lifetime, seconds. */
+  roypiTokenTtl: number;
+  /** Roypi: how long after the original login a token may still be refreshed, seconds. */
+  roypiRefreshWindow: number;
+  /** Ziik: token lifetime, seconds. */
+  ziikTokenTtl: number;
+  /** Ziik: how long a login may be kept alive by /api/renew, seconds. */
+  ziikSessionTtl: number;
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl?: string;
+  redisUrl?: string;
+  smtpUrl?: string;
+  mailFrom: string;
+  publicUrl: string;
+  issuer: string;
+  /** The `aud` of every token Latchkey mints. */
+  audience: string;
+  signingAlg: 'EdDSA' | 'ES256' | 'RS256';
+  adminToken?: string;
+  keySecret?: string;
+  logLevel: string;
+  /** Trust X-Forwarded-For from this many proxies (or true for any), for the client IP. */
+  trustProxy: boolean | number;
+  passwordMinLength: number;
+  /** Failed logins per username before it is locked out for lockoutSeconds. */
+  lockoutThreshold: number;
+  lockoutSeconds: number;
+  /** Requests per minute per client IP on the credential-taking endpoints. */
+  ipRateLimit: number;
+  lifetimes: DialectLifetimes;
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) {
+    throw new ConfigError(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = env[name];
+  if (!raw) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} is not a valid URL`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(`${name} must use ${protocols.join(' or ')}, got ${parsed.protocol}`);
+  }
+  return raw;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (!raw) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) throw new ConfigError(`${name} must be one of ${allowed.join(', ')}`);
+  return raw as T;
+}
+
+const DAY = 86_400;
+
+export function loadConfig(env: Env = process.env): Config {
+  const port = int(env, 'PORT', 8080);
+  const host = env.HOST || '127.0.0.1';
+  const publicUrl = (env.LATCHKEY_PUBLIC_URL || `http://${host === '0.0.0.0' ? 'localhost' : host}:${port}`).replace(/\/+$/, '');
+  const adminToken = env.LATCHKEY_ADMIN_TOKEN || undefined;
+  if (adminToken !== undefined && adminToken.length < 16) {
+    throw new ConfigError('LATCHKEY_ADMIN_TOKEN must be at least 16 characters');
+  }
+  return {
+    port,
+    host,
+    dataDir: path.resolve(env.LATCHKEY_DATA_DIR || './data'),
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    smtpUrl: url(env, 'LATCHKEY_SMTP_URL', ['smtp:', 'smtps:']),
+    mailFrom: env.LATCHKEY_MAIL_FROM || 'Latchkey <no-reply@localhost>',
+    publicUrl,
+    issuer: (env.LATCHKEY_ISSUER || publicUrl).replace(/\/+$/, ''),
+    audience: env.LATCHKEY_AUDIENCE || 'latchkey',
+    signingAlg: oneOf(env, 'LATCHKEY_SIGNING_ALG', ['EdDSA', 'ES256', 'RS256'] as const, 'EdDSA'),
+    adminToken,
+    keySecret: env.LATCHKEY_KEY_SECRET || undefined,
+    logLevel: env.LOG_LEVEL || 'info',
+    trustProxy: env.LATCHKEY_TRUST_PROXY === 'true' ? true : int(env, 'LATCHKEY_TRUST_PROXY', 0),
+    passwordMinLength: int(env, 'LATCHKEY_PASSWORD_MIN_LENGTH', 8, 1),
+    lockoutThreshold: int(env, 'LATCHKEY_LOCKOUT_THRESHOLD', 5, 1),
+    lockoutSeconds: int(env, 'LATCHKEY_LOCKOUT_SECONDS', 900, 1),
+    ipRateLimit: int(env, 'LATCHKEY_IP_RATE_LIMIT', 60, 1),
+    lifetimes: {
+      wikimediaAccessTtl: int(env, 'LATCHKEY_WIKIMEDIA_ACCESS_TTL', DAY, 1),
+      wikimediaRefreshTtl: int(env, 'LATCHKEY_WIKIMEDIA_REFRESH_TTL', 90 * DAY, 1),
+      wikimediaRefreshLimit: int(env, 'LATCHKEY_WIKIMEDIA_REFRESH_LIMIT', 90, 1),
+      roypiTokenTtl: int(env, 'LATCHKEY_ROYPI_TOKEN_TTL', 5 * DAY, 1),
+      roypiRefreshWindow: int(env, 'LATCHKEY_ROYPI_REFRESH_WINDOW', 10 * DAY, 1),
+      ziikTokenTtl: int(env, 'LATCHKEY_ZIIK_TOKEN_TTL', DAY, 1),
+      ziikSessionTtl: int(env, 'LATCHKEY_ZIIK_SESSION_TTL', 30 * DAY, 1),
+    },
+  };
+}

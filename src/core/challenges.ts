@@ -1,0 +1,46 @@
+// NEW_PASSWORD_REQUIRED: a user created with a temporary password proves it at login, gets a
+// short-lived single-use session, and trades it with a new password for a full token set.
+import type { User } from '../store/schema.ts';
+import type { CoreContext } from './context.ts';
+import { MINUTE } from './context.ts';
+import type { Codes } from './codes.ts';
+import { isAuthError, TokenInvalid } from './errors.ts';
+import { checkPasswordPolicy, hashPassword } from './passwords.ts';
+import { randomToken } from './secrets.ts';
+import { normalizeLogin, type Users } from './users.ts';
+
+export const CHALLENGE_TTL_MS = 3 * MINUTE;
+
+export class Challenges {
+  constructor(
+    private readonly ctx: CoreContext,
+    private readonly codes: Codes,
+    private readonly users: Users,
+  ) {}
+
+  async start(user: User): Promise<string> {
+    const session = randomToken();
+    await this.codes.issue(user.id, 'challenge', session, CHALLENGE_TTL_MS, 'by-token');
+    return session;
+  }
+
+  /** Sets the new password and returns the user, now active; the caller opens the session. */
+  async answerNewPassword(session: string, username: string, newPassword: string): Promise<User> {
+    let code;
+    try {
+      code = await this.codes.findByToken('challenge', session);
+    } catch (error) {
+      if (isAuthError(error)) throw TokenInvalid('Invalid session for the user, session is expired.');
+      throw error;
+    }
+    const user = await this.ctx.store.userById(code.user_id);
+    if (!user || user.username !== normalizeLogin(username) || user.status !== 'force_change_password') {
+      throw TokenInvalid('Invalid session for the user.');
+    }
+    checkPasswordPolicy(newPassword, { minLength: this.ctx.settings.passwordMinLength }, user.username);
+    return this.users.applyPassword(user, await hashPassword(newPassword), {
+      consumeCodeId: code.id,
+      kind: 'password_set_at_challenge',
+    });
+  }
+}

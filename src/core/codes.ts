@@ -1,0 +1,60 @@
+// One-time codes: reset codes typed from an email, reset links, and challenge sessions.
+// Only a hash is stored; each one works once, for a limited time, and a few wrong guesses kill it.
+import type { CodePurpose, OneTimeCode } from '../store/schema.ts';
+import type { CoreContext } from './context.ts';
+import { CodeMismatch, ExpiredCode } from './errors.ts';
+import { randomId, safeEqual, sha256 } from './secrets.ts';
+
+export const MAX_CODE_ATTEMPTS = 5;
+
+/** Short codes are bound to their row, so equal codes of two users never share a hash. */
+const hashOf = (id: string, secret: string) => sha256(`${id}:${secret}`);
+/** Long random tokens are looked up by their hash alone. */
+const hashOfToken = (purpose: CodePurpose, token: string) => sha256(`${purpose}:${token}`);
+
+export class Codes {
+  constructor(private readonly ctx: CoreContext) {}
+
+  /** Stores a new code for the user, retiring any earlier one of the same purpose. */
+  async issue(userId: number, purpose: CodePurpose, secret: string, ttlMs: number, lookup: 'by-user' | 'by-token'): Promise<void> {
+    const now = this.ctx.clock();
+    const id = randomId();
+    await this.ctx.store.transaction(async (tx) => {
+      await tx.retireCodes(userId, purpose, now);
+      await tx.insertCode({
+        id,
+        purpose,
+        user_id: userId,
+        code_hash: lookup === 'by-user' ? hashOf(id, secret) : hashOfToken(purpose, secret),
+        expires_at: now + ttlMs,
+        attempts: 0,
+        used_at: null,
+        created_at: now,
+      });
+    });
+  }
+
+  /** Checks a typed code against the user's newest one; wrong guesses count against it,
+   *  and the last allowed wrong guess kills the code. */
+  async checkForUser(userId: number, purpose: CodePurpose, guess: string): Promise<OneTimeCode> {
+    const code = await this.ctx.store.latestLiveCode(userId, purpose);
+    if (!code) throw CodeMismatch('Invalid verification code provided, please try again.');
+    if (code.expires_at <= this.ctx.clock()) throw ExpiredCode('Invalid code provided, please request a code again.');
+    if (code.attempts >= MAX_CODE_ATTEMPTS) throw ExpiredCode('Attempt limit exceeded, please request a code again.');
+    if (!safeEqual(hashOf(code.id, guess), code.code_hash)) {
+      const attempts = await this.ctx.store.addCodeAttempt(code.id);
+      if (attempts >= MAX_CODE_ATTEMPTS) throw ExpiredCode('Attempt limit exceeded, please request a code again.');
+      throw CodeMismatch('Invalid verification code provided, please try again.');
+    }
+    return code;
+  }
+
+  /** Finds a live code by its token; says why when it is unknown, used or expired. */
+  async findByToken(purpose: CodePurpose, token: string): Promise<OneTimeCode> {
+    const code = await this.ctx.store.codeByHash(purpose, hashOfToken(purpose, token));
+    if (!code) throw CodeMismatch('This link is not valid.');
+    if (code.used_at !== null) throw ExpiredCode('This link has already been used.');
+    if (code.expires_at <= this.ctx.clock()) throw ExpiredCode('This link has expired.');
+    return code;
+  }
+}

@@ -1,0 +1,38 @@
+// What every core module is handed: the store, keys, tokens, mail, counters, settings, time.
+import type { Store } from '../store/store.ts';
+import type { Mailer } from '../mail/mailer.ts';
+import type { KeyRing } from './keys.ts';
+import type { TokenService } from './tokens.ts';
+import type { Counter } from './limits.ts';
+
+export interface RequestContext {
+  ip?: string;
+  userAgent?: string;
+}
+
+export interface CoreSettings {
+  passwordMinLength: number;
+  publicUrl: string;
+}
+
+export interface Counters {
+  /** Failed password checks per login name: the lockout. */
+  loginFailures: Counter;
+  /** Credential attempts per client IP. */
+  perIp: Counter;
+  /** Reset mails per account, so nobody can mail-bomb a user. */
+  resetMails: Counter;
+}
+
+export interface CoreContext {
+  store: Store;
+  keys: KeyRing;
+  tokens: TokenService;
+  mailer: Mailer;
+  counters: Counters;
+  settings: CoreSettings;
+  clock: () => number;
+}
+
+export const SECOND = 1000;
+export const MINUTE = 60 * SECOND;

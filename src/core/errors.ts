@@ -1,0 +1,66 @@
+// Typed core errors with stable codes. Dialects map `code` to their own status and body
+// in one table each; the message here is for logs and the admin API, never a secret.
+
+export type AuthErrorCode =
+  | 'invalid_credentials'
+  | 'code_mismatch'
+  | 'expired_code'
+  | 'too_many_attempts'
+  | 'token_expired'
+  | 'token_invalid'
+  | 'token_revoked'
+  | 'refresh_expired'
+  | 'limit_exceeded'
+  | 'rate_limited'
+  | 'password_policy'
+  | 'externally_managed'
+  | 'user_disabled'
+  | 'password_change_required'
+  | 'user_exists'
+  | 'user_not_found'
+  | 'validation';
+
+export class AuthError extends Error {
+  readonly code: AuthErrorCode;
+  /** Seconds a client should wait, for rate limits and lockouts. */
+  retryAfter?: number;
+  constructor(code: AuthErrorCode, message: string) {
+    super(message);
+    this.name = 'AuthError';
+    this.code = code;
+  }
+}
+
+const make = (code: AuthErrorCode) => (message: string) => new AuthError(code, message);
+
+export const InvalidCredentials = make('invalid_credentials');
+export const CodeMismatch = make('code_mismatch');
+export const ExpiredCode = make('expired_code');
+export const TokenExpired = make('token_expired');
+export const TokenInvalid = make('token_invalid');
+export const TokenRevoked = make('token_revoked');
+export const RefreshExpired = make('refresh_expired');
+export const LimitExceeded = make('limit_exceeded');
+export const PasswordPolicy = make('password_policy');
+export const ExternallyManaged = make('externally_managed');
+export const UserDisabled = make('user_disabled');
+export const PasswordChangeRequired = make('password_change_required');
+export const UserExists = make('user_exists');
+export const UserNotFound = make('user_not_found');
+export const Validation = make('validation');
+
+export function TooManyAttempts(message: string, retryAfter?: number): AuthError {
+  const error = new AuthError('too_many_attempts', message);
+  error.retryAfter = retryAfter;
+  return error;
+}
+
+export function RateLimited(message: string, retryAfter: number): AuthError {
+  const error = new AuthError('rate_limited', message);
+  error.retryAfter = retryAfter;
+  return error;
+}
+
+export function isAuthError(error: unknown): error is AuthError {
+  return error instanceof AuthError;
+}

@@ -1,0 +1,81 @@
+// The core, assembled: every API and the CLI call these, and nothing else.
+import type { Config } from '../config.ts';
+import type { Store } from '../store/store.ts';
+import type { Mailer } from '../mail/mailer.ts';
+import type { Limits } from './limits.ts';
+import type { CoreContext } from './context.ts';
+import { KeyRing, type SigningAlg } from './keys.ts';
+import { TokenService } from './tokens.ts';
+import { Users } from './users.ts';
+import { Codes } from './codes.ts';
+import { Challenges } from './challenges.ts';
+import { Sessions } from './sessions.ts';
+import { Recovery } from './recovery.ts';
+import { profiles } from './profiles.ts';
+
+export interface Core {
+  users: Users;
+  sessions: Sessions;
+  recovery: Recovery;
+  challenges: Challenges;
+  keys: KeyRing;
+  tokens: TokenService;
+  profiles: ReturnType<typeof profiles>;
+  store: Store;
+  mailer: Mailer;
+  clock: () => number;
+}
+
+export interface CoreDeps {
+  config: Config;
+  store: Store;
+  mailer: Mailer;
+  limits: Limits;
+  clock?: () => number;
+}
+
+export async function createCore({ config, store, mailer, limits, clock = Date.now }: CoreDeps): Promise<Core> {
+  const lifetimes = Object.values(config.lifetimes);
+  const keys = new KeyRing(store, {
+    secret: config.keySecret,
+    alg: config.signingAlg as SigningAlg,
+    // A retired key stays published as long as the longest-lived token it may have signed.
+    retainMs: Math.max(...lifetimes) * 1000,
+    clock,
+  });
+  await keys.init();
+  const tokens = new TokenService(keys, { issuer: config.issuer, audience: config.audience, clock });
+  const ctx: CoreContext = {
+    store,
+    keys,
+    tokens,
+    mailer,
+    clock,
+    settings: { passwordMinLength: config.passwordMinLength, publicUrl: config.publicUrl },
+    counters: {
+      loginFailures: limits.counter({
+        name: 'login-failures',
+        points: config.lockoutThreshold,
+        durationSeconds: config.lockoutSeconds,
+        blockSeconds: config.lockoutSeconds,
+      }),
+      perIp: limits.counter({ name: 'ip', points: config.ipRateLimit, durationSeconds: 60 }),
+      resetMails: limits.counter({ name: 'reset-mails', points: 5, durationSeconds: 3600 }),
+    },
+  };
+  const users = new Users(ctx);
+  const codes = new Codes(ctx);
+  const challenges = new Challenges(ctx, codes, users);
+  return {
+    users,
+    challenges,
+    sessions: new Sessions(ctx, users, challenges),
+    recovery: new Recovery(ctx, codes, users),
+    keys,
+    tokens,
+    profiles: profiles(config),
+    store,
+    mailer,
+    clock,
+  };
+}

@@ -1,0 +1,140 @@
+// Signing keys: created on first start, kept in the store (sealed when a secret is set),
+// published as a JWKS for offline verification, rotated by `latchkey keys rotate`.
+import crypto, { type KeyObject } from 'node:crypto';
+import { exportJWK, type JWK } from 'jose';
+import type { Store } from '../store/store.ts';
+import { seal, unseal } from './secrets.ts';
+
+export type SigningAlg = 'EdDSA' | 'ES256' | 'RS256';
+export const SIGNING_ALGS: SigningAlg[] = ['EdDSA', 'ES256', 'RS256'];
+
+export interface SigningKey {
+  kid: string;
+  alg: SigningAlg;
+  privateKey: KeyObject;
+}
+
+interface LoadedKey {
+  kid: string;
+  alg: SigningAlg;
+  publicKey: KeyObject;
+  jwk: JWK;
+  retiredAt: number | null;
+  sealedPrivate: string;
+}
+
+function generate(alg: SigningAlg) {
+  switch (alg) {
+    case 'EdDSA':
+      return crypto.generateKeyPairSync('ed25519');
+    case 'ES256':
+      return crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    case 'RS256':
+      return crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  }
+}
+
+/** How often a running instance looks for keys another instance or the CLI added. */
+const RELOAD_EVERY_MS = 60_000;
+/** An unknown kid triggers a reload at most this often, so junk tokens cannot hammer the store. */
+const MISS_RELOAD_MS = 5_000;
+
+export class KeyRing {
+  private keys: LoadedKey[] = [];
+  private signing?: SigningKey;
+  private loadedAt = 0;
+  private lastMissReload = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly options: { secret?: string; alg: SigningAlg; retainMs: number; clock: () => number },
+  ) {}
+
+  /** Loads keys, creating the first one when the store has none. */
+  async init(): Promise<void> {
+    await this.load();
+    if (!this.keys.some((k) => k.retiredAt === null)) {
+      await this.rotate();
+    }
+  }
+
+  /** Makes a new current key; older keys stay published until tokens they signed have expired. */
+  async rotate(alg: SigningAlg = this.options.alg): Promise<string> {
+    const { privateKey, publicKey } = generate(alg);
+    const kid = crypto.randomBytes(12).toString('base64url');
+    const jwk = { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' };
+    const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const now = this.options.clock();
+    await this.store.transaction(async (tx) => {
+      await tx.insertKey({
+        kid,
+        alg,
+        private_key: seal(pem, this.options.secret),
+        public_jwk: JSON.stringify(jwk),
+        created_at: now,
+        retired_at: null,
+      });
+      await tx.retireKeys(now, kid);
+    });
+    await this.store.deleteKeysRetiredBefore(now - this.options.retainMs);
+    await this.load();
+    return kid;
+  }
+
+  private async load(): Promise<void> {
+    const rows = await this.store.listKeys();
+    this.keys = rows.map((row) => {
+      const jwk = JSON.parse(row.public_jwk) as JWK;
+      return {
+        kid: row.kid,
+        alg: row.alg as SigningAlg,
+        jwk,
+        publicKey: crypto.createPublicKey({ key: jwk as crypto.JsonWebKey, format: 'jwk' }),
+        retiredAt: row.retired_at,
+        sealedPrivate: row.private_key,
+      };
+    });
+    const current = this.keys.find((k) => k.retiredAt === null);
+    if (current && current.kid !== this.signing?.kid) {
+      this.signing = {
+        kid: current.kid,
+        alg: current.alg,
+        privateKey: crypto.createPrivateKey(unseal(current.sealedPrivate, this.options.secret)),
+      };
+    }
+    this.loadedAt = this.options.clock();
+  }
+
+  private async maybeReload(): Promise<void> {
+    if (this.options.clock() - this.loadedAt > RELOAD_EVERY_MS) await this.load();
+  }
+
+  async signingKey(): Promise<SigningKey> {
+    await this.maybeReload();
+    if (!this.signing) throw new Error('no signing key: run `latchkey keys rotate`');
+    return this.signing;
+  }
+
+  /** The public key for a kid, or undefined when no live key has it. */
+  async verificationKey(kid: string | undefined): Promise<{ key: KeyObject; alg: SigningAlg } | undefined> {
+    await this.maybeReload();
+    let found = this.keys.find((k) => k.kid === kid);
+    const now = this.options.clock();
+    if (!found && kid && now - this.lastMissReload > MISS_RELOAD_MS) {
+      this.lastMissReload = now;
+      await this.load();
+      found = this.keys.find((k) => k.kid === kid);
+    }
+    return found && { key: found.publicKey, alg: found.alg };
+  }
+
+  /** Every key a live token may have been signed with. */
+  jwks(): { keys: JWK[] } {
+    const cutoff = this.options.clock() - this.options.retainMs;
+    return { keys: this.keys.filter((k) => k.retiredAt === null || k.retiredAt > cutoff).map((k) => k.jwk) };
+  }
+
+  list() {
+    return this.keys.map((k) => ({ kid: k.kid, alg: k.alg, retiredAt: k.retiredAt }));
+  }
+}

@@ -1,0 +1,62 @@
+// What a login looks like in each API: lifetimes, which tokens it carries, extra claims.
+// The dialect picks a profile; everything else about a session is the same for all.
+import type { Config } from '../config.ts';
+import type { User } from '../store/schema.ts';
+
+export type Dialect = 'wikimedia' | 'roypi' | 'ziik' | 'admin';
+
+export interface Profile {
+  dialect: Dialect;
+  accessTtl: number;
+  /** How long the session may be kept alive by refreshing, from login. */
+  sessionTtl: number;
+  refreshToken: boolean;
+  idToken: boolean;
+  /** Access tokens one refresh token may mint, when the API caps it. */
+  refreshLimit?: number;
+  /** Whether login may answer a NEW_PASSWORD_REQUIRED challenge instead of tokens. */
+  challenges: boolean;
+  /** How the login name is looked up. */
+  loginBy: 'username' | 'email';
+  extraClaims(user: User, origIat: number): Record<string, unknown>;
+}
+
+const none = () => ({});
+
+export function profiles(config: Config): Record<Exclude<Dialect, 'admin'>, Profile> {
+  const l = config.lifetimes;
+  return {
+    wikimedia: {
+      dialect: 'wikimedia',
+      accessTtl: l.wikimediaAccessTtl,
+      sessionTtl: l.wikimediaRefreshTtl,
+      refreshToken: true,
+      idToken: true,
+      refreshLimit: l.wikimediaRefreshLimit,
+      challenges: true,
+      loginBy: 'username',
+      extraClaims: none,
+    },
+    roypi: {
+      dialect: 'roypi',
+      accessTtl: l.roypiTokenTtl,
+      sessionTtl: l.roypiRefreshWindow,
+      refreshToken: false,
+      idToken: false,
+      challenges: false,
+      loginBy: 'username',
+      // django-rest-framework-jwt's payload: user_id, username, email, exp, orig_iat.
+      extraClaims: (user, origIat) => ({ user_id: user.id, email: user.email ?? '', orig_iat: origIat }),
+    },
+    ziik: {
+      dialect: 'ziik',
+      accessTtl: l.ziikTokenTtl,
+      sessionTtl: l.ziikSessionTtl,
+      refreshToken: false,
+      idToken: false,
+      challenges: false,
+      loginBy: 'email',
+      extraClaims: none,
+    },
+  };
+}

@@ -1,0 +1,193 @@
+// Logins and what follows them: tokens, refresh, renew, revoke, online verification,
+// and changing a password with the current one.
+import type { Session, User } from '../store/schema.ts';
+import type { CoreContext, RequestContext } from './context.ts';
+import type { Profile } from './profiles.ts';
+import type { Claims } from './tokens.ts';
+import {
+  ExternallyManaged,
+  InvalidCredentials,
+  LimitExceeded,
+  PasswordChangeRequired,
+  RateLimited,
+  RefreshExpired,
+  TokenInvalid,
+  TokenRevoked,
+  TooManyAttempts,
+  UserDisabled,
+  UserNotFound,
+} from './errors.ts';
+import { checkPasswordPolicy, hashPassword, verifyPassword } from './passwords.ts';
+import { randomId, randomToken, sha256 } from './secrets.ts';
+import { normalizeLogin, type Users } from './users.ts';
+import type { Challenges } from './challenges.ts';
+
+export interface TokenSet {
+  user: User;
+  sessionId: string;
+  accessToken: string;
+  /** Unix seconds. */
+  accessExpiresAt: number;
+  idToken?: string;
+  refreshToken?: string;
+}
+
+export type LoginResult =
+  | { kind: 'tokens'; tokens: TokenSet }
+  | { kind: 'challenge'; challengeName: 'NEW_PASSWORD_REQUIRED'; session: string };
+
+export interface Verified {
+  claims: Claims;
+  user: User;
+  session: Session;
+}
+
+const GENERIC_FAILURE = 'Incorrect username or password.';
+
+export class Sessions {
+  constructor(
+    private readonly ctx: CoreContext,
+    private readonly users: Users,
+    private readonly challenges: Challenges,
+  ) {}
+
+  /** Checks a password under the per-IP limit and the per-login lockout; returns the user. */
+  async checkPassword(loginName: string, password: unknown, by: Profile['loginBy'], request: RequestContext): Promise<User | undefined> {
+    const { counters, store } = this.ctx;
+    const ipWait = request.ip ? await counters.perIp.hit(request.ip) : 0;
+    if (ipWait > 0) throw RateLimited('Too many requests.', ipWait);
+    const lockWait = await counters.loginFailures.blockedFor(loginName);
+    if (lockWait > 0) throw TooManyAttempts('Password attempts exceeded.', lockWait);
+
+    const user = by === 'email' ? await store.userByEmail(loginName) : await store.userByUsername(loginName);
+    const ok = typeof password === 'string' && (await verifyPassword(user?.password_hash, password));
+    if (!ok || !user) {
+      await counters.loginFailures.hit(loginName);
+      await store.audit({ at: this.ctx.clock(), userId: user?.id ?? null, kind: 'login_failed', ip: request.ip });
+      return undefined;
+    }
+    await counters.loginFailures.reset(loginName);
+    return user;
+  }
+
+  async login(loginName: string, password: string, profile: Profile, request: RequestContext = {}): Promise<LoginResult> {
+    const name = normalizeLogin(loginName);
+    const user = await this.checkPassword(name, password, profile.loginBy, request);
+    if (!user) throw InvalidCredentials(GENERIC_FAILURE);
+    if (user.status === 'disabled') throw UserDisabled('User is disabled.');
+    if (user.status === 'force_change_password') {
+      if (!profile.challenges) throw PasswordChangeRequired('The password must be changed before signing in.');
+      return { kind: 'challenge', challengeName: 'NEW_PASSWORD_REQUIRED', session: await this.challenges.start(user) };
+    }
+    return { kind: 'tokens', tokens: await this.start(user, profile, request) };
+  }
+
+  /** Opens a session and mints its first tokens. */
+  async start(user: User, profile: Profile, request: RequestContext = {}): Promise<TokenSet> {
+    const now = this.ctx.clock();
+    const refreshToken = profile.refreshToken ? randomToken() : undefined;
+    const session: Session = {
+      id: randomId(),
+      user_id: user.id,
+      refresh_token_hash: refreshToken ? sha256(refreshToken) : null,
+      dialect: profile.dialect,
+      refresh_count: 0,
+      created_at: now,
+      expires_at: now + profile.sessionTtl * 1000,
+      revoked_at: null,
+      last_used_at: now,
+      ip: request.ip ?? null,
+      user_agent: request.userAgent?.slice(0, 512) ?? null,
+    };
+    await this.ctx.store.insertSession(session);
+    await this.ctx.store.audit({ at: now, userId: user.id, kind: 'login', ip: request.ip, detail: profile.dialect });
+    return { ...(await this.mint(user, session, profile)), refreshToken };
+  }
+
+  private async mint(user: User, session: Session, profile: Profile): Promise<TokenSet> {
+    const base = {
+      userId: user.id,
+      username: user.username,
+      sessionId: session.id,
+      ttlSeconds: profile.accessTtl,
+      extra: profile.extraClaims(user, Math.floor(session.created_at / 1000)),
+    };
+    const access = await this.ctx.tokens.mint({ ...base, use: 'access' });
+    const id = profile.idToken
+      ? await this.ctx.tokens.mint({ ...base, use: 'id', extra: { ...base.extra, email: user.email ?? undefined } })
+      : undefined;
+    return {
+      user,
+      sessionId: session.id,
+      accessToken: access.token,
+      accessExpiresAt: access.claims.exp,
+      idToken: id?.token,
+    };
+  }
+
+  /** Wikimedia-style refresh: a refresh token (and its owner's name) for new access and ID tokens. */
+  async refresh(username: string, refreshToken: string, profile: Profile): Promise<TokenSet> {
+    const now = this.ctx.clock();
+    const session = await this.ctx.store.sessionByRefreshHash(sha256(refreshToken));
+    if (!session || session.revoked_at !== null || session.expires_at <= now) throw TokenInvalid('Unauthorized.');
+    const user = await this.ctx.store.userById(session.user_id);
+    if (!user || user.username !== normalizeLogin(username) || user.status === 'disabled') {
+      throw TokenInvalid('Unauthorized.');
+    }
+    if (profile.refreshLimit !== undefined && !(await this.ctx.store.takeRefresh(session.id, profile.refreshLimit, now))) {
+      const again = await this.ctx.store.sessionById(session.id);
+      if (again?.revoked_at !== null) throw TokenInvalid('Unauthorized.');
+      throw LimitExceeded('Refresh tokens limit has been exceeded.');
+    }
+    return this.mint(user, session, profile);
+  }
+
+  /** Roypi/Ziik-style renew: a live access token for a new one, within the session's lifetime. */
+  async renew(accessToken: string, profile: Profile): Promise<TokenSet> {
+    const { user, session } = await this.verify(accessToken);
+    const now = this.ctx.clock();
+    if (session.expires_at <= now) throw RefreshExpired('Refresh has expired.');
+    await this.ctx.store.touchSession(session.id, now);
+    return this.mint(user, session, profile);
+  }
+
+  /** Ends the session of a refresh token, and with it every access token minted in it. */
+  async revoke(refreshToken: string, request: RequestContext = {}): Promise<void> {
+    const session = await this.ctx.store.sessionByRefreshHash(sha256(refreshToken));
+    if (!session) throw TokenInvalid('Unauthorized.');
+    if (await this.ctx.store.revokeSession(session.id, this.ctx.clock())) {
+      await this.ctx.store.audit({ at: this.ctx.clock(), userId: session.user_id, kind: 'session_revoked', ip: request.ip });
+    }
+  }
+
+  /** Ends the session an access token belongs to. */
+  async revokeByAccessToken(accessToken: string): Promise<void> {
+    const { session } = await this.verify(accessToken);
+    await this.ctx.store.revokeSession(session.id, this.ctx.clock());
+  }
+
+  /**
+   * Online verification: signature and expiry, then the session and the user as they are now,
+   * so a revoked session or a disabled user fails at once.
+   */
+  async verify(accessToken: unknown): Promise<Verified> {
+    const claims = await this.ctx.tokens.verify(accessToken, 'access');
+    const session = await this.ctx.store.sessionById(claims.sid);
+    if (!session || String(session.user_id) !== claims.sub) throw TokenInvalid('Error decoding signature.');
+    if (session.revoked_at !== null) throw TokenRevoked('Token has been revoked.');
+    const user = await this.ctx.store.userById(session.user_id);
+    if (!user) throw UserNotFound("User doesn't exist.");
+    if (user.status === 'disabled') throw UserDisabled('User account is disabled.');
+    return { claims, user, session };
+  }
+
+  /** Changes a password given the current one; every other session of the user ends. */
+  async changePassword(accessToken: string, previous: string, proposed: string, request: RequestContext = {}): Promise<void> {
+    const { user, session } = await this.verify(accessToken);
+    if (user.managed_by === 'external') throw ExternallyManaged('This user is managed by an external identity provider.');
+    const checked = await this.checkPassword(user.username, previous, 'username', request);
+    if (!checked) throw InvalidCredentials(GENERIC_FAILURE);
+    checkPasswordPolicy(proposed, { minLength: this.ctx.settings.passwordMinLength }, user.username);
+    await this.users.applyPassword(user, await hashPassword(proposed), { keepSessionId: session.id, kind: 'password_changed' });
+  }
+}

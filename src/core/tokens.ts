@@ -1,0 +1,94 @@
+// JWT minting and checking. Signature, issuer, audience and expiry only; whether the
+// session behind a token is still alive is sessions.ts's business.
+import { SignJWT, jwtVerify, decodeProtectedHeader, errors as joseErrors, type JWTPayload } from 'jose';
+import type { KeyRing } from './keys.ts';
+import { TokenExpired, TokenInvalid } from './errors.ts';
+import { randomId } from './secrets.ts';
+
+export type TokenUse = 'access' | 'id';
+
+export interface Claims extends JWTPayload {
+  sub: string;
+  sid: string;
+  jti: string;
+  iat: number;
+  exp: number;
+  token_use: TokenUse;
+  username: string;
+  email?: string;
+  /** Roypi: the time of the original login, which bounds refreshing. */
+  orig_iat?: number;
+  user_id?: number;
+}
+
+export interface MintRequest {
+  use: TokenUse;
+  userId: number;
+  username: string;
+  sessionId: string;
+  ttlSeconds: number;
+  extra?: Record<string, unknown>;
+}
+
+export interface Minted {
+  token: string;
+  claims: Claims;
+}
+
+export class TokenService {
+  constructor(
+    private readonly keys: KeyRing,
+    private readonly options: { issuer: string; audience: string; clock: () => number },
+  ) {}
+
+  async mint(request: MintRequest): Promise<Minted> {
+    const key = await this.keys.signingKey();
+    const iat = Math.floor(this.options.clock() / 1000);
+    const claims: Claims = {
+      ...request.extra,
+      iss: this.options.issuer,
+      aud: this.options.audience,
+      sub: String(request.userId),
+      iat,
+      exp: iat + request.ttlSeconds,
+      jti: randomId(),
+      sid: request.sessionId,
+      token_use: request.use,
+      username: request.username,
+    };
+    const token = await new SignJWT(claims)
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
+      .sign(key.privateKey);
+    return { token, claims };
+  }
+
+  /** Checks signature, issuer, audience, expiry and the expected use; throws TokenExpired or TokenInvalid. */
+  async verify(token: unknown, use: TokenUse = 'access'): Promise<Claims> {
+    if (typeof token !== 'string' || token.length === 0 || token.length > 8192) {
+      throw TokenInvalid('Error decoding signature.');
+    }
+    let kid: string | undefined;
+    try {
+      kid = decodeProtectedHeader(token).kid;
+    } catch {
+      throw TokenInvalid('Error decoding signature.');
+    }
+    const found = await this.keys.verificationKey(kid);
+    if (!found) throw TokenInvalid('Error decoding signature.');
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, found.key, {
+        issuer: this.options.issuer,
+        audience: this.options.audience,
+        algorithms: [found.alg],
+        currentDate: new Date(this.options.clock()),
+        requiredClaims: ['sub', 'sid', 'exp', 'iat', 'jti'],
+      }));
+    } catch (error) {
+      if (error instanceof joseErrors.JWTExpired) throw TokenExpired('Signature has expired.');
+      throw TokenInvalid('Error decoding signature.');
+    }
+    if (payload.token_use !== use) throw TokenInvalid('Error decoding signature.');
+    return payload as Claims;
+  }
+}

@@ -1,0 +1,177 @@
+// Accounts: creating, finding, enabling, removing, and setting passwords as an admin.
+import type { User, UserStatus } from '../store/schema.ts';
+import { UniqueViolation } from '../store/store.ts';
+import type { CoreContext } from './context.ts';
+import { CodeMismatch, ExternallyManaged, UserExists, UserNotFound, Validation } from './errors.ts';
+import { checkPasswordPolicy, hashPassword } from './passwords.ts';
+
+const USERNAME = /^[\p{L}\p{M}\p{S}\p{N}\p{P}]{1,128}$/u;
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+/** Usernames and emails are matched case-insensitively by storing them lowercase. */
+export function normalizeLogin(value: string): string {
+  return value.normalize('NFKC').toLowerCase();
+}
+
+export function isValidEmail(value: string): boolean {
+  return value.length <= 254 && EMAIL.test(value);
+}
+
+export interface PublicUser {
+  id: number;
+  username: string;
+  email: string | null;
+  status: UserStatus;
+  managed_by: User['managed_by'];
+  created_at: string;
+  updated_at: string;
+  password_changed_at: string | null;
+}
+
+/** A user as the admin API and CLI show it: never the hash. */
+export function publicUser(user: User): PublicUser {
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return {
+    id: user.id,
+    username: user.username,
+    email: user.email,
+    status: user.status,
+    managed_by: user.managed_by,
+    created_at: iso(user.created_at)!,
+    updated_at: iso(user.updated_at)!,
+    password_changed_at: iso(user.password_changed_at),
+  };
+}
+
+export interface NewUserInput {
+  username: string;
+  email?: string | null;
+  /** A password the user keeps. */
+  password?: string;
+  /** A password the user must replace at first login. */
+  temporaryPassword?: string;
+  /** Authenticated elsewhere: no password, no reset. */
+  external?: boolean;
+}
+
+export class Users {
+  constructor(private readonly ctx: CoreContext) {}
+
+  async create(input: NewUserInput): Promise<User> {
+    const username = normalizeLogin(input.username ?? '');
+    if (!USERNAME.test(username)) throw Validation('username must be 1-128 visible characters without spaces');
+    const email = input.email ? normalizeLogin(input.email) : null;
+    if (email !== null && !isValidEmail(email)) throw Validation('email is not a valid address');
+    const secrets = [input.password, input.temporaryPassword].filter((p) => p !== undefined);
+    if (input.external ? secrets.length > 0 : secrets.length !== 1) {
+      throw Validation('give exactly one of password or temporary_password, or external: true');
+    }
+    const password = secrets[0];
+    if (password !== undefined) checkPasswordPolicy(password, { minLength: this.ctx.settings.passwordMinLength }, username);
+    const now = this.ctx.clock();
+    try {
+      const user = await this.ctx.store.insertUser({
+        username,
+        email,
+        password_hash: password === undefined ? null : await hashPassword(password),
+        status: input.temporaryPassword !== undefined ? 'force_change_password' : 'active',
+        managed_by: input.external ? 'external' : 'local',
+        created_at: now,
+        updated_at: now,
+        password_changed_at: input.password !== undefined ? now : null,
+      });
+      await this.ctx.store.audit({ at: now, userId: user.id, kind: 'user_created' });
+      return user;
+    } catch (error) {
+      if (error instanceof UniqueViolation) throw UserExists('a user with that username or email already exists');
+      throw error;
+    }
+  }
+
+  /** By numeric id, or by username. */
+  async find(idOrUsername: string | number): Promise<User> {
+    const user =
+      typeof idOrUsername === 'number' || /^\d+$/.test(idOrUsername)
+        ? await this.ctx.store.userById(Number(idOrUsername))
+        : await this.ctx.store.userByUsername(normalizeLogin(idOrUsername));
+    if (!user) throw UserNotFound('no such user');
+    return user;
+  }
+
+  list(options: { limit?: number; afterId?: number } = {}): Promise<User[]> {
+    return this.ctx.store.listUsers({ limit: Math.min(options.limit ?? 100, 1000), afterId: options.afterId ?? 0 });
+  }
+
+  /** Disabling also ends every session, so tokens already out stop working at once. */
+  async disable(idOrUsername: string | number): Promise<User> {
+    const user = await this.find(idOrUsername);
+    const now = this.ctx.clock();
+    const updated = await this.ctx.store.transaction(async (tx) => {
+      await tx.revokeUserSessions(user.id, now);
+      await tx.audit({ at: now, userId: user.id, kind: 'user_disabled' });
+      return tx.updateUser(user.id, { status: 'disabled', updated_at: now });
+    });
+    return updated!;
+  }
+
+  async enable(idOrUsername: string | number): Promise<User> {
+    const user = await this.find(idOrUsername);
+    if (user.status !== 'disabled') return user;
+    const now = this.ctx.clock();
+    // A user who never set their own password still has to.
+    const status: UserStatus = user.managed_by === 'local' && user.password_changed_at === null ? 'force_change_password' : 'active';
+    await this.ctx.store.audit({ at: now, userId: user.id, kind: 'user_enabled' });
+    return (await this.ctx.store.updateUser(user.id, { status, updated_at: now }))!;
+  }
+
+  async remove(idOrUsername: string | number): Promise<void> {
+    const user = await this.find(idOrUsername);
+    await this.ctx.store.deleteUser(user.id);
+    await this.ctx.store.audit({ at: this.ctx.clock(), userId: null, kind: 'user_deleted', detail: user.username });
+  }
+
+  /** Sets a password as an admin; a temporary one must be replaced at next login. Ends all sessions. */
+  async setPassword(idOrUsername: string | number, password: string, options: { temporary?: boolean } = {}): Promise<User> {
+    const user = await this.find(idOrUsername);
+    if (user.managed_by === 'external') throw ExternallyManaged('this user is managed by an external identity provider');
+    checkPasswordPolicy(password, { minLength: this.ctx.settings.passwordMinLength }, user.username);
+    return this.applyPassword(user, await hashPassword(password), {
+      status: options.temporary ? 'force_change_password' : 'active',
+      kind: 'password_set_by_admin',
+    });
+  }
+
+  async signOutEverywhere(idOrUsername: string | number): Promise<number> {
+    const user = await this.find(idOrUsername);
+    const now = this.ctx.clock();
+    const count = await this.ctx.store.revokeUserSessions(user.id, now);
+    await this.ctx.store.audit({ at: now, userId: user.id, kind: 'signed_out_everywhere' });
+    return count;
+  }
+
+  /**
+   * The one way a password changes: new hash, new status, and every session but `keepSessionId`
+   * revoked, in one transaction. `consumeCodeId` burns the one-time code that authorised it.
+   */
+  async applyPassword(
+    user: User,
+    passwordHash: string,
+    options: { status?: UserStatus; keepSessionId?: string; consumeCodeId?: string; kind: string },
+  ): Promise<User> {
+    const now = this.ctx.clock();
+    return this.ctx.store.transaction(async (tx) => {
+      if (options.consumeCodeId && !(await tx.consumeCode(options.consumeCodeId, now))) {
+        throw CodeMismatch('this code was already used');
+      }
+      const updated = await tx.updateUser(user.id, {
+        password_hash: passwordHash,
+        status: user.status === 'disabled' ? 'disabled' : (options.status ?? 'active'),
+        password_changed_at: options.status === 'force_change_password' ? null : now,
+        updated_at: now,
+      });
+      await tx.revokeUserSessions(user.id, now, options.keepSessionId);
+      await tx.audit({ at: now, userId: user.id, kind: options.kind });
+      return updated!;
+    });
+  }
+}

@@ -1,0 +1,119 @@
+// The admin API, /admin/*: user management behind `Authorization: Bearer $LATCHKEY_ADMIN_TOKEN`.
+import type { FastifyInstance } from 'fastify';
+import type { Core } from '../core/index.ts';
+import type { AuthError } from '../core/errors.ts';
+import { publicUser } from '../core/users.ts';
+import { safeEqual } from '../core/secrets.ts';
+import { credentialsFrom, useDialectErrors, type DialectErrors } from './common.ts';
+
+const error = (status: number, code: string, message: string) => ({ status, body: { error: code, message } });
+const as = (status: number) => (e: AuthError) => error(status, e.code, e.message);
+
+const errors: DialectErrors = {
+  auth: {
+    validation: as(400),
+    password_policy: as(400),
+    user_exists: as(409),
+    user_not_found: as(404),
+    externally_managed: as(409),
+  },
+  badRequest: (problem) => ({ status: problem.status, body: { error: 'validation', message: problem.message, fields: problem.fields } }),
+  notFound: () => error(404, 'not_found', 'Not Found.'),
+  internal: () => error(500, 'internal', 'Internal Server Error.'),
+  fallback: as(400),
+};
+
+const userParams = {
+  type: 'object',
+  required: ['user'],
+  properties: { user: { type: 'string', minLength: 1, maxLength: 256 } },
+} as const;
+
+export async function adminRoutes(app: FastifyInstance, { core, adminToken }: { core: Core; adminToken: string }): Promise<void> {
+  useDialectErrors(app, errors);
+
+  app.addHook('onRequest', async (request, reply) => {
+    const token = credentialsFrom(request, ['Bearer']);
+    if (!token || !safeEqual(token, adminToken)) {
+      return reply.code(401).header('www-authenticate', 'Bearer realm="latchkey-admin"').send(error(401, 'unauthorized', 'Admin token required.').body);
+    }
+  });
+
+  app.post<{ Body: { username: string; email: string; password?: string; temporary_password?: string; external?: boolean } }>(
+    '/users',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['username', 'email'],
+          additionalProperties: false,
+          properties: {
+            username: { type: 'string', minLength: 1, maxLength: 128 },
+            email: { type: 'string', minLength: 3, maxLength: 254 },
+            password: { type: 'string', minLength: 1, maxLength: 4096 },
+            temporary_password: { type: 'string', minLength: 1, maxLength: 4096 },
+            external: { type: 'boolean' },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const { username, email, password, temporary_password, external } = request.body;
+      const user = await core.users.create({ username, email, password, temporaryPassword: temporary_password, external });
+      return reply.code(201).send(publicUser(user));
+    },
+  );
+
+  app.get<{ Querystring: { limit?: number; after?: number } }>(
+    '/users',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: { limit: { type: 'integer', minimum: 1, maximum: 1000 }, after: { type: 'integer', minimum: 0 } },
+        },
+      },
+    },
+    async (request) => {
+      const users = await core.users.list({ limit: request.query.limit, afterId: request.query.after });
+      return { users: users.map(publicUser), next_after: users.length ? users[users.length - 1].id : null };
+    },
+  );
+
+  app.get<{ Params: { user: string } }>('/users/:user', { schema: { params: userParams } }, async (request) =>
+    publicUser(await core.users.find(request.params.user)),
+  );
+
+  app.delete<{ Params: { user: string } }>('/users/:user', { schema: { params: userParams } }, async (request, reply) => {
+    await core.users.remove(request.params.user);
+    return reply.code(204).send();
+  });
+
+  app.post<{ Params: { user: string } }>('/users/:user/disable', { schema: { params: userParams } }, async (request) =>
+    publicUser(await core.users.disable(request.params.user)),
+  );
+
+  app.post<{ Params: { user: string } }>('/users/:user/enable', { schema: { params: userParams } }, async (request) =>
+    publicUser(await core.users.enable(request.params.user)),
+  );
+
+  app.post<{ Params: { user: string }; Body: { password: string; temporary?: boolean } }>(
+    '/users/:user/password',
+    {
+      schema: {
+        params: userParams,
+        body: {
+          type: 'object',
+          required: ['password'],
+          properties: { password: { type: 'string', minLength: 1, maxLength: 4096 }, temporary: { type: 'boolean' } },
+        },
+      },
+    },
+    async (request) =>
+      publicUser(await core.users.setPassword(request.params.user, request.body.password, { temporary: request.body.temporary })),
+  );
+
+  app.post<{ Params: { user: string } }>('/users/:user/sign-out', { schema: { params: userParams } }, async (request) => ({
+    revoked_sessions: await core.users.signOutEverywhere(request.params.user),
+  }));
+}

@@ -1,0 +1,85 @@
+// Mail goes out by SMTP when LATCHKEY_SMTP_URL is set, else into an outbox folder as .eml
+// files (for development). Sending happens off the request path, with retries, so a
+// slow or down SMTP server neither delays an answer nor reveals whether an account exists.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import nodemailer, { type Transporter } from 'nodemailer';
+
+export interface Message {
+  to: string;
+  subject: string;
+  text: string;
+  html: string;
+}
+
+export interface Mailer {
+  /** Queues a message and returns at once. */
+  enqueue(message: Message): void;
+  /** Resolves when every queued message has been sent or given up on. */
+  drain(): Promise<void>;
+  readonly describe: string;
+}
+
+interface Log {
+  info(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+const RETRY_DELAYS_MS = [1_000, 5_000, 30_000];
+
+export function createMailer(options: { smtpUrl?: string; from: string; outboxDir: string; log: Log }): Mailer {
+  const { log } = options;
+  let deliver: (message: Message) => Promise<void>;
+  let describe: string;
+
+  if (options.smtpUrl) {
+    const transport: Transporter = nodemailer.createTransport(options.smtpUrl);
+    const url = new URL(options.smtpUrl);
+    describe = `${url.protocol}//${url.host}`;
+    deliver = async (message) => {
+      await transport.sendMail({ from: options.from, ...message });
+    };
+  } else {
+    const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
+    describe = `outbox folder ${options.outboxDir}`;
+    deliver = async (message) => {
+      const info = await transport.sendMail({ from: options.from, ...message });
+      await fs.mkdir(options.outboxDir, { recursive: true });
+      const file = path.join(options.outboxDir, `${Date.now()}-${info.messageId.replace(/[^\w.-]/g, '')}.eml`);
+      await fs.writeFile(file, info.message as Buffer, { mode: 0o600 });
+      log.info({ file }, 'mail written to the outbox');
+    };
+  }
+
+  const pending = new Set<Promise<void>>();
+
+  async function sendWithRetries(message: Message): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await deliver(message);
+        return;
+      } catch (error) {
+        const delay = RETRY_DELAYS_MS[attempt];
+        // The recipient and subject only: the body carries the secret.
+        const context = { to: message.to, subject: message.subject, attempt: attempt + 1, err: (error as Error).message };
+        if (delay === undefined) {
+          log.error(context, 'mail could not be delivered; giving up');
+          return;
+        }
+        log.error(context, 'mail delivery failed; will retry');
+        await new Promise((resolve) => setTimeout(resolve, delay).unref());
+      }
+    }
+  }
+
+  return {
+    describe,
+    enqueue(message) {
+      const job = sendWithRetries(message).finally(() => pending.delete(job));
+      pending.add(job);
+    },
+    async drain() {
+      while (pending.size > 0) await Promise.all([...pending]);
+    },
+  };
+}

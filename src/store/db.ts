@@ -1,0 +1,52 @@
+// Opens the store: embedded SQLite by default, PostgreSQL when a URL is given.
+import fs from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import postgres from 'postgres';
+import { Kysely, Migrator, SqliteDialect } from 'kysely';
+import { PostgresJSDialect } from 'kysely-postgres-js';
+import type { Database } from './schema.ts';
+import { migrationProvider, type Engine } from './migrations.ts';
+
+export interface Connection {
+  db: Kysely<Database>;
+  engine: Engine;
+  describe: string;
+}
+
+export function connect(options: { databaseUrl?: string; dataDir: string }): Connection {
+  if (options.databaseUrl) {
+    const client = postgres(options.databaseUrl, {
+      max: 10,
+      onnotice: () => {},
+      // Epoch-millisecond columns are bigint; they fit a JS number exactly until the year 287396.
+      types: { bigint: { to: 20, from: [20], serialize: (v: number) => String(v), parse: (v: string) => Number(v) } } as any,
+    });
+    const url = new URL(options.databaseUrl);
+    return {
+      db: new Kysely<Database>({ dialect: new PostgresJSDialect({ postgres: client }) }),
+      engine: 'postgres',
+      describe: `postgresql://${url.host}${url.pathname}`,
+    };
+  }
+  fs.mkdirSync(options.dataDir, { recursive: true });
+  const file = path.join(options.dataDir, 'latchkey.sqlite');
+  const sqlite = new SQLite(file);
+  sqlite.pragma('journal_mode = WAL');
+  // Acknowledged writes must survive a power cut, not just a process crash.
+  sqlite.pragma('synchronous = FULL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 5000');
+  return {
+    db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }),
+    engine: 'sqlite',
+    describe: `sqlite:${file}`,
+  };
+}
+
+export async function migrate(connection: Connection): Promise<string[]> {
+  const migrator = new Migrator({ db: connection.db, provider: migrationProvider(connection.engine) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error;
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

@@ -1,0 +1,82 @@
+// One migration set for both engines. Only the auto-increment id differs between them.
+import { type Kysely, type Migration, type MigrationProvider, type CreateTableBuilder } from 'kysely';
+
+export type Engine = 'sqlite' | 'postgres';
+
+function withSerialId<T extends string>(engine: Engine, table: CreateTableBuilder<T, never>) {
+  return engine === 'postgres'
+    ? table.addColumn('id', 'bigint', (c) => c.primaryKey().generatedByDefaultAsIdentity())
+    : table.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
+}
+
+function migrations(engine: Engine): Record<string, Migration> {
+  return {
+    '0001_initial': {
+      async up(db: Kysely<any>) {
+        await withSerialId(engine, db.schema.createTable('users'))
+          .addColumn('username', 'text', (c) => c.notNull().unique())
+          .addColumn('email', 'text', (c) => c.unique())
+          .addColumn('password_hash', 'text')
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('managed_by', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addColumn('password_changed_at', 'bigint')
+          .execute();
+
+        await db.schema
+          .createTable('sessions')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('user_id', 'bigint', (c) => c.notNull().references('users.id').onDelete('cascade'))
+          .addColumn('refresh_token_hash', 'text', (c) => c.unique())
+          .addColumn('dialect', 'text', (c) => c.notNull())
+          .addColumn('refresh_count', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .addColumn('revoked_at', 'bigint')
+          .addColumn('last_used_at', 'bigint', (c) => c.notNull())
+          .addColumn('ip', 'text')
+          .addColumn('user_agent', 'text')
+          .execute();
+        await db.schema.createIndex('sessions_user_id').on('sessions').column('user_id').execute();
+
+        await db.schema
+          .createTable('one_time_codes')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('purpose', 'text', (c) => c.notNull())
+          .addColumn('user_id', 'bigint', (c) => c.notNull().references('users.id').onDelete('cascade'))
+          .addColumn('code_hash', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('used_at', 'bigint')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('one_time_codes_user_purpose').on('one_time_codes').columns(['user_id', 'purpose']).execute();
+        await db.schema.createIndex('one_time_codes_hash').on('one_time_codes').column('code_hash').execute();
+
+        await db.schema
+          .createTable('signing_keys')
+          .addColumn('kid', 'text', (c) => c.primaryKey())
+          .addColumn('alg', 'text', (c) => c.notNull())
+          .addColumn('private_key', 'text', (c) => c.notNull())
+          .addColumn('public_jwk', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('retired_at', 'bigint')
+          .execute();
+
+        await withSerialId(engine, db.schema.createTable('audit_events'))
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .addColumn('user_id', 'bigint')
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('ip', 'text')
+          .addColumn('detail', 'text')
+          .execute();
+        await db.schema.createIndex('audit_events_user_at').on('audit_events').columns(['user_id', 'at']).execute();
+      },
+    },
+  };
+}
+
+export function migrationProvider(engine: Engine): MigrationProvider {
+  return { getMigrations: async () => migrations(engine) };
+}

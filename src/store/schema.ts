@@ -1,0 +1,79 @@
+// Row types for the one schema both engines share. Times are epoch milliseconds.
+import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+export type UserStatus = 'active' | 'force_change_password' | 'disabled';
+export type ManagedBy = 'local' | 'external';
+export type CodePurpose = 'reset_code' | 'reset_link' | 'challenge';
+
+export interface UsersTable {
+  id: Generated<number>;
+  username: string;
+  email: string | null;
+  password_hash: string | null;
+  status: UserStatus;
+  managed_by: ManagedBy;
+  created_at: number;
+  updated_at: number;
+  password_changed_at: number | null;
+}
+
+export interface SessionsTable {
+  id: string;
+  user_id: number;
+  /** SHA-256 of the refresh token; null for dialects that refresh with the access token. */
+  refresh_token_hash: string | null;
+  dialect: string;
+  /** Access tokens minted by refresh in this session, for the per-refresh-token cap. */
+  refresh_count: number;
+  created_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+  last_used_at: number;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+export interface OneTimeCodesTable {
+  id: string;
+  purpose: CodePurpose;
+  user_id: number;
+  code_hash: string;
+  expires_at: number;
+  attempts: number;
+  used_at: number | null;
+  created_at: number;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  alg: string;
+  /** PKCS#8 PEM, or `enc:v1:` + AES-256-GCM sealed PEM when LATCHKEY_KEY_SECRET is set. */
+  private_key: string;
+  public_jwk: string;
+  created_at: number;
+  retired_at: number | null;
+}
+
+export interface AuditEventsTable {
+  id: Generated<number>;
+  at: number;
+  user_id: number | null;
+  kind: string;
+  ip: string | null;
+  detail: string | null;
+}
+
+export interface Database {
+  users: UsersTable;
+  sessions: SessionsTable;
+  one_time_codes: OneTimeCodesTable;
+  signing_keys: SigningKeysTable;
+  audit_events: AuditEventsTable;
+}
+
+export type User = Selectable<UsersTable>;
+export type NewUser = Insertable<UsersTable>;
+export type UserUpdate = Updateable<UsersTable>;
+export type Session = Selectable<SessionsTable>;
+export type OneTimeCode = Selectable<OneTimeCodesTable>;
+export type SigningKeyRow = Selectable<SigningKeysTable>;

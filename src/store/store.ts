@@ -1,0 +1,270 @@
+// Every query Latchkey makes, behind named methods, so the core never sees SQL.
+import type { Kysely, Transaction } from 'kysely';
+import type {
+  CodePurpose,
+  Database,
+  NewUser,
+  OneTimeCode,
+  Session,
+  SigningKeyRow,
+  User,
+  UserUpdate,
+} from './schema.ts';
+import { connect, migrate, type Connection } from './db.ts';
+
+export class UniqueViolation extends Error {}
+
+function isUniqueViolation(error: unknown): boolean {
+  const e = error as { code?: string };
+  return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE';
+}
+
+export class Store {
+  readonly engine: Connection['engine'];
+  readonly describe: string;
+  private readonly db: Kysely<Database> | Transaction<Database>;
+  private readonly root: Kysely<Database>;
+
+  private constructor(connection: Connection, db?: Transaction<Database>) {
+    this.engine = connection.engine;
+    this.describe = connection.describe;
+    this.root = connection.db;
+    this.db = db ?? connection.db;
+  }
+
+  static open(options: { databaseUrl?: string; dataDir: string }): Store {
+    return new Store(connect(options));
+  }
+
+  migrate(): Promise<string[]> {
+    return migrate({ db: this.root, engine: this.engine, describe: this.describe });
+  }
+
+  close(): Promise<void> {
+    return this.root.destroy();
+  }
+
+  /** Runs fn atomically: all of its writes land, or none do. */
+  transaction<T>(fn: (store: Store) => Promise<T>): Promise<T> {
+    return this.root
+      .transaction()
+      .execute((trx) => fn(new Store({ db: this.root, engine: this.engine, describe: this.describe }, trx)));
+  }
+
+  // ---- users
+
+  async insertUser(user: NewUser): Promise<User> {
+    try {
+      return await this.db.insertInto('users').values(user).returningAll().executeTakeFirstOrThrow();
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new UniqueViolation('username or email already taken');
+      throw error;
+    }
+  }
+
+  userById(id: number): Promise<User | undefined> {
+    return this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  userByUsername(username: string): Promise<User | undefined> {
+    return this.db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
+  }
+
+  userByEmail(email: string): Promise<User | undefined> {
+    return this.db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
+  }
+
+  listUsers(options: { limit: number; afterId: number }): Promise<User[]> {
+    return this.db
+      .selectFrom('users')
+      .selectAll()
+      .where('id', '>', options.afterId)
+      .orderBy('id')
+      .limit(options.limit)
+      .execute();
+  }
+
+  async updateUser(id: number, patch: UserUpdate): Promise<User | undefined> {
+    try {
+      return await this.db.updateTable('users').set(patch).where('id', '=', id).returningAll().executeTakeFirst();
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new UniqueViolation('username or email already taken');
+      throw error;
+    }
+  }
+
+  async deleteUser(id: number): Promise<boolean> {
+    const result = await this.db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  // ---- sessions
+
+  async insertSession(session: Session): Promise<void> {
+    await this.db.insertInto('sessions').values(session).execute();
+  }
+
+  sessionById(id: string): Promise<Session | undefined> {
+    return this.db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  sessionByRefreshHash(hash: string): Promise<Session | undefined> {
+    return this.db.selectFrom('sessions').selectAll().where('refresh_token_hash', '=', hash).executeTakeFirst();
+  }
+
+  /** Counts one more refresh unless the cap is reached; atomic, so racing refreshes cannot pass it. */
+  async takeRefresh(id: string, limit: number, now: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable('sessions')
+      .set((eb) => ({ refresh_count: eb('refresh_count', '+', 1), last_used_at: now }))
+      .where('id', '=', id)
+      .where('refresh_count', '<', limit)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async touchSession(id: string, now: number): Promise<void> {
+    await this.db.updateTable('sessions').set({ last_used_at: now }).where('id', '=', id).execute();
+  }
+
+  async revokeSession(id: string, now: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable('sessions')
+      .set({ revoked_at: now })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async revokeUserSessions(userId: number, now: number, exceptSessionId?: string): Promise<number> {
+    let query = this.db
+      .updateTable('sessions')
+      .set({ revoked_at: now })
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null);
+    if (exceptSessionId) query = query.where('id', '!=', exceptSessionId);
+    const result = await query.executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  async countLiveSessions(userId: number, now: number): Promise<number> {
+    const row = await this.db
+      .selectFrom('sessions')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', now)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  // ---- one-time codes
+
+  async insertCode(code: OneTimeCode): Promise<void> {
+    await this.db.insertInto('one_time_codes').values(code).execute();
+  }
+
+  /** Kills every live code of this purpose, so only the newest one sent works. */
+  async retireCodes(userId: number, purpose: CodePurpose, now: number): Promise<void> {
+    await this.db
+      .updateTable('one_time_codes')
+      .set({ used_at: now })
+      .where('user_id', '=', userId)
+      .where('purpose', '=', purpose)
+      .where('used_at', 'is', null)
+      .execute();
+  }
+
+  latestLiveCode(userId: number, purpose: CodePurpose): Promise<OneTimeCode | undefined> {
+    return this.db
+      .selectFrom('one_time_codes')
+      .selectAll()
+      .where('user_id', '=', userId)
+      .where('purpose', '=', purpose)
+      .where('used_at', 'is', null)
+      .orderBy('created_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+  }
+
+  codeByHash(purpose: CodePurpose, hash: string): Promise<OneTimeCode | undefined> {
+    return this.db
+      .selectFrom('one_time_codes')
+      .selectAll()
+      .where('purpose', '=', purpose)
+      .where('code_hash', '=', hash)
+      .executeTakeFirst();
+  }
+
+  /** Records a wrong guess; returns the attempts so far. */
+  async addCodeAttempt(id: string): Promise<number> {
+    const row = await this.db
+      .updateTable('one_time_codes')
+      .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
+      .where('id', '=', id)
+      .returning('attempts')
+      .executeTakeFirst();
+    return row?.attempts ?? 0;
+  }
+
+  /** Marks a code used; false when someone else used it first. */
+  async consumeCode(id: string, now: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable('one_time_codes')
+      .set({ used_at: now })
+      .where('id', '=', id)
+      .where('used_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async deleteExpired(now: number): Promise<void> {
+    await this.db.deleteFrom('one_time_codes').where('expires_at', '<', now).execute();
+    await this.db.deleteFrom('sessions').where('expires_at', '<', now).execute();
+  }
+
+  // ---- signing keys
+
+  listKeys(): Promise<SigningKeyRow[]> {
+    return this.db.selectFrom('signing_keys').selectAll().orderBy('created_at', 'desc').execute();
+  }
+
+  async insertKey(key: SigningKeyRow): Promise<void> {
+    await this.db.insertInto('signing_keys').values(key).execute();
+  }
+
+  async retireKeys(now: number, exceptKid: string): Promise<void> {
+    await this.db
+      .updateTable('signing_keys')
+      .set({ retired_at: now })
+      .where('kid', '!=', exceptKid)
+      .where('retired_at', 'is', null)
+      .execute();
+  }
+
+  async deleteKeysRetiredBefore(cutoff: number): Promise<number> {
+    const result = await this.db.deleteFrom('signing_keys').where('retired_at', '<', cutoff).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  // ---- audit
+
+  async audit(event: { at: number; userId: number | null; kind: string; ip?: string | null; detail?: string | null }) {
+    await this.db
+      .insertInto('audit_events')
+      .values({ at: event.at, user_id: event.userId, kind: event.kind, ip: event.ip ?? null, detail: event.detail ?? null })
+      .execute();
+  }
+
+  auditFor(userId: number, limit = 50) {
+    return this.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('user_id', '=', userId)
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .execute();
+  }
+}
