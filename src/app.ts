@@ -12,6 +12,9 @@ import { registerBodyParsers } from './http/common.ts';
 import { wikimediaRoutes } from './http/wikimedia.ts';
 import { resourceRoutes } from './http/resource.ts';
 import { adminRoutes } from './http/admin.ts';
+import { roypiRoutes } from './http/roypi.ts';
+import { ziikRoutes } from './http/ziik.ts';
+import { resetPageRoutes } from './http/reset-page.ts';
 
 export interface Services {
   store: Store;
@@ -78,9 +81,12 @@ export async function buildApp(config: Config, options: { clock?: () => number; 
             },
           },
     bodyLimit: 64 * 1024,
+    // Roypi documents trailing slashes, the others none; accept either everywhere.
+    ignoreTrailingSlash: true,
     // A hop count is valid at run time though the types only name booleans and addresses.
     trustProxy: config.trustProxy as boolean,
-    ajv: { customOptions: { allErrors: true } },
+    // No type coercion: a number where a password should be is a client bug to report, not to guess at.
+    ajv: { customOptions: { allErrors: true, coerceTypes: false } },
   });
   const services = await openServices(config, app.log, options.clock);
   const { core } = services;
@@ -89,6 +95,9 @@ export async function buildApp(config: Config, options: { clock?: () => number; 
   await app.register(cors, { origin: '*', methods: ['GET', 'POST', 'DELETE', 'OPTIONS'] });
   registerBodyParsers(app);
   await app.register(wikimediaRoutes, { prefix: '/v1', core });
+  await app.register(roypiRoutes, { prefix: '/auth', core });
+  await app.register(ziikRoutes, { prefix: '/api', core });
+  await app.register(resetPageRoutes, { core, minLength: config.passwordMinLength });
   await app.register(resourceRoutes, { core, issuer: config.issuer, publicUrl: config.publicUrl });
   if (config.adminToken) await app.register(adminRoutes, { prefix: '/admin', core, adminToken: config.adminToken });
 

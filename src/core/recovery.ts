@@ -7,7 +7,7 @@ import type { Codes } from './codes.ts';
 import { CodeMismatch, ExternallyManaged, Validation } from './errors.ts';
 import { checkPasswordPolicy, hashPassword } from './passwords.ts';
 import { randomDigits, randomToken } from './secrets.ts';
-import { normalizeLogin, type Users } from './users.ts';
+import { isValidEmail, normalizeLogin, type Users } from './users.ts';
 import { resetCodeMessage, resetLinkMessage } from '../mail/messages.ts';
 
 export const RESET_TTL_MS = 60 * MINUTE;
@@ -51,6 +51,7 @@ export class Recovery {
 
   /** Emails a one-time link to the hosted reset page, if the address belongs to a user who may reset. */
   async requestLink(email: string): Promise<void> {
+    if (!isValidEmail(normalizeLogin(email))) throw Validation('The email must be a valid email address.');
     const user = await this.recipient(await this.ctx.store.userByEmail(normalizeLogin(email)));
     if (!user) return;
     const token = randomToken();
@@ -72,12 +73,15 @@ export class Recovery {
     }
   }
 
-  /** Sets a new password with a link token; the email must be the account's, and both passwords agree. */
-  async resetWithLink(input: { token: string; email: string; password: string; passwordConfirm: string }): Promise<void> {
+  /**
+   * Sets a new password with a link token; both passwords must agree, and the email, when
+   * given (the API asks for it; the hosted page already knows it), must be the account's.
+   */
+  async resetWithLink(input: { token: string; email?: string; password: string; passwordConfirm: string }): Promise<void> {
     if (input.password !== input.passwordConfirm) throw Validation('The password confirmation does not match.');
     const code = await this.codes.findByToken('reset_link', input.token);
     const user = await this.ctx.store.userById(code.user_id);
-    if (!user || user.email !== normalizeLogin(input.email)) throw CodeMismatch('This link is not valid.');
+    if (!user || (input.email !== undefined && user.email !== normalizeLogin(input.email))) throw CodeMismatch('This link is not valid.');
     if (user.managed_by !== 'local') throw ExternallyManaged('This user is managed by an external identity provider.');
     checkPasswordPolicy(input.password, { minLength: this.ctx.settings.passwordMinLength }, user.username);
     await this.users.applyPassword(user, await hashPassword(input.password), { consumeCodeId: code.id, kind: 'password_reset' });

@@ -64,18 +64,19 @@ export async function adminRoutes(app: FastifyInstance, { core, adminToken }: { 
     },
   );
 
-  app.get<{ Querystring: { limit?: number; after?: number } }>(
+  app.get<{ Querystring: { limit?: string; after?: string } }>(
     '/users',
     {
       schema: {
         querystring: {
           type: 'object',
-          properties: { limit: { type: 'integer', minimum: 1, maximum: 1000 }, after: { type: 'integer', minimum: 0 } },
+          properties: { limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$' }, after: { type: 'string', pattern: '^[0-9]{1,15}$' } },
         },
       },
     },
     async (request) => {
-      const users = await core.users.list({ limit: request.query.limit, afterId: request.query.after });
+      const { limit, after } = request.query;
+      const users = await core.users.list({ limit: limit ? Number(limit) : undefined, afterId: after ? Number(after) : undefined });
       return { users: users.map(publicUser), next_after: users.length ? users[users.length - 1].id : null };
     },
   );

@@ -1,0 +1,101 @@
+// Roypi authentication API, /auth/*, in django-rest-framework-jwt's conventions:
+// field errors as {"field": ["..."]}, others as {"non_field_errors": ["..."]}, and
+// `Authorization: Token <jwt>` on protected routes.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Core } from '../core/index.ts';
+import type { AuthError } from '../core/errors.ts';
+import type { TokenSet } from '../core/sessions.ts';
+import { credentialsFrom, requestContext, stringFields, useDialectErrors, type DialectErrors } from './common.ts';
+
+const nonField = (message: string) => ({ status: 400, body: { non_field_errors: [message] } });
+const asNonField = (e: AuthError) => nonField(e.message);
+const throttled = (e: AuthError) => ({
+  status: 429,
+  body: { detail: `Request was throttled. Expected available in ${e.retryAfter ?? 60} seconds.` },
+});
+
+const FIELD_MESSAGES: Record<string, string> = {
+  'is required': 'This field is required.',
+  'may not be blank': 'This field may not be blank.',
+  'must be a string': 'Not a valid string.',
+  'is too long': 'Ensure this field has no more than 4096 characters.',
+};
+
+const errors: DialectErrors = {
+  auth: {
+    invalid_credentials: () => nonField('Unable to log in with provided credentials.'),
+    user_disabled: () => nonField('User account is disabled.'),
+    password_change_required: asNonField,
+    too_many_attempts: throttled,
+    rate_limited: throttled,
+    token_expired: () => nonField('Signature has expired.'),
+    token_invalid: () => nonField('Error decoding signature.'),
+    token_revoked: () => nonField('Token has been revoked.'),
+    refresh_expired: () => nonField('Refresh has expired.'),
+    user_not_found: () => nonField("User doesn't exist."),
+  },
+  badRequest: (problem) => {
+    const names = Object.keys(problem.fields);
+    if (problem.status !== 400 || names.length === 0) return { status: problem.status, body: { detail: problem.message } };
+    const body = Object.fromEntries(names.map((f) => [f, [FIELD_MESSAGES[problem.fields[f]] ?? 'Invalid value.']]));
+    return { status: 400, body };
+  },
+  notFound: () => ({ status: 404, body: { detail: 'Not found.' } }),
+  internal: () => ({ status: 500, body: { detail: 'A server error occurred.' } }),
+  fallback: asNonField,
+};
+
+/** django-rest-framework-jwt writes expiry as ISO-8601 with milliseconds and Z. */
+const isoExpiry = (unixSeconds: number) => new Date(unixSeconds * 1000).toISOString();
+
+const tokenBody = (token: string, exp: number, user: { username: string; id: number }) => ({
+  token,
+  expires_in: isoExpiry(exp),
+  user: { username: user.username, id: user.id },
+});
+
+const REALM = { 'www-authenticate': 'Token realm="api"' };
+
+export async function roypiRoutes(app: FastifyInstance, { core }: { core: Core }): Promise<void> {
+  useDialectErrors(app, errors);
+  const profile = core.profiles.roypi;
+  const tokenSchema = { body: stringFields(['token']) };
+
+  app.post<{ Body: { username: string; password: string } }>(
+    '/access_token/',
+    { schema: { body: stringFields(['username', 'password']) } },
+    async (request) => {
+      const result = await core.sessions.login(request.body.username, request.body.password, profile, requestContext(request));
+      // Roypi's profile never answers a challenge: a forced change surfaces as an error.
+      const tokens = (result as { tokens: TokenSet }).tokens;
+      return { access_token: tokens.accessToken, expires_in: isoExpiry(tokens.accessExpiresAt), user: tokens.user.username };
+    },
+  );
+
+  app.post<{ Body: { token: string } }>('/refresh_token/', { schema: tokenSchema }, async (request) => {
+    const tokens = await core.sessions.renew(request.body.token, profile);
+    return tokenBody(tokens.accessToken, tokens.accessExpiresAt, tokens.user);
+  });
+
+  app.post<{ Body: { token: string } }>('/verify_token/', { schema: tokenSchema }, async (request) => {
+    const { claims, user } = await core.sessions.verify(request.body.token);
+    return tokenBody(request.body.token, claims.exp, user);
+  });
+
+  /** A protected route: who the `Token` belongs to. 401 {"detail"} with the Token challenge otherwise. */
+  app.get('/user/', async (request: FastifyRequest, reply) => {
+    const token = credentialsFrom(request, ['Token', 'JWT']);
+    if (!token) {
+      return reply.code(401).headers(REALM).send({ detail: 'Authentication credentials were not provided.' });
+    }
+    try {
+      const { user } = await core.sessions.verify(token);
+      return { id: user.id, username: user.username, email: user.email ?? '' };
+    } catch (error) {
+      const shape = errors.auth[(error as AuthError).code];
+      if (!shape) throw error;
+      const why = (shape(error as AuthError).body as { non_field_errors: string[] }).non_field_errors[0];
+      return reply.code(401).headers(REALM).send({ detail: why });
+    }
+  });
+}

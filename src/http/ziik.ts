@@ -1,0 +1,86 @@
+// Ziik authentication API, /api/*: answers are arrays of {jwt, expires} with Unix seconds,
+// `Authorization: Bearer`, and every documented curl line works as written (JSON sent with
+// curl's default form content type, renew called as GET).
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Core } from '../core/index.ts';
+import type { AuthError } from '../core/errors.ts';
+import { TokenInvalid } from '../core/errors.ts';
+import type { TokenSet } from '../core/sessions.ts';
+import { credentialsFrom, requestContext, stringFields, useDialectErrors, type DialectErrors } from './common.ts';
+
+const error = (status: number, message: string, headers?: Record<string, string>) => ({ status, body: { message }, headers });
+const withMessage = (status: number) => (e: AuthError) => error(status, e.message);
+const unauthenticated = () => error(401, 'Unauthenticated.', { 'www-authenticate': 'Bearer realm="api"' });
+
+const errors: DialectErrors = {
+  auth: {
+    invalid_credentials: () => error(401, 'Invalid credentials.'),
+    user_disabled: () => error(401, 'Invalid credentials.'),
+    password_change_required: withMessage(401),
+    too_many_attempts: withMessage(429),
+    rate_limited: withMessage(429),
+    token_expired: unauthenticated,
+    token_invalid: unauthenticated,
+    token_revoked: unauthenticated,
+    refresh_expired: unauthenticated,
+    user_not_found: unauthenticated,
+    code_mismatch: () => error(400, 'This password reset token is invalid.'),
+    expired_code: withMessage(400),
+    externally_managed: () => error(403, 'This user is managed externally and cannot reset the password here.'),
+    password_policy: (e) => ({ status: 422, body: { message: e.message, errors: { password: [e.message] } } }),
+    validation: (e) => ({ status: 422, body: { message: e.message, errors: {} } }),
+  },
+  badRequest: (problem) => ({
+    status: problem.status === 400 ? 422 : problem.status,
+    body: {
+      message: problem.message,
+      errors: Object.fromEntries(Object.entries(problem.fields).map(([f, why]) => [f, [`The ${f} field ${why}.`]])),
+    },
+  }),
+  notFound: () => error(404, 'Not Found.'),
+  internal: () => error(500, 'Server Error.'),
+  fallback: withMessage(400),
+};
+
+const jwtBody = (tokens: TokenSet) => [{ jwt: tokens.accessToken, expires: tokens.accessExpiresAt }];
+
+export async function ziikRoutes(app: FastifyInstance, { core }: { core: Core }): Promise<void> {
+  useDialectErrors(app, errors);
+  const profile = core.profiles.ziik;
+
+  app.post<{ Body: { username: string; password: string } }>(
+    '/authenticate',
+    { schema: { body: stringFields(['username', 'password']) } },
+    async (request) => {
+      const result = await core.sessions.login(request.body.username, request.body.password, profile, requestContext(request));
+      return jwtBody((result as { tokens: TokenSet }).tokens);
+    },
+  );
+
+  const renew = async (request: FastifyRequest) => {
+    const token = credentialsFrom(request, ['Bearer']);
+    if (!token) throw TokenInvalid('Missing bearer token.');
+    return jwtBody(await core.sessions.renew(token, profile));
+  };
+  app.get('/renew', renew);
+  app.post('/renew', renew);
+
+  app.post<{ Body: { email: string } }>(
+    '/password/request',
+    { schema: { body: stringFields(['email']) } },
+    async (request, reply) => {
+      await core.recovery.requestLink(request.body.email);
+      return reply.code(204).send();
+    },
+  );
+
+  app.post<{ Body: { token: string; email: string; password: string; password_confirm: string } }>(
+    '/password/reset',
+    { schema: { body: stringFields(['token', 'email', 'password', 'password_confirm']) } },
+    async (request, reply) => {
+      const { token, email, password, password_confirm } = request.body;
+      await core.recovery.resetWithLink({ token, email, password, passwordConfirm: password_confirm });
+      return reply.code(204).send();
+    },
+  );
+}

@@ -1,0 +1,193 @@
+// Real parts for tests: a started server on a real store (a fresh SQLite file, or a fresh
+// PostgreSQL database), a real SMTP server, and plain HTTP.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import postgres from 'postgres';
+import { SMTPServer } from 'smtp-server';
+import { simpleParser, type ParsedMail } from 'mailparser';
+import { loadConfig, type Config } from '../src/config.ts';
+import { buildApp } from '../src/app.ts';
+import type { Core } from '../src/core/index.ts';
+
+export interface Engine {
+  name: 'sqlite' | 'postgres';
+}
+
+/** SQLite always; PostgreSQL when TEST_DATABASE_URL is set (CI sets it). */
+export const ENGINES: Engine[] = [{ name: 'sqlite' }, ...(process.env.TEST_DATABASE_URL ? [{ name: 'postgres' as const }] : [])];
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+export class TestClock {
+  offsetMs = 0;
+  readonly now = () => Date.now() + this.offsetMs;
+  advance(seconds: number) {
+    this.offsetMs += seconds * 1000;
+  }
+}
+
+/** A fresh, empty place to keep data: a temp folder, plus a new database on PostgreSQL. */
+export async function freshStore(engine: Engine): Promise<{ env: Record<string, string>; drop(): Promise<void> }> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-test-'));
+  const env: Record<string, string> = { LATCHKEY_DATA_DIR: dataDir };
+  let dropDb = async () => {};
+  if (engine.name === 'postgres') {
+    const base = process.env.TEST_DATABASE_URL!;
+    const name = `latchkey_test_${crypto.randomBytes(6).toString('hex')}`;
+    const admin = postgres(base, { max: 1, onnotice: () => {} });
+    await admin.unsafe(`create database ${name}`);
+    await admin.end();
+    const url = new URL(base);
+    url.pathname = `/${name}`;
+    env.DATABASE_URL = url.toString();
+    dropDb = async () => {
+      const again = postgres(base, { max: 1, onnotice: () => {} });
+      await again.unsafe(`drop database if exists ${name} with (force)`);
+      await again.end();
+    };
+  }
+  return {
+    env,
+    async drop() {
+      await dropDb();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface TestServer {
+  url: string;
+  core: Core;
+  config: Config;
+  clock: TestClock;
+  close(): Promise<void>;
+}
+
+export async function startServer(engine: Engine, env: Record<string, string> = {}): Promise<TestServer> {
+  const store = await freshStore(engine);
+  const clock = new TestClock();
+  const config = loadConfig({
+    LATCHKEY_ADMIN_TOKEN: ADMIN_TOKEN,
+    LATCHKEY_IP_RATE_LIMIT: '100000',
+    LOG_LEVEL: 'silent',
+    ...store.env,
+    ...env,
+  });
+  const { app, core } = await buildApp(config, { clock: clock.now });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = app.server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    core,
+    config,
+    clock,
+    async close() {
+      await app.close();
+      await store.drop();
+    },
+  };
+}
+
+export interface Reply {
+  status: number;
+  headers: Headers;
+  body: any;
+  text: string;
+}
+
+/** POSTs JSON (or any body, with the content type given) and reads the answer. */
+export async function call(
+  url: string,
+  options: { method?: string; json?: unknown; body?: string; headers?: Record<string, string> } = {},
+): Promise<Reply> {
+  const headers: Record<string, string> = { ...options.headers };
+  let body = options.body;
+  if (options.json !== undefined) {
+    body = JSON.stringify(options.json);
+    headers['content-type'] ??= 'application/json';
+  }
+  const response = await fetch(url, { method: options.method ?? (body === undefined ? 'GET' : 'POST'), headers, body });
+  const text = await response.text();
+  let parsed: unknown = undefined;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  return { status: response.status, headers: response.headers, body: parsed, text };
+}
+
+export const post = (url: string, json: unknown, headers?: Record<string, string>) => call(url, { json, headers });
+
+export function decodeJwt(token: string): Record<string, any> {
+  return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8'));
+}
+
+export interface Mailbox {
+  url: string;
+  messages: ParsedMail[];
+  /** Resolves with the next message to `to` (already received ones count). */
+  next(to: string, timeoutMs?: number): Promise<ParsedMail>;
+  close(): Promise<void>;
+}
+
+/** A real SMTP server on loopback that keeps what it receives. */
+export async function startMailbox(): Promise<Mailbox> {
+  const messages: ParsedMail[] = [];
+  const taken = new Set<ParsedMail>();
+  const waiters: (() => void)[] = [];
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onData(stream, _session, callback) {
+      simpleParser(stream)
+        .then((mail) => {
+          messages.push(mail);
+          waiters.splice(0).forEach((wake) => wake());
+          callback();
+        })
+        .catch(callback);
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.server.address() as AddressInfo;
+  const recipient = (mail: ParsedMail) => {
+    const to = Array.isArray(mail.to) ? mail.to[0] : mail.to;
+    return to?.value[0]?.address?.toLowerCase();
+  };
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    messages,
+    async next(to, timeoutMs = 5000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = messages.find((m) => !taken.has(m) && recipient(m) === to.toLowerCase());
+        if (found) {
+          taken.add(found);
+          return found;
+        }
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`no mail to ${to} within ${timeoutMs} ms`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, left);
+          waiters.push(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** Creates a user through the admin API, as an operator would. */
+export async function createUser(server: TestServer, user: Record<string, unknown>) {
+  const reply = await post(`${server.url}/admin/users`, user, { authorization: `Bearer ${ADMIN_TOKEN}` });
+  if (reply.status !== 201) throw new Error(`creating ${JSON.stringify(user.username)}: ${reply.status} ${reply.text}`);
+  return reply.body as { id: number; username: string; email: string };
+}
