@@ -66,8 +66,11 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startServer(engine: Engine, env: Record<string, string> = {}): Promise<TestServer> {
-  const store = await freshStore(engine);
+export type FreshStore = Awaited<ReturnType<typeof freshStore>>;
+
+/** Starts Latchkey on a fresh store, or on `shared` (which the caller then drops). */
+export async function startServer(engine: Engine, env: Record<string, string> = {}, shared?: FreshStore): Promise<TestServer> {
+  const store = shared ?? (await freshStore(engine));
   const clock = new TestClock();
   const config = loadConfig({
     LATCHKEY_ADMIN_TOKEN: ADMIN_TOKEN,
@@ -86,7 +89,7 @@ export async function startServer(engine: Engine, env: Record<string, string> = 
     clock,
     async close() {
       await app.close();
-      await store.drop();
+      if (!shared) await store.drop();
     },
   };
 }

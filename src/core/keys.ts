@@ -36,6 +36,13 @@ function generate(alg: SigningAlg) {
 
 /** How often a running instance looks for keys another instance or the CLI added. */
 const RELOAD_EVERY_MS = 60_000;
+/** How long resource servers may cache the JWKS (its Cache-Control max-age). */
+export const JWKS_MAX_AGE_SECONDS = 300;
+/**
+ * A new key is published this long before anything signs with it, so every instance and every
+ * resource server's cached JWKS knows it before the first token it signed arrives.
+ */
+export const PUBLISH_AHEAD_MS = RELOAD_EVERY_MS + JWKS_MAX_AGE_SECONDS * 1000;
 /** An unknown kid triggers a reload at most this often, so junk tokens cannot hammer the store. */
 const MISS_RELOAD_MS = 5_000;
 
@@ -58,7 +65,10 @@ export class KeyRing {
     }
   }
 
-  /** Makes a new current key; older keys stay published until tokens they signed have expired. */
+  /**
+   * Adds a new key. It is published at once and signs from PUBLISH_AHEAD_MS on (at once when it
+   * is the first); the keys it replaces stay published until the tokens they signed have expired.
+   */
   async rotate(alg: SigningAlg = this.options.alg): Promise<string> {
     const { privateKey, publicKey } = generate(alg);
     const kid = crypto.randomBytes(12).toString('base64url');
@@ -74,7 +84,7 @@ export class KeyRing {
         created_at: now,
         retired_at: null,
       });
-      await tx.retireKeys(now, kid);
+      await tx.retireKeys(now + PUBLISH_AHEAD_MS, kid);
     });
     await this.store.deleteKeysRetiredBefore(now - this.options.retainMs);
     await this.load();
@@ -94,7 +104,15 @@ export class KeyRing {
         sealedPrivate: row.private_key,
       };
     });
-    const current = this.keys.find((k) => k.retiredAt === null);
+    this.loadedAt = this.options.clock();
+    this.pickSigningKey();
+  }
+
+  /** The oldest key not yet retired signs: a successor takes over when its predecessor retires. */
+  private pickSigningKey(): void {
+    const now = this.options.clock();
+    const live = this.keys.filter((k) => k.retiredAt === null || k.retiredAt > now);
+    const current = live[live.length - 1];
     if (current && current.kid !== this.signing?.kid) {
       this.signing = {
         kid: current.kid,
@@ -102,11 +120,11 @@ export class KeyRing {
         privateKey: crypto.createPrivateKey(unseal(current.sealedPrivate, this.options.secret)),
       };
     }
-    this.loadedAt = this.options.clock();
   }
 
   private async maybeReload(): Promise<void> {
     if (this.options.clock() - this.loadedAt > RELOAD_EVERY_MS) await this.load();
+    else this.pickSigningKey();
   }
 
   async signingKey(): Promise<SigningKey> {

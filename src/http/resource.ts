@@ -1,6 +1,7 @@
 // For resource servers: online verification (/userinfo), the JWKS and OIDC discovery.
 import type { FastifyInstance } from 'fastify';
 import type { Core } from '../core/index.ts';
+import { JWKS_MAX_AGE_SECONDS } from '../core/keys.ts';
 import { credentialsFrom, useDialectErrors, type DialectErrors, type ErrorReply } from './common.ts';
 
 // RFC 6750: a missing token gets a bare challenge; a bad one says invalid_token.
@@ -46,8 +47,8 @@ export async function resourceRoutes(app: FastifyInstance, { core, issuer, publi
   });
 
   app.get('/.well-known/jwks.json', async (_request, reply) => {
-    // Short cache: resource servers pick up a rotated key within minutes.
-    reply.header('cache-control', 'public, max-age=300');
+    // New keys are published this long before they sign, so a cached copy is never stale for a live token.
+    reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
     return core.keys.jwks();
   });
 
