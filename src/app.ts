@@ -35,7 +35,7 @@ export async function openServices(config: Config, log: Logger, clock?: () => nu
     if (config.redisUrl) {
       const client = new Redis(config.redisUrl, { maxRetriesPerRequest: 2, lazyConnect: true });
       await client.connect();
-      limits = redisLimits(client);
+      limits = redisLimits(client, config.redisPrefix);
     } else {
       limits = memoryLimits();
     }

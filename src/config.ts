@@ -24,6 +24,8 @@ export interface Config {
   dataDir: string;
   databaseUrl?: string;
   redisUrl?: string;
+  /** Prefix of every Redis key, so deployments can share one Redis. */
+  redisPrefix: string;
   smtpUrl?: string;
   mailFrom: string;
   publicUrl: string;
@@ -97,6 +99,7 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir: path.resolve(env.LATCHKEY_DATA_DIR || './data'),
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    redisPrefix: env.LATCHKEY_REDIS_PREFIX || 'latchkey',
     smtpUrl: url(env, 'LATCHKEY_SMTP_URL', ['smtp:', 'smtps:']),
     mailFrom: env.LATCHKEY_MAIL_FROM || 'Latchkey <no-reply@localhost>',
     publicUrl,

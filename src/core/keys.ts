@@ -147,7 +147,8 @@ export class KeyRing {
   }
 
   /** Every key a live token may have been signed with. */
-  jwks(): { keys: JWK[] } {
+  async jwks(): Promise<{ keys: JWK[] }> {
+    await this.maybeReload();
     const cutoff = this.options.clock() - this.options.retainMs;
     return { keys: this.keys.filter((k) => k.retiredAt === null || k.retiredAt > cutoff).map((k) => k.jwk) };
   }

@@ -1,0 +1,152 @@
+// The admin API and the `latchkey` CLI, which work on the same store.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { ENGINES, startServer, freshStore, post, call, ADMIN_TOKEN, type TestServer, type FreshStore } from './helpers.ts';
+
+const run = promisify(execFile);
+const CLI = new URL('../bin/latchkey.js', import.meta.url).pathname;
+
+for (const engine of ENGINES) {
+  describe(`admin API and CLI on ${engine.name}`, () => {
+    let store: FreshStore;
+    let server: TestServer;
+    const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+
+    before(async () => {
+      store = await freshStore(engine);
+      server = await startServer(engine, {}, store);
+    });
+    after(async () => {
+      await server.close();
+      await store.drop();
+    });
+
+    /** Runs the CLI as an operator would, on the server's store. */
+    async function cli(args: string[], input?: string) {
+      const child = execFile(process.execPath, [CLI, ...args], { env: { ...process.env, ...store.env, LOG_LEVEL: 'silent' } });
+      const done = new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        let stdout = '';
+        let stderr = '';
+        child.stdout!.on('data', (d) => (stdout += d));
+        child.stderr!.on('data', (d) => (stderr += d));
+        child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+      });
+      child.stdin!.end(input ?? '');
+      return done;
+    }
+
+    it('refuses without the admin token', async () => {
+      assert.equal((await post(`${server.url}/admin/users`, { username: 'x', email: 'x@example.com', password: 'password-123' })).status, 401);
+      const wrong = await call(`${server.url}/admin/users`, { headers: { authorization: 'Bearer wrong-token-0123456789' } });
+      assert.equal(wrong.status, 401);
+    });
+
+    it('creates users three ways and never shows a hash', async () => {
+      const made = await post(`${server.url}/admin/users`, { username: 'Alice', email: 'Alice@Example.com', password: 'alice-password' }, admin);
+      assert.equal(made.status, 201);
+      assert.deepEqual(Object.keys(made.body).sort(), [
+        'created_at', 'email', 'id', 'managed_by', 'password_changed_at', 'status', 'updated_at', 'username',
+      ]);
+      assert.equal(made.body.username, 'alice');
+      assert.equal(made.body.email, 'alice@example.com');
+      assert.equal(made.body.status, 'active');
+      const temp = await post(`${server.url}/admin/users`, { username: 'bob', email: 'bob@example.com', temporary_password: 'bob-temporary' }, admin);
+      assert.equal(temp.body.status, 'force_change_password');
+      const ext = await post(`${server.url}/admin/users`, { username: 'carol', email: 'carol@example.com', external: true }, admin);
+      assert.equal(ext.body.managed_by, 'external');
+      assert.equal(ext.status, 201);
+      // An externally managed user has no password to log in with.
+      assert.equal((await post(`${server.url}/v1/login`, { username: 'carol', password: '' })).status, 422);
+      assert.equal((await post(`${server.url}/v1/login`, { username: 'carol', password: 'anything-at-all' })).status, 401);
+    });
+
+    it('answers 409 for a taken username or email, 400 for bad input, 404 for unknown users', async () => {
+      assert.equal((await post(`${server.url}/admin/users`, { username: 'ALICE', email: 'other@example.com', password: 'password-123' }, admin)).status, 409);
+      assert.equal((await post(`${server.url}/admin/users`, { username: 'alice2', email: 'alice@example.com', password: 'password-123' }, admin)).status, 409);
+      assert.equal((await post(`${server.url}/admin/users`, { username: 'dave', email: 'not-an-email', password: 'password-123' }, admin)).status, 400);
+      assert.equal((await post(`${server.url}/admin/users`, { username: 'dave', email: 'dave@example.com', password: 'short' }, admin)).status, 400);
+      assert.equal((await post(`${server.url}/admin/users`, { username: 'dave', email: 'dave@example.com' }, admin)).status, 400);
+      assert.equal((await post(`${server.url}/admin/users`, { username: 'has space', email: 'd@example.com', password: 'password-123' }, admin)).status, 400);
+      assert.equal((await call(`${server.url}/admin/users/nobody`, { headers: admin })).status, 404);
+      assert.equal((await call(`${server.url}/admin/users?limit=abc`, { headers: admin })).status, 400);
+    });
+
+    it('lists, gets, disables, enables, sets passwords and deletes', async () => {
+      const list = await call(`${server.url}/admin/users?limit=2`, { headers: admin });
+      assert.equal(list.status, 200);
+      assert.equal(list.body.users.length, 2);
+      const rest = await call(`${server.url}/admin/users?after=${list.body.next_after}`, { headers: admin });
+      assert.ok(rest.body.users.every((u: { id: number }) => u.id > list.body.next_after));
+
+      assert.equal((await call(`${server.url}/admin/users/alice`, { headers: admin })).body.username, 'alice');
+      assert.equal((await post(`${server.url}/admin/users/alice/disable`, {}, admin)).body.status, 'disabled');
+      assert.equal((await post(`${server.url}/v1/login`, { username: 'alice', password: 'alice-password' })).status, 401);
+      assert.equal((await post(`${server.url}/admin/users/alice/enable`, {}, admin)).body.status, 'active');
+      assert.equal((await post(`${server.url}/v1/login`, { username: 'alice', password: 'alice-password' })).status, 200);
+
+      const set = await post(`${server.url}/admin/users/alice/password`, { password: 'alice-second-password' }, admin);
+      assert.equal(set.status, 200);
+      assert.equal((await post(`${server.url}/v1/login`, { username: 'alice', password: 'alice-second-password' })).status, 200);
+      const temp = await post(`${server.url}/admin/users/alice/password`, { password: 'alice-temporary', temporary: true }, admin);
+      assert.equal(temp.body.status, 'force_change_password');
+      const login = await post(`${server.url}/v1/login`, { username: 'alice', password: 'alice-temporary' });
+      assert.equal(login.body.challenge_name, 'NEW_PASSWORD_REQUIRED');
+      assert.equal((await post(`${server.url}/admin/users/carol/password`, { password: 'carol-password' }, admin)).status, 409);
+
+      const removed = await call(`${server.url}/admin/users/bob`, { method: 'DELETE', headers: admin });
+      assert.equal(removed.status, 204);
+      assert.equal((await call(`${server.url}/admin/users/bob`, { headers: admin })).status, 404);
+    });
+
+    it('the CLI creates a user with a temporary password that the running server sees', async () => {
+      const made = await cli(['users', 'create', 'Erin', '--email', 'erin@example.com', '--temporary-password', 'erin-temporary']);
+      assert.equal(made.code, 0, made.stderr);
+      const user = JSON.parse(made.stdout);
+      assert.equal(user.username, 'erin');
+      assert.equal(user.status, 'force_change_password');
+      assert.equal(user.password_hash, undefined);
+      const login = await post(`${server.url}/v1/login`, { username: 'erin', password: 'erin-temporary' });
+      assert.equal(login.body.challenge_name, 'NEW_PASSWORD_REQUIRED');
+    });
+
+    it('the CLI sets a password from stdin, lists, disables, signs out, deletes, and explains mistakes', async () => {
+      const set = await cli(['users', 'set-password', 'erin', '--password-stdin'], 'erin-own-password\n');
+      assert.equal(set.code, 0, set.stderr);
+      const login = await post(`${server.url}/v1/login`, { username: 'erin', password: 'erin-own-password' });
+      assert.equal(login.status, 200);
+      const listed = JSON.parse((await cli(['users', 'list'])).stdout);
+      assert.ok(listed.some((u: { username: string }) => u.username === 'erin'));
+      const out = await cli(['users', 'sign-out', 'erin']);
+      assert.equal(JSON.parse(out.stdout).revoked_sessions, 1);
+      assert.equal((await call(`${server.url}/userinfo`, { headers: { authorization: `Bearer ${login.body.access_token}` } })).status, 401);
+      assert.equal(JSON.parse((await cli(['users', 'disable', 'erin'])).stdout).status, 'disabled');
+      assert.equal(JSON.parse((await cli(['users', 'enable', 'erin'])).stdout).status, 'active');
+      assert.equal((await cli(['users', 'delete', 'erin'])).code, 0);
+      const missing = await cli(['users', 'get', 'erin']);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /user_not_found/);
+      const taken = await cli(['users', 'create', 'alice', '--email', 'new@example.com', '--password', 'password-123']);
+      assert.equal(taken.code, 1);
+      assert.match(taken.stderr, /user_exists/);
+      const usage = await cli(['users', 'frobnicate']);
+      assert.equal(usage.code, 2);
+      assert.match(usage.stderr, /Usage: latchkey/);
+    });
+
+    it('the CLI rotates keys, and the server publishes the new one', async () => {
+      const rotated = await cli(['keys', 'rotate']);
+      assert.equal(rotated.code, 0, rotated.stderr);
+      const { kid } = JSON.parse(rotated.stdout);
+      const listed = JSON.parse((await cli(['keys', 'list'])).stdout);
+      assert.equal(listed.length, 2);
+      server.clock.advance(61); // the next reload of the running server
+      const jwks = (await call(`${server.url}/.well-known/jwks.json`)).body;
+      assert.ok(jwks.keys.some((k: { kid: string }) => k.kid === kid));
+      server.clock.advance(-61);
+      const migrate = await cli(['migrate']);
+      assert.equal(migrate.code, 0, migrate.stderr);
+    });
+  });
+}

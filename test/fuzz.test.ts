@@ -1,0 +1,104 @@
+// Malformed bodies, headers and tokens at every endpoint: always an answer below 500,
+// and every 4xx in the dialect's own error shape.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { ENGINES, startServer, call, post, createUser, type TestServer } from './helpers.ts';
+
+type Shape = (body: any) => boolean;
+
+const isObject = (b: any) => b !== null && typeof b === 'object' && !Array.isArray(b);
+const wikimediaShape: Shape = (b) => isObject(b) && typeof b.message === 'string' && Number.isInteger(b.status);
+const roypiShape: Shape = (b) =>
+  isObject(b) && (typeof b.detail === 'string' || Object.values(b).every((v) => Array.isArray(v) && v.every((m) => typeof m === 'string')));
+const ziikShape: Shape = (b) => isObject(b) && typeof b.message === 'string';
+const oauthShape: Shape = (b) => isObject(b) && typeof b.error === 'string';
+const htmlPage: Shape = () => true;
+
+const ENDPOINTS: { path: string; method: 'POST' | 'GET'; shape: Shape; fields: string[] }[] = [
+  { path: '/v1/login', method: 'POST', shape: wikimediaShape, fields: ['username', 'password'] },
+  { path: '/v1/token-refresh', method: 'POST', shape: wikimediaShape, fields: ['username', 'refresh_token'] },
+  { path: '/v1/token-revoke', method: 'POST', shape: wikimediaShape, fields: ['refresh_token'] },
+  { path: '/v1/forgot-password', method: 'POST', shape: wikimediaShape, fields: ['username'] },
+  { path: '/v1/forgot-password-confirm', method: 'POST', shape: wikimediaShape, fields: ['username', 'password', 'confirmation_code'] },
+  { path: '/v1/change-password', method: 'POST', shape: wikimediaShape, fields: ['access_token', 'previous_password', 'proposed_password'] },
+  { path: '/v1/new-password-required', method: 'POST', shape: wikimediaShape, fields: ['session', 'username', 'new_password'] },
+  { path: '/auth/access_token/', method: 'POST', shape: roypiShape, fields: ['username', 'password'] },
+  { path: '/auth/refresh_token/', method: 'POST', shape: roypiShape, fields: ['token'] },
+  { path: '/auth/verify_token/', method: 'POST', shape: roypiShape, fields: ['token'] },
+  { path: '/api/authenticate', method: 'POST', shape: ziikShape, fields: ['username', 'password'] },
+  { path: '/api/renew', method: 'POST', shape: ziikShape, fields: ['token'] },
+  { path: '/api/password/request', method: 'POST', shape: ziikShape, fields: ['email'] },
+  { path: '/api/password/reset', method: 'POST', shape: ziikShape, fields: ['token', 'email', 'password', 'password_confirm'] },
+  { path: '/reset-password', method: 'POST', shape: htmlPage, fields: ['token', 'password', 'password_confirm'] },
+];
+
+const CONTENT_TYPES = ['application/json', 'application/json; charset=utf-8', 'application/x-www-form-urlencoded', 'text/plain', 'application/xml', ''];
+
+/** A body: junk text, any JSON, or the endpoint's own fields holding values of any type. */
+const bodyFor = (fields: string[]) =>
+  fc.oneof(
+    fc.string({ maxLength: 200 }),
+    fc.json({ maxDepth: 3 }),
+    fc.dictionary(fc.constantFrom(...fields, 'extra'), fc.jsonValue({ maxDepth: 2 })).map((o) => JSON.stringify(o)),
+    fc.dictionary(fc.constantFrom(...fields), fc.string({ maxLength: 40 })).map((o) => new URLSearchParams(o).toString()),
+  );
+
+const authorization = fc.oneof(
+  fc.constant(undefined),
+  fc.string({ maxLength: 100 }).filter((s) => /^[\x20-\x7e]*$/.test(s)),
+  fc.tuple(fc.constantFrom('Bearer', 'Token', 'JWT', 'Basic', 'bearer'), fc.stringMatching(/^[A-Za-z0-9._~+\/=-]{0,200}$/)).map(([s, t]) => `${s} ${t}`),
+);
+
+for (const engine of ENGINES) {
+  describe(`fuzzing every endpoint on ${engine.name}`, () => {
+    let server: TestServer;
+    before(async () => {
+      server = await startServer(engine);
+      await createUser(server, { username: 'fuzz', email: 'fuzz@example.com', password: 'fuzz-password' });
+    });
+    after(() => server.close());
+
+    for (const endpoint of ENDPOINTS) {
+      it(`${endpoint.method} ${endpoint.path} never answers 5xx, and answers 4xx in its shape`, async () => {
+        await fc.assert(
+          fc.asyncProperty(bodyFor(endpoint.fields), fc.constantFrom(...CONTENT_TYPES), authorization, async (body, type, auth) => {
+            const headers: Record<string, string> = {};
+            if (type) headers['content-type'] = type;
+            if (auth !== undefined) headers.authorization = auth;
+            const reply = await call(`${server.url}${endpoint.path}`, { method: endpoint.method, body, headers });
+            assert.ok(reply.status < 500, `${reply.status} for ${JSON.stringify(body)} as ${type}: ${reply.text}`);
+            if (reply.status >= 400) assert.ok(endpoint.shape(reply.body), `shape of ${reply.text}`);
+          }),
+          { numRuns: 40 },
+        );
+      });
+    }
+
+    it('GET endpoints that read Authorization never answer 5xx', async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.constantFrom('/userinfo', '/auth/user/', '/api/renew'), authorization, async (path, auth) => {
+          const reply = await call(`${server.url}${path}`, { headers: auth === undefined ? {} : { authorization: auth } });
+          assert.ok([401].includes(reply.status), `${reply.status}: ${reply.text}`);
+        }),
+        { numRuns: 80 },
+      );
+    });
+
+    it('a tampered token is never accepted', async () => {
+      const token = (await post(`${server.url}/auth/access_token/`, { username: 'fuzz', password: 'fuzz-password' })).body.access_token as string;
+      await fc.assert(
+        fc.asyncProperty(fc.nat(token.length - 1), fc.constantFrom(...'ABCabc012-_.'), async (at, ch) => {
+          fc.pre(token[at] !== ch);
+          const tampered = token.slice(0, at) + ch + token.slice(at + 1);
+          const reply = await post(`${server.url}/auth/verify_token/`, { token: tampered });
+          // Base64url's last character can carry unused bits; a change there may decode to the same bytes.
+          const same = Buffer.from(tampered.split('.')[2] ?? '', 'base64url').equals(Buffer.from(token.split('.')[2], 'base64url'))
+            && tampered.split('.').slice(0, 2).join('.') === token.split('.').slice(0, 2).join('.');
+          assert.equal(reply.status, same ? 200 : 400, tampered);
+        }),
+        { numRuns: 100 },
+      );
+    });
+  });
+}

@@ -1,0 +1,55 @@
+// Rate limits and lockout shared through a real Redis by every instance.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { startServer, freshStore, post, createUser, type TestServer, type FreshStore } from './helpers.ts';
+
+const REDIS = process.env.TEST_REDIS_URL;
+
+describe('limits shared through Redis', { skip: REDIS ? false : 'TEST_REDIS_URL is not set' }, () => {
+  let store: FreshStore;
+  let a: TestServer;
+  let b: TestServer;
+
+  before(async () => {
+    store = await freshStore({ name: 'sqlite' });
+    const env = {
+      REDIS_URL: REDIS!,
+      LATCHKEY_REDIS_PREFIX: `latchkey-test-${crypto.randomBytes(4).toString('hex')}`,
+      LATCHKEY_LOCKOUT_THRESHOLD: '3',
+      LATCHKEY_IP_RATE_LIMIT: '12',
+    };
+    a = await startServer({ name: 'sqlite' }, env, store);
+    b = await startServer({ name: 'sqlite' }, env, store);
+    await createUser(a, { username: 'trinity', email: 'trinity@example.com', password: 'trinity-password' });
+  });
+  after(async () => {
+    await a.close();
+    await b.close();
+    await store.drop();
+  });
+
+  it('failures on one instance lock the username out on the other', async () => {
+    for (let i = 0; i < 3; i++) {
+      const server = i % 2 ? b : a;
+      assert.equal((await post(`${server.url}/v1/login`, { username: 'trinity', password: `wrong-${i}` })).status, 401);
+    }
+    const locked = await post(`${b.url}/v1/login`, { username: 'trinity', password: 'trinity-password' });
+    assert.equal(locked.status, 429);
+    assert.deepEqual(locked.body, { status: 429, message: 'Password attempts exceeded.' });
+    const roypi = await post(`${a.url}/auth/access_token/`, { username: 'trinity', password: 'trinity-password' });
+    assert.equal(roypi.status, 429);
+    assert.match(roypi.body.detail, /^Request was throttled\. Expected available in \d+ seconds\.$/);
+    assert.ok(Number(roypi.headers.get('retry-after')) > 0);
+  });
+
+  it('the per-IP budget is shared too', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const server = i % 2 ? b : a;
+      statuses.push((await post(`${server.url}/api/authenticate`, { username: `nobody${i}@example.com`, password: 'whatever' })).status);
+    }
+    // 12 a minute across both instances; the first test spent 5, so the 8th here is the 13th.
+    assert.deepEqual(statuses, [401, 401, 401, 401, 401, 401, 401, 429]);
+  });
+});
