@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import postgres from 'postgres';
 import { SMTPServer } from 'smtp-server';
 import { simpleParser, type ParsedMail } from 'mailparser';
@@ -66,6 +66,14 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+export async function freePort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
 export type FreshStore = Awaited<ReturnType<typeof freshStore>>;
 
 /** Starts Latchkey on a fresh store, or on `shared` (which the caller then drops). */
@@ -73,6 +81,8 @@ export async function startServer(engine: Engine, env: Record<string, string> = 
   const store = shared ?? (await freshStore(engine));
   const clock = new TestClock();
   const config = loadConfig({
+    // A known port, so the default public URL (links in mail) points at this very server.
+    PORT: String(await freePort()),
     LATCHKEY_ADMIN_TOKEN: ADMIN_TOKEN,
     LATCHKEY_IP_RATE_LIMIT: '100000',
     LOG_LEVEL: 'silent',
@@ -80,10 +90,9 @@ export async function startServer(engine: Engine, env: Record<string, string> = 
     ...env,
   });
   const { app, core } = await buildApp(config, { clock: clock.now });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const { port } = app.server.address() as AddressInfo;
+  await app.listen({ port: config.port, host: '127.0.0.1' });
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${config.port}`,
     core,
     config,
     clock,

@@ -3,25 +3,16 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import SQLite from 'better-sqlite3';
 import postgres from 'postgres';
 import { simpleParser } from 'mailparser';
-import { ENGINES, freshStore, post, call, type FreshStore } from './helpers.ts';
+import { ENGINES, freshStore, freePort, post, call, type FreshStore } from './helpers.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const ADMIN = 'secret-test-admin-token-0123';
 const KEY_SECRET = 'key-encryption-secret-for-tests';
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Every value in every table, as text. */
 async function dumpStore(env: Record<string, string>): Promise<string> {

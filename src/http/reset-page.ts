@@ -71,7 +71,7 @@ const dead = (reason: string) =>
 const done = page(
   'Password changed',
   `<h1>Password changed</h1><div class="alert ok" role="status">Your password has been changed.</div>
-<p>You can now sign in with your new password. You have been signed out everywhere else.</p>`,
+<p>You can now sign in with your new password. Every device that was signed in has been signed out.</p>`,
 );
 
 function html(reply: FastifyReply, status: number, body: string) {
