@@ -15,8 +15,10 @@ for (const engine of ENGINES) {
 
     before(async () => {
       store = await freshStore(engine);
-      a = await startServer(engine, {}, store);
-      b = await startServer(engine, {}, store);
+      // Instances of one deployment share its public URL, hence its issuer.
+      const deployment = { LATCHKEY_PUBLIC_URL: 'https://auth.example.test' };
+      a = await startServer(engine, deployment, store);
+      b = await startServer(engine, deployment, store);
       await createUser(a, { username: 'neo', email: 'neo@example.com', password: PASSWORD });
     });
     after(async () => {
