@@ -82,7 +82,7 @@ export async function buildApp(config: Config, options: { clock?: () => number; 
           },
     bodyLimit: 64 * 1024,
     // Roypi documents trailing slashes, the others none; accept either everywhere.
-    ignoreTrailingSlash: true,
+    routerOptions: { ignoreTrailingSlash: true },
     // A hop count is valid at run time though the types only name booleans and addresses.
     trustProxy: config.trustProxy as boolean,
     // No type coercion: a number where a password should be is a client bug to report, not to guess at.

@@ -1,23 +1,25 @@
 // Signing keys: created on first start, kept in the store (sealed when a secret is set),
 // published as a JWKS for offline verification, rotated by `latchkey keys rotate`.
-import crypto, { type KeyObject } from 'node:crypto';
-import { exportJWK, type JWK } from 'jose';
+import crypto from 'node:crypto';
+import { exportJWK, importJWK, importPKCS8, type CryptoKey, type JWK } from 'jose';
 import type { Store } from '../store/store.ts';
 import { seal, unseal } from './secrets.ts';
 
 export type SigningAlg = 'EdDSA' | 'ES256' | 'RS256';
 export const SIGNING_ALGS: SigningAlg[] = ['EdDSA', 'ES256', 'RS256'];
 
+// Keys are held as WebCrypto CryptoKeys, imported once: jose signs and verifies
+// measurably faster with them than with KeyObjects it must convert on every call.
 export interface SigningKey {
   kid: string;
   alg: SigningAlg;
-  privateKey: KeyObject;
+  privateKey: CryptoKey;
 }
 
 interface LoadedKey {
   kid: string;
   alg: SigningAlg;
-  publicKey: KeyObject;
+  publicKey: CryptoKey;
   jwk: JWK;
   retiredAt: number | null;
   sealedPrivate: string;
@@ -93,23 +95,27 @@ export class KeyRing {
 
   private async load(): Promise<void> {
     const rows = await this.store.listKeys();
-    this.keys = rows.map((row) => {
-      const jwk = JSON.parse(row.public_jwk) as JWK;
-      return {
-        kid: row.kid,
-        alg: row.alg as SigningAlg,
-        jwk,
-        publicKey: crypto.createPublicKey({ key: jwk as crypto.JsonWebKey, format: 'jwk' }),
-        retiredAt: row.retired_at,
-        sealedPrivate: row.private_key,
-      };
-    });
+    const known = new Map(this.keys.map((k) => [k.kid, k]));
+    this.keys = await Promise.all(
+      rows.map(async (row) => {
+        const jwk = JSON.parse(row.public_jwk) as JWK;
+        const alg = row.alg as SigningAlg;
+        return {
+          kid: row.kid,
+          alg,
+          jwk,
+          publicKey: known.get(row.kid)?.publicKey ?? ((await importJWK(jwk, alg)) as CryptoKey),
+          retiredAt: row.retired_at,
+          sealedPrivate: row.private_key,
+        };
+      }),
+    );
     this.loadedAt = this.options.clock();
-    this.pickSigningKey();
+    await this.pickSigningKey();
   }
 
   /** The oldest key not yet retired signs: a successor takes over when its predecessor retires. */
-  private pickSigningKey(): void {
+  private async pickSigningKey(): Promise<void> {
     const now = this.options.clock();
     const live = this.keys.filter((k) => k.retiredAt === null || k.retiredAt > now);
     const current = live[live.length - 1];
@@ -117,14 +123,14 @@ export class KeyRing {
       this.signing = {
         kid: current.kid,
         alg: current.alg,
-        privateKey: crypto.createPrivateKey(unseal(current.sealedPrivate, this.options.secret)),
+        privateKey: await importPKCS8(unseal(current.sealedPrivate, this.options.secret), current.alg),
       };
     }
   }
 
   private async maybeReload(): Promise<void> {
     if (this.options.clock() - this.loadedAt > RELOAD_EVERY_MS) await this.load();
-    else this.pickSigningKey();
+    else await this.pickSigningKey();
   }
 
   async signingKey(): Promise<SigningKey> {
@@ -134,7 +140,7 @@ export class KeyRing {
   }
 
   /** The public key for a kid, or undefined when no live key has it. */
-  async verificationKey(kid: string | undefined): Promise<{ key: KeyObject; alg: SigningAlg } | undefined> {
+  async verificationKey(kid: string | undefined): Promise<{ key: CryptoKey; alg: SigningAlg } | undefined> {
     await this.maybeReload();
     let found = this.keys.find((k) => k.kid === kid);
     const now = this.options.clock();

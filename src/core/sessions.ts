@@ -147,7 +147,6 @@ export class Sessions {
     const { user, session } = await this.verify(accessToken);
     const now = this.ctx.clock();
     if (session.expires_at <= now) throw RefreshExpired('Refresh has expired.');
-    await this.ctx.store.touchSession(session.id, now);
     return this.mint(user, session, profile);
   }
 

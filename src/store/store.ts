@@ -124,10 +124,6 @@ export class Store {
     return Number(result.numUpdatedRows) === 1;
   }
 
-  async touchSession(id: string, now: number): Promise<void> {
-    await this.db.updateTable('sessions').set({ last_used_at: now }).where('id', '=', id).execute();
-  }
-
   async revokeSession(id: string, now: number): Promise<boolean> {
     const result = await this.db
       .updateTable('sessions')
