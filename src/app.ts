@@ -9,6 +9,7 @@ import { createMailer, type Mailer } from './mail/mailer.ts';
 import { memoryLimits, redisLimits, type Limits } from './core/limits.ts';
 import { createCore, type Core } from './core/index.ts';
 import { registerBodyParsers } from './http/common.ts';
+import { Background } from './background.ts';
 import { wikimediaRoutes } from './http/wikimedia.ts';
 import { resourceRoutes } from './http/resource.ts';
 import { adminRoutes } from './http/admin.ts';
@@ -18,6 +19,7 @@ import { resetPageRoutes } from './http/reset-page.ts';
 
 export interface Services {
   store: Store;
+  background: Background;
   mailer: Mailer;
   limits: Limits;
   core: Core;
@@ -39,21 +41,24 @@ export async function openServices(config: Config, log: Logger, clock?: () => nu
     } else {
       limits = memoryLimits();
     }
+    const background = new Background((err, what) => log.error({ err }, `${what} failed`));
     const mailer = createMailer({
       smtpUrl: config.smtpUrl,
       from: config.mailFrom,
       outboxDir: path.join(config.dataDir, 'outbox'),
       log,
+      background,
     });
-    const core = await createCore({ config, store, mailer, limits, clock });
+    const core = await createCore({ config, store, mailer, limits, background, clock });
     const openLimits = limits;
     return {
       store,
+      background,
       mailer,
       limits: openLimits,
       core,
       async close() {
-        await mailer.drain();
+        await background.drain();
         await openLimits.close();
         await store.close();
       },

@@ -128,8 +128,10 @@ for (const engine of ENGINES) {
       const user = await createUser(server, { username: 'skynet', email: 'skynet@example.com', password: 'judgement-day' });
       const token = (await roypiPost(`${auth}/access_token/`, { username: 'skynet', password: 'judgement-day' })).body.access_token;
       await server.core.users.disable(user.id);
-      assertNonField(await roypiPost(`${auth}/verify_token/`, { token }), 'Token has been revoked.');
+      assertNonField(await roypiPost(`${auth}/verify_token/`, { token }), 'User account is disabled.');
       await server.core.users.enable(user.id);
+      // Enabling again does not bring the sessions that disabling ended back.
+      assertNonField(await roypiPost(`${auth}/verify_token/`, { token }), 'Token has been revoked.');
       const fresh = (await roypiPost(`${auth}/access_token/`, { username: 'skynet', password: 'judgement-day' })).body.access_token;
       await server.core.users.remove(user.id);
       assertNonField(await roypiPost(`${auth}/verify_token/`, { token: fresh }), 'Error decoding signature.');

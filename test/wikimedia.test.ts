@@ -191,7 +191,7 @@ for (const engine of ENGINES) {
     it('forgot-password for an unknown user answers the same 204 and sends nothing', async () => {
       const before = mailbox.messages.length;
       assert.equal((await post(`${v1}/forgot-password`, { username: 'ghost' })).status, 204);
-      await server.core.mailer.drain();
+      await server.core.background.drain();
       assert.equal(mailbox.messages.length, before);
     });
 
@@ -213,6 +213,24 @@ for (const engine of ENGINES) {
       } finally {
         server.clock.advance(-3601);
       }
+    });
+
+    it('concurrent guesses cannot beat the attempt limits', async () => {
+      await createUser(server, { username: 'eve-target', email: 'eve-target@example.com', password: PASSWORD });
+      await post(`${v1}/forgot-password`, { username: 'eve-target' });
+      const code = codeFrom((await mailbox.next('eve-target@example.com')).text ?? '');
+      const wrong = code === '123456' ? '654321' : '123456';
+      const guesses = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          post(`${v1}/forgot-password-confirm`, { username: 'eve-target', password: 'eve-new-password', confirmation_code: wrong }),
+        ),
+      );
+      assert.ok(guesses.every((g) => g.status === 401));
+      assertError(await post(`${v1}/forgot-password-confirm`, { username: 'eve-target', password: 'eve-new-password', confirmation_code: code }), 401);
+
+      const logins = await Promise.all(Array.from({ length: 20 }, (_, i) => login('eve-target', `guess-${i}`)));
+      assert.equal(logins.filter((r) => r.status === 401).length, 5);
+      assert.equal(logins.filter((r) => r.status === 429).length, 15);
     });
 
     it('change-password checks the old password and the policy, and ends the other sessions', async () => {

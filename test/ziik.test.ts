@@ -138,7 +138,7 @@ for (const engine of ENGINES) {
       const before = mailbox.messages.length;
       assert.equal((await post(`${api}/password/request`, { email: 'nobody@example.com' })).status, 204);
       assert.equal((await post(`${api}/password/request`, { email: 'sso@example.com' })).status, 204);
-      await server.core.mailer.drain();
+      await server.core.background.drain();
       assert.equal(mailbox.messages.length, before);
     });
 

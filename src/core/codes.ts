@@ -34,16 +34,15 @@ export class Codes {
     });
   }
 
-  /** Checks a typed code against the user's newest one; wrong guesses count against it,
-   *  and the last allowed wrong guess kills the code. */
+  /** Checks a typed code against the user's newest one; after MAX_CODE_ATTEMPTS guesses it is dead. */
   async checkForUser(userId: number, purpose: CodePurpose, guess: string): Promise<OneTimeCode> {
     const code = await this.ctx.store.latestLiveCode(userId, purpose);
     if (!code) throw CodeMismatch('Invalid verification code provided, please try again.');
     if (code.expires_at <= this.ctx.clock()) throw ExpiredCode('Invalid code provided, please request a code again.');
-    if (code.attempts >= MAX_CODE_ATTEMPTS) throw ExpiredCode('Attempt limit exceeded, please request a code again.');
+    if (!(await this.ctx.store.takeCodeAttempt(code.id, MAX_CODE_ATTEMPTS))) {
+      throw ExpiredCode('Attempt limit exceeded, please request a code again.');
+    }
     if (!safeEqual(hashOf(code.id, guess), code.code_hash)) {
-      const attempts = await this.ctx.store.addCodeAttempt(code.id);
-      if (attempts >= MAX_CODE_ATTEMPTS) throw ExpiredCode('Attempt limit exceeded, please request a code again.');
       throw CodeMismatch('Invalid verification code provided, please try again.');
     }
     return code;

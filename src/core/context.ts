@@ -4,6 +4,8 @@ import type { Mailer } from '../mail/mailer.ts';
 import type { KeyRing } from './keys.ts';
 import type { TokenService } from './tokens.ts';
 import type { Counter } from './limits.ts';
+import type { Audit } from './audit.ts';
+import type { Background } from '../background.ts';
 
 export interface RequestContext {
   ip?: string;
@@ -31,6 +33,8 @@ export interface CoreContext {
   mailer: Mailer;
   counters: Counters;
   settings: CoreSettings;
+  audit: Audit;
+  background: Background;
   clock: () => number;
 }
 

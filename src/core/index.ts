@@ -12,6 +12,8 @@ import { Challenges } from './challenges.ts';
 import { Sessions } from './sessions.ts';
 import { Recovery } from './recovery.ts';
 import { profiles } from './profiles.ts';
+import { Audit, type AuditKind } from './audit.ts';
+import type { Background } from '../background.ts';
 
 export interface Core {
   users: Users;
@@ -23,6 +25,7 @@ export interface Core {
   profiles: ReturnType<typeof profiles>;
   store: Store;
   mailer: Mailer;
+  background: Background;
   clock: () => number;
 }
 
@@ -31,10 +34,13 @@ export interface CoreDeps {
   store: Store;
   mailer: Mailer;
   limits: Limits;
+  background: Background;
   clock?: () => number;
+  /** Called for every audit event, for metrics. */
+  onEvent?: (kind: AuditKind) => void;
 }
 
-export async function createCore({ config, store, mailer, limits, clock = Date.now }: CoreDeps): Promise<Core> {
+export async function createCore({ config, store, mailer, limits, background, clock = Date.now, onEvent }: CoreDeps): Promise<Core> {
   const lifetimes = Object.values(config.lifetimes);
   const keys = new KeyRing(store, {
     secret: config.keySecret,
@@ -51,6 +57,8 @@ export async function createCore({ config, store, mailer, limits, clock = Date.n
     tokens,
     mailer,
     clock,
+    background,
+    audit: new Audit(store, clock, onEvent),
     settings: { passwordMinLength: config.passwordMinLength, publicUrl: config.publicUrl },
     counters: {
       loginFailures: limits.counter({
@@ -76,6 +84,7 @@ export async function createCore({ config, store, mailer, limits, clock = Date.n
     profiles: profiles(config),
     store,
     mailer,
+    background,
     clock,
   };
 }

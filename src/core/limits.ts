@@ -15,8 +15,6 @@ export interface Rule {
 export interface Counter {
   /** Counts one event; returns seconds to wait when the budget was already spent, else 0. */
   hit(key: string): Promise<number>;
-  /** Seconds to wait before the key may act again, without counting anything. */
-  blockedFor(key: string): Promise<number>;
   reset(key: string): Promise<void>;
 }
 
@@ -25,10 +23,7 @@ function secondsOf(res: RateLimiterRes): number {
 }
 
 class FlexibleCounter implements Counter {
-  constructor(
-    private readonly limiter: RateLimiterAbstract,
-    private readonly points: number,
-  ) {}
+  constructor(private readonly limiter: RateLimiterAbstract) {}
 
   async hit(key: string): Promise<number> {
     try {
@@ -38,11 +33,6 @@ class FlexibleCounter implements Counter {
       if (rejection instanceof RateLimiterRes) return secondsOf(rejection);
       throw rejection;
     }
-  }
-
-  async blockedFor(key: string): Promise<number> {
-    const res = await this.limiter.get(key);
-    return res && res.consumedPoints >= this.points ? secondsOf(res) : 0;
   }
 
   async reset(key: string): Promise<void> {
@@ -67,7 +57,6 @@ export function memoryLimits(): Limits {
           duration: rule.durationSeconds,
           blockDuration: rule.blockSeconds ?? 0,
         }),
-        rule.points,
       ),
     close: async () => {},
   };
@@ -85,7 +74,6 @@ export function redisLimits(client: Redis, prefix = 'latchkey'): Limits {
           duration: rule.durationSeconds,
           blockDuration: rule.blockSeconds ?? 0,
         }),
-        rule.points,
       ),
     close: async () => {
       client.disconnect();

@@ -29,14 +29,19 @@ export class Recovery {
     return user as User & { email: string };
   }
 
-  /** Emails a confirmation code to the user, if there is such a user who may reset. */
-  async requestCode(username: string): Promise<void> {
-    const user = await this.recipient(await this.ctx.store.userByUsername(normalizeLogin(username)));
-    if (!user) return;
-    const code = randomDigits(RESET_CODE_DIGITS);
-    await this.codes.issue(user.id, 'reset_code', code, RESET_TTL_MS, 'by-user');
-    await this.ctx.store.audit({ at: this.ctx.clock(), userId: user.id, kind: 'reset_code_sent' });
-    this.ctx.mailer.enqueue(resetCodeMessage(user.email, user.username, code, RESET_TTL_MS / MINUTE));
+  /**
+   * Emails a confirmation code to the user, if there is such a user who may reset. The work
+   * happens after the answer, so its time cannot tell whether the account exists.
+   */
+  requestCode(username: string): void {
+    this.ctx.background.run('reset code request', async () => {
+      const user = await this.recipient(await this.ctx.store.userByUsername(normalizeLogin(username)));
+      if (!user) return;
+      const code = randomDigits(RESET_CODE_DIGITS);
+      await this.codes.issue(user.id, 'reset_code', code, RESET_TTL_MS, 'by-user');
+      await this.ctx.audit.record({ kind: 'reset_code_sent', userId: user.id });
+      this.ctx.mailer.enqueue(resetCodeMessage(user.email, user.username, code, RESET_TTL_MS / MINUTE));
+    });
   }
 
   /** Sets a new password with an emailed code; every session of the user ends. */
@@ -49,16 +54,18 @@ export class Recovery {
     await this.users.applyPassword(user, await hashPassword(newPassword), { consumeCodeId: checked.id, kind: 'password_reset' });
   }
 
-  /** Emails a one-time link to the hosted reset page, if the address belongs to a user who may reset. */
-  async requestLink(email: string): Promise<void> {
+  /** Emails a one-time link to the hosted reset page, if the address belongs to a user who may reset; like requestCode, after the answer. */
+  requestLink(email: string): void {
     if (!isValidEmail(normalizeLogin(email))) throw Validation('The email must be a valid email address.');
-    const user = await this.recipient(await this.ctx.store.userByEmail(normalizeLogin(email)));
-    if (!user) return;
-    const token = randomToken();
-    await this.codes.issue(user.id, 'reset_link', token, RESET_TTL_MS, 'by-token');
-    await this.ctx.store.audit({ at: this.ctx.clock(), userId: user.id, kind: 'reset_link_sent' });
-    const link = `${this.ctx.settings.publicUrl}/reset-password?token=${encodeURIComponent(token)}`;
-    this.ctx.mailer.enqueue(resetLinkMessage(user.email, link, RESET_TTL_MS / MINUTE));
+    this.ctx.background.run('reset link request', async () => {
+      const user = await this.recipient(await this.ctx.store.userByEmail(normalizeLogin(email)));
+      if (!user) return;
+      const token = randomToken();
+      await this.codes.issue(user.id, 'reset_link', token, RESET_TTL_MS, 'by-token');
+      await this.ctx.audit.record({ kind: 'reset_link_sent', userId: user.id });
+      const link = `${this.ctx.settings.publicUrl}/reset-password?token=${encodeURIComponent(token)}`;
+      this.ctx.mailer.enqueue(resetLinkMessage(user.email, link, RESET_TTL_MS / MINUTE));
+    });
   }
 
   /** Whether a link still works, without using it up: mail scanners open links too. */

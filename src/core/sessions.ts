@@ -51,19 +51,22 @@ export class Sessions {
     private readonly challenges: Challenges,
   ) {}
 
-  /** Checks a password under the per-IP limit and the per-login lockout; returns the user. */
+  /**
+   * Checks a password under the per-IP limit and the per-login lockout; returns the user.
+   * Every attempt is counted before the check and the count cleared on success, so a burst
+   * of concurrent guesses cannot all pass before the first failure is recorded.
+   */
   async checkPassword(loginName: string, password: unknown, by: Profile['loginBy'], request: RequestContext): Promise<User | undefined> {
     const { counters, store } = this.ctx;
     const ipWait = request.ip ? await counters.perIp.hit(request.ip) : 0;
     if (ipWait > 0) throw RateLimited('Too many requests.', ipWait);
-    const lockWait = await counters.loginFailures.blockedFor(loginName);
+    const lockWait = await counters.loginFailures.hit(loginName);
     if (lockWait > 0) throw TooManyAttempts('Password attempts exceeded.', lockWait);
 
     const user = by === 'email' ? await store.userByEmail(loginName) : await store.userByUsername(loginName);
     const ok = typeof password === 'string' && (await verifyPassword(user?.password_hash, password));
     if (!ok || !user) {
-      await counters.loginFailures.hit(loginName);
-      await store.audit({ at: this.ctx.clock(), userId: user?.id ?? null, kind: 'login_failed', ip: request.ip });
+      await this.ctx.audit.record({ kind: 'login_failed', userId: user?.id ?? null, ip: request.ip });
       return undefined;
     }
     await counters.loginFailures.reset(loginName);
@@ -100,7 +103,7 @@ export class Sessions {
       user_agent: request.userAgent?.slice(0, 512) ?? null,
     };
     await this.ctx.store.insertSession(session);
-    await this.ctx.store.audit({ at: now, userId: user.id, kind: 'login', ip: request.ip, detail: profile.dialect });
+    await this.ctx.audit.record({ kind: 'login', userId: user.id, ip: request.ip, detail: profile.dialect });
     return { ...(await this.mint(user, session, profile)), refreshToken };
   }
 
@@ -155,7 +158,7 @@ export class Sessions {
     const session = await this.ctx.store.sessionByRefreshHash(sha256(refreshToken));
     if (!session) throw TokenInvalid('Unauthorized.');
     if (await this.ctx.store.revokeSession(session.id, this.ctx.clock())) {
-      await this.ctx.store.audit({ at: this.ctx.clock(), userId: session.user_id, kind: 'session_revoked', ip: request.ip });
+      await this.ctx.audit.record({ kind: 'session_revoked', userId: session.user_id, ip: request.ip });
     }
   }
 
@@ -173,10 +176,11 @@ export class Sessions {
     const claims = await this.ctx.tokens.verify(accessToken, 'access');
     const session = await this.ctx.store.sessionById(claims.sid);
     if (!session || String(session.user_id) !== claims.sub) throw TokenInvalid('Error decoding signature.');
-    if (session.revoked_at !== null) throw TokenRevoked('Token has been revoked.');
     const user = await this.ctx.store.userById(session.user_id);
     if (!user) throw UserNotFound("User doesn't exist.");
+    // Disabling revokes sessions too; say the real reason.
     if (user.status === 'disabled') throw UserDisabled('User account is disabled.');
+    if (session.revoked_at !== null) throw TokenRevoked('Token has been revoked.');
     return { claims, user, session };
   }
 

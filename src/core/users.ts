@@ -2,6 +2,7 @@
 import type { User, UserStatus } from '../store/schema.ts';
 import { UniqueViolation } from '../store/store.ts';
 import type { CoreContext } from './context.ts';
+import type { AuditKind } from './audit.ts';
 import { CodeMismatch, ExternallyManaged, UserExists, UserNotFound, Validation } from './errors.ts';
 import { checkPasswordPolicy, hashPassword } from './passwords.ts';
 
@@ -80,7 +81,7 @@ export class Users {
         updated_at: now,
         password_changed_at: input.password !== undefined ? now : null,
       });
-      await this.ctx.store.audit({ at: now, userId: user.id, kind: 'user_created' });
+      await this.ctx.audit.record({ kind: 'user_created', userId: user.id });
       return user;
     } catch (error) {
       if (error instanceof UniqueViolation) throw UserExists('a user with that username or email already exists');
@@ -108,7 +109,7 @@ export class Users {
     const now = this.ctx.clock();
     const updated = await this.ctx.store.transaction(async (tx) => {
       await tx.revokeUserSessions(user.id, now);
-      await tx.audit({ at: now, userId: user.id, kind: 'user_disabled' });
+      await this.ctx.audit.record({ kind: 'user_disabled', userId: user.id }, tx);
       return tx.updateUser(user.id, { status: 'disabled', updated_at: now });
     });
     return updated!;
@@ -120,14 +121,14 @@ export class Users {
     const now = this.ctx.clock();
     // A user who never set their own password still has to.
     const status: UserStatus = user.managed_by === 'local' && user.password_changed_at === null ? 'force_change_password' : 'active';
-    await this.ctx.store.audit({ at: now, userId: user.id, kind: 'user_enabled' });
+    await this.ctx.audit.record({ kind: 'user_enabled', userId: user.id });
     return (await this.ctx.store.updateUser(user.id, { status, updated_at: now }))!;
   }
 
   async remove(idOrUsername: string | number): Promise<void> {
     const user = await this.find(idOrUsername);
     await this.ctx.store.deleteUser(user.id);
-    await this.ctx.store.audit({ at: this.ctx.clock(), userId: null, kind: 'user_deleted', detail: user.username });
+    await this.ctx.audit.record({ kind: 'user_deleted', userId: null, detail: user.username });
   }
 
   /** Sets a password as an admin; a temporary one must be replaced at next login. Ends all sessions. */
@@ -145,7 +146,7 @@ export class Users {
     const user = await this.find(idOrUsername);
     const now = this.ctx.clock();
     const count = await this.ctx.store.revokeUserSessions(user.id, now);
-    await this.ctx.store.audit({ at: now, userId: user.id, kind: 'signed_out_everywhere' });
+    await this.ctx.audit.record({ kind: 'signed_out_everywhere', userId: user.id });
     return count;
   }
 
@@ -156,7 +157,7 @@ export class Users {
   async applyPassword(
     user: User,
     passwordHash: string,
-    options: { status?: UserStatus; keepSessionId?: string; consumeCodeId?: string; kind: string },
+    options: { status?: UserStatus; keepSessionId?: string; consumeCodeId?: string; kind: AuditKind },
   ): Promise<User> {
     const now = this.ctx.clock();
     return this.ctx.store.transaction(async (tx) => {
@@ -170,7 +171,10 @@ export class Users {
         updated_at: now,
       });
       await tx.revokeUserSessions(user.id, now, options.keepSessionId);
-      await tx.audit({ at: now, userId: user.id, kind: options.kind });
+      // Codes sent before the change must not undo it.
+      await tx.retireCodes(user.id, 'reset_code', now);
+      await tx.retireCodes(user.id, 'reset_link', now);
+      await this.ctx.audit.record({ kind: options.kind, userId: user.id }, tx);
       return updated!;
     });
   }

@@ -78,7 +78,7 @@ export async function wikimediaRoutes(app: FastifyInstance, { core }: { core: Co
     '/forgot-password',
     { schema: { body: stringFields(['username']) } },
     async (request, reply) => {
-      await core.recovery.requestCode(request.body.username);
+      core.recovery.requestCode(request.body.username);
       return reply.code(204).send();
     },
   );

@@ -69,7 +69,7 @@ export async function ziikRoutes(app: FastifyInstance, { core }: { core: Core })
     '/password/request',
     { schema: { body: stringFields(['email']) } },
     async (request, reply) => {
-      await core.recovery.requestLink(request.body.email);
+      core.recovery.requestLink(request.body.email);
       return reply.code(204).send();
     },
   );

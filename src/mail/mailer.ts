@@ -4,6 +4,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import nodemailer, { type Transporter } from 'nodemailer';
+import type { Background } from '../background.ts';
 
 export interface Message {
   to: string;
@@ -13,10 +14,8 @@ export interface Message {
 }
 
 export interface Mailer {
-  /** Queues a message and returns at once. */
+  /** Queues a message and returns at once; Background.drain() waits for it. */
   enqueue(message: Message): void;
-  /** Resolves when every queued message has been sent or given up on. */
-  drain(): Promise<void>;
   readonly describe: string;
 }
 
@@ -27,7 +26,7 @@ interface Log {
 
 const RETRY_DELAYS_MS = [1_000, 5_000, 30_000];
 
-export function createMailer(options: { smtpUrl?: string; from: string; outboxDir: string; log: Log }): Mailer {
+export function createMailer(options: { smtpUrl?: string; from: string; outboxDir: string; log: Log; background: Background }): Mailer {
   const { log } = options;
   let deliver: (message: Message) => Promise<void>;
   let describe: string;
@@ -51,8 +50,6 @@ export function createMailer(options: { smtpUrl?: string; from: string; outboxDi
     };
   }
 
-  const pending = new Set<Promise<void>>();
-
   async function sendWithRetries(message: Message): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -75,11 +72,7 @@ export function createMailer(options: { smtpUrl?: string; from: string; outboxDi
   return {
     describe,
     enqueue(message) {
-      const job = sendWithRetries(message).finally(() => pending.delete(job));
-      pending.add(job);
-    },
-    async drain() {
-      while (pending.size > 0) await Promise.all([...pending]);
+      options.background.run('mail delivery', () => sendWithRetries(message));
     },
   };
 }

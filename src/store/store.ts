@@ -194,15 +194,19 @@ export class Store {
       .executeTakeFirst();
   }
 
-  /** Records a wrong guess; returns the attempts so far. */
-  async addCodeAttempt(id: string): Promise<number> {
-    const row = await this.db
+  /**
+   * Spends one of a code's attempts before the guess is compared, so concurrent guesses cannot
+   * all slip in under the limit; false when none are left or the code is used.
+   */
+  async takeCodeAttempt(id: string, limit: number): Promise<boolean> {
+    const result = await this.db
       .updateTable('one_time_codes')
       .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
       .where('id', '=', id)
-      .returning('attempts')
+      .where('attempts', '<', limit)
+      .where('used_at', 'is', null)
       .executeTakeFirst();
-    return row?.attempts ?? 0;
+    return Number(result.numUpdatedRows) === 1;
   }
 
   /** Marks a code used; false when someone else used it first. */

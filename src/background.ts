@@ -1,0 +1,19 @@
+// Work that runs after the answer has gone out (reset requests, mail). Tracked, so shutdown
+// and tests can wait for it, and its failures are logged instead of lost.
+export class Background {
+  private readonly pending = new Set<Promise<void>>();
+
+  constructor(private readonly onError: (error: unknown, what: string) => void) {}
+
+  run(what: string, job: () => Promise<void>): void {
+    const task = job()
+      .catch((error) => this.onError(error, what))
+      .finally(() => this.pending.delete(task));
+    this.pending.add(task);
+  }
+
+  /** Resolves once nothing is running, including work that running work started. */
+  async drain(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+  }
+}
