@@ -10,6 +10,8 @@ import { memoryLimits, redisLimits, type Limits } from './core/limits.ts';
 import { createCore, type Core } from './core/index.ts';
 import { registerBodyParsers } from './http/common.ts';
 import { Background } from './background.ts';
+import { Metrics } from './metrics.ts';
+import { registerMetrics } from './http/metrics.ts';
 import { wikimediaRoutes } from './http/wikimedia.ts';
 import { resourceRoutes } from './http/resource.ts';
 import { adminRoutes } from './http/admin.ts';
@@ -29,7 +31,7 @@ export interface Services {
 type Logger = FastifyInstance['log'];
 
 /** Opens the store (migrating it), the mailer and the limits, and builds the core on them. */
-export async function openServices(config: Config, log: Logger, clock?: () => number): Promise<Services> {
+export async function openServices(config: Config, log: Logger, options: { clock?: () => number; metrics?: Metrics } = {}): Promise<Services> {
   const store = Store.open({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   let limits: Limits | undefined;
   try {
@@ -49,7 +51,7 @@ export async function openServices(config: Config, log: Logger, clock?: () => nu
       log,
       background,
     });
-    const core = await createCore({ config, store, mailer, limits, background, clock });
+    const core = await createCore({ config, store, mailer, limits, background, clock: options.clock, onEvent: options.metrics?.onEvent });
     const openLimits = limits;
     return {
       store,
@@ -93,17 +95,24 @@ export async function buildApp(config: Config, options: { clock?: () => number; 
     // No type coercion: a number where a password should be is a client bug to report, not to guess at.
     ajv: { customOptions: { allErrors: true, coerceTypes: false } },
   });
-  const services = await openServices(config, app.log, options.clock);
+  const metrics = new Metrics();
+  const services = await openServices(config, app.log, { clock: options.clock, metrics });
   const { core } = services;
   app.addHook('onClose', () => services.close());
 
   await app.register(cors, { origin: '*', methods: ['GET', 'POST', 'DELETE', 'OPTIONS'] });
   registerBodyParsers(app);
+  registerMetrics(app, metrics, config.metricsToken);
   await app.register(wikimediaRoutes, { prefix: '/v1', core });
   await app.register(roypiRoutes, { prefix: '/auth', core });
   await app.register(ziikRoutes, { prefix: '/api', core });
   await app.register(resetPageRoutes, { core, minLength: config.passwordMinLength });
-  await app.register(resourceRoutes, { core, issuer: config.issuer, publicUrl: config.publicUrl });
+  await app.register(resourceRoutes, {
+    core,
+    issuer: config.issuer,
+    publicUrl: config.publicUrl,
+    introspectionToken: config.introspectionToken,
+  });
   if (config.adminToken) await app.register(adminRoutes, { prefix: '/admin', core, adminToken: config.adminToken });
 
   // Expired codes and sessions are dead weight; sweep them now and then.

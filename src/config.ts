@@ -34,6 +34,10 @@ export interface Config {
   audience: string;
   signingAlg: 'EdDSA' | 'ES256' | 'RS256';
   adminToken?: string;
+  /** Bearer token for RFC 7662 introspection; the endpoint is off when unset. */
+  introspectionToken?: string;
+  /** When set, GET /metrics needs it as a bearer token. */
+  metricsToken?: string;
   keySecret?: string;
   logLevel: string;
   /** Trust X-Forwarded-For from this many proxies (or true for any), for the client IP. */
@@ -107,6 +111,8 @@ export function loadConfig(env: Env = process.env): Config {
     audience: env.LATCHKEY_AUDIENCE || 'latchkey',
     signingAlg: oneOf(env, 'LATCHKEY_SIGNING_ALG', ['EdDSA', 'ES256', 'RS256'] as const, 'EdDSA'),
     adminToken,
+    metricsToken: env.LATCHKEY_METRICS_TOKEN || undefined,
+    introspectionToken: env.LATCHKEY_INTROSPECTION_TOKEN || undefined,
     keySecret: env.LATCHKEY_KEY_SECRET || undefined,
     logLevel: env.LOG_LEVEL || 'info',
     trustProxy: env.LATCHKEY_TRUST_PROXY === 'true' ? true : int(env, 'LATCHKEY_TRUST_PROXY', 0),

@@ -6,6 +6,7 @@ import { PUBLISH_AHEAD_MS } from '../src/core/keys.ts';
 import { ENGINES, startServer, freshStore, post, call, createUser, ADMIN_TOKEN, type TestServer, type FreshStore } from './helpers.ts';
 
 const PASSWORD = 'one-password-for-all';
+const INTROSPECTION = 'introspection-token-0123456789';
 
 for (const engine of ENGINES) {
   describe(`cross-API tokens on ${engine.name}`, () => {
@@ -16,7 +17,7 @@ for (const engine of ENGINES) {
     before(async () => {
       store = await freshStore(engine);
       // Instances of one deployment share its public URL, hence its issuer.
-      const deployment = { LATCHKEY_PUBLIC_URL: 'https://auth.example.test' };
+      const deployment = { LATCHKEY_PUBLIC_URL: 'https://auth.example.test', LATCHKEY_INTROSPECTION_TOKEN: INTROSPECTION };
       a = await startServer(engine, deployment, store);
       b = await startServer(engine, deployment, store);
       await createUser(a, { username: 'neo', email: 'neo@example.com', password: PASSWORD });
@@ -41,21 +42,30 @@ for (const engine of ENGINES) {
 
     /** Every verification path's verdict on a token, from one server. */
     async function verdicts(server: TestServer, token: string) {
-      const [userinfoBearer, userinfoToken, verify, protectedRoute, renew] = await Promise.all([
+      const [userinfoBearer, userinfoToken, verify, protectedRoute, renew, forward, introspect] = await Promise.all([
         call(`${server.url}/userinfo`, { headers: { authorization: `Bearer ${token}` } }),
         call(`${server.url}/userinfo`, { headers: { authorization: `Token ${token}` } }),
         post(`${server.url}/auth/verify_token/`, { token }),
         call(`${server.url}/auth/user/`, { headers: { authorization: `Token ${token}` } }),
         call(`${server.url}/api/renew`, { headers: { authorization: `Bearer ${token}` } }),
+        call(`${server.url}/forward-auth`, { headers: { authorization: `Bearer ${token}` } }),
+        call(`${server.url}/introspect`, {
+          body: new URLSearchParams({ token }).toString(),
+          headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Bearer ${INTROSPECTION}` },
+        }),
       ]);
-      return [userinfoBearer.status, userinfoToken.status, verify.status, protectedRoute.status, renew.status];
+      assert.equal(introspect.status, 200);
+      if (forward.status === 200) assert.equal(forward.headers.get('x-auth-username'), 'neo');
+      // Introspection answers 200 either way; `active` carries the verdict, shown here as a status.
+      const introspected = introspect.body.active ? 200 : 401;
+      return [userinfoBearer.status, userinfoToken.status, verify.status, protectedRoute.status, renew.status, forward.status, introspected];
     }
 
     it('a token from any API is accepted by every verification path on every instance', async () => {
       const tokens = await tokensFromEveryApi(a);
       for (const token of [tokens.wikimedia, tokens.roypi, tokens.ziik]) {
-        assert.deepEqual(await verdicts(a, token), [200, 200, 200, 200, 200]);
-        assert.deepEqual(await verdicts(b, token), [200, 200, 200, 200, 200]);
+        assert.deepEqual(await verdicts(a, token), [200, 200, 200, 200, 200, 200, 200]);
+        assert.deepEqual(await verdicts(b, token), [200, 200, 200, 200, 200, 200, 200]);
       }
     });
 
@@ -73,9 +83,9 @@ for (const engine of ENGINES) {
     it('token-revoke on one instance is seen at once by every path on the other', async () => {
       const tokens = await tokensFromEveryApi(a);
       assert.equal((await post(`${a.url}/v1/token-revoke`, { refresh_token: tokens.refresh })).status, 204);
-      assert.deepEqual(await verdicts(b, tokens.wikimedia), [401, 401, 400, 401, 401]);
+      assert.deepEqual(await verdicts(b, tokens.wikimedia), [401, 401, 400, 401, 401, 401, 401]);
       // The other logins are separate sessions and live on.
-      assert.deepEqual(await verdicts(b, tokens.roypi), [200, 200, 200, 200, 200]);
+      assert.deepEqual(await verdicts(b, tokens.roypi), [200, 200, 200, 200, 200, 200, 200]);
     });
 
     it('admin sign-out everywhere kills the tokens of every API on every instance', async () => {
@@ -84,14 +94,28 @@ for (const engine of ENGINES) {
       assert.equal(reply.status, 200);
       assert.ok(reply.body.revoked_sessions >= 3);
       for (const token of [tokens.wikimedia, tokens.roypi, tokens.ziik]) {
-        assert.deepEqual(await verdicts(a, token), [401, 401, 400, 401, 401]);
-        assert.deepEqual(await verdicts(b, token), [401, 401, 400, 401, 401]);
+        assert.deepEqual(await verdicts(a, token), [401, 401, 400, 401, 401, 401, 401]);
+        assert.deepEqual(await verdicts(b, token), [401, 401, 400, 401, 401, 401, 401]);
       }
+    });
+
+    it('introspection needs its own bearer token and says active: false for junk', async () => {
+      const { roypi } = await tokensFromEveryApi(a);
+      assert.equal((await post(`${a.url}/introspect`, { token: roypi })).status, 401);
+      assert.equal((await post(`${a.url}/introspect`, { token: roypi }, { authorization: `Bearer ${ADMIN_TOKEN}` })).status, 401);
+      const junk = await post(`${a.url}/introspect`, { token: 'junk' }, { authorization: `Bearer ${INTROSPECTION}` });
+      assert.deepEqual(junk.body, { active: false });
+      const live = await post(`${a.url}/introspect`, { token: roypi }, { authorization: `Bearer ${INTROSPECTION}` });
+      assert.equal(live.body.active, true);
+      assert.equal(live.body.username, 'neo');
+      assert.equal(live.body.token_type, 'access_token');
+      const discovery = (await call(`${a.url}/.well-known/openid-configuration`)).body;
+      assert.equal(discovery.introspection_endpoint, 'https://auth.example.test/introspect');
     });
 
     it('an ID token is not an access token', async () => {
       const login = await post(`${a.url}/v1/login`, { username: 'neo', password: PASSWORD });
-      assert.deepEqual(await verdicts(a, login.body.id_token), [401, 401, 400, 401, 401]);
+      assert.deepEqual(await verdicts(a, login.body.id_token), [401, 401, 400, 401, 401, 401, 401]);
     });
 
     it('the JWKS verifies tokens offline, and a rotated key keeps old tokens verifiable', async () => {

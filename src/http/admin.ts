@@ -3,8 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Core } from '../core/index.ts';
 import type { AuthError } from '../core/errors.ts';
 import { publicUser } from '../core/users.ts';
-import { safeEqual } from '../core/secrets.ts';
-import { credentialsFrom, useDialectErrors, type DialectErrors } from './common.ts';
+import { hasBearer, useDialectErrors, type DialectErrors } from './common.ts';
 
 const error = (status: number, code: string, message: string) => ({ status, body: { error: code, message } });
 const as = (status: number) => (e: AuthError) => error(status, e.code, e.message);
@@ -33,8 +32,7 @@ export async function adminRoutes(app: FastifyInstance, { core, adminToken }: { 
   useDialectErrors(app, errors);
 
   app.addHook('onRequest', async (request, reply) => {
-    const token = credentialsFrom(request, ['Bearer']);
-    if (!token || !safeEqual(token, adminToken)) {
+    if (!hasBearer(request, adminToken)) {
       return reply.code(401).header('www-authenticate', 'Bearer realm="latchkey-admin"').send(error(401, 'unauthorized', 'Admin token required.').body);
     }
   });

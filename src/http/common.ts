@@ -4,6 +4,7 @@ import querystring from 'node:querystring';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AuthError, type AuthErrorCode } from '../core/errors.ts';
 import type { RequestContext } from '../core/context.ts';
+import { safeEqual } from '../core/secrets.ts';
 
 /** A body that could not be understood: malformed JSON, wrong type, missing fields. */
 export interface BadRequest {
@@ -117,6 +118,12 @@ export function credentialsFrom(request: FastifyRequest, schemes: string[]): str
   const match = /^(\S+)\s+(\S+)\s*$/.exec(header);
   if (!match) return undefined;
   return schemes.some((s) => s.toLowerCase() === match[1].toLowerCase()) ? match[2] : undefined;
+}
+
+/** Whether the request carries `Authorization: Bearer <secret>`, compared in constant time. */
+export function hasBearer(request: FastifyRequest, secret: string): boolean {
+  const given = credentialsFrom(request, ['Bearer']);
+  return given !== undefined && safeEqual(given, secret);
 }
 
 export function requestContext(request: FastifyRequest): RequestContext {

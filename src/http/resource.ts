@@ -1,8 +1,9 @@
-// For resource servers: online verification (/userinfo), the JWKS and OIDC discovery.
-import type { FastifyInstance } from 'fastify';
+// For resource servers: online verification (/userinfo, /forward-auth, /introspect), the JWKS and OIDC discovery.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { isAuthError } from '../core/errors.ts';
 import type { Core } from '../core/index.ts';
 import { JWKS_MAX_AGE_SECONDS } from '../core/keys.ts';
-import { credentialsFrom, useDialectErrors, type DialectErrors, type ErrorReply } from './common.ts';
+import { credentialsFrom, hasBearer, stringFields, useDialectErrors, type DialectErrors, type ErrorReply } from './common.ts';
 
 // RFC 6750: a missing token gets a bare challenge; a bad one says invalid_token.
 const invalidToken = (description: string): ErrorReply => ({
@@ -19,11 +20,21 @@ const errors: DialectErrors = {
   fallback: (e) => invalidToken(e.message),
 };
 
-export async function resourceRoutes(app: FastifyInstance, { core, issuer, publicUrl }: { core: Core; issuer: string; publicUrl: string }): Promise<void> {
+interface ResourceOptions {
+  core: Core;
+  issuer: string;
+  publicUrl: string;
+  /** Bearer token resource servers present to /introspect; the endpoint is off without it. */
+  introspectionToken?: string;
+}
+
+export async function resourceRoutes(app: FastifyInstance, { core, issuer, publicUrl, introspectionToken }: ResourceOptions): Promise<void> {
   useDialectErrors(app, errors);
 
+  const bearerOrToken = (request: FastifyRequest) => credentialsFrom(request, ['Bearer', 'Token']);
+
   app.get('/userinfo', async (request, reply) => {
-    const token = credentialsFrom(request, ['Bearer', 'Token']);
+    const token = bearerOrToken(request);
     if (!token) {
       return reply
         .code(401)
@@ -46,6 +57,51 @@ export async function resourceRoutes(app: FastifyInstance, { core, issuer, publi
     };
   });
 
+  // For reverse proxies (nginx auth_request, Traefik ForwardAuth, Envoy ext_authz): 200 with
+  // the user in headers for a live token, 401 otherwise. Online, so revocation is seen at once.
+  app.get('/forward-auth', async (request, reply) => {
+    const token = bearerOrToken(request);
+    if (!token) {
+      return reply.code(401).header('www-authenticate', 'Bearer realm="latchkey"').send({ error: 'invalid_request', error_description: 'Missing bearer token.' });
+    }
+    const { claims, user } = await core.sessions.verify(token);
+    return reply
+      .headers({ 'x-auth-user-id': claims.sub, 'x-auth-username': user.username, 'x-auth-session': claims.sid })
+      .code(200)
+      .send();
+  });
+
+  if (introspectionToken) {
+    // RFC 7662. Any failure to verify is simply `active: false`, as the RFC asks.
+    app.post<{ Body: { token: string; token_type_hint?: string } }>(
+      '/introspect',
+      { schema: { body: stringFields(['token'], ['token_type_hint']) } },
+      async (request, reply) => {
+        if (!hasBearer(request, introspectionToken)) {
+          return reply.code(401).header('www-authenticate', 'Bearer realm="introspection"').send({ error: 'invalid_client' });
+        }
+        try {
+          const { claims, user } = await core.sessions.verify(request.body.token);
+          return {
+            active: true,
+            token_type: 'access_token',
+            sub: claims.sub,
+            username: user.username,
+            iss: claims.iss,
+            aud: claims.aud,
+            iat: claims.iat,
+            exp: claims.exp,
+            jti: claims.jti,
+            sid: claims.sid,
+          };
+        } catch (error) {
+          if (isAuthError(error)) return { active: false };
+          throw error;
+        }
+      },
+    );
+  }
+
   app.get('/.well-known/jwks.json', async (_request, reply) => {
     // New keys are published this long before they sign, so a cached copy is never stale for a live token.
     reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
@@ -57,11 +113,22 @@ export async function resourceRoutes(app: FastifyInstance, { core, issuer, publi
     jwks_uri: `${publicUrl}/.well-known/jwks.json`,
     userinfo_endpoint: `${publicUrl}/userinfo`,
     revocation_endpoint: `${publicUrl}/v1/token-revoke`,
+    ...(introspectionToken ? { introspection_endpoint: `${publicUrl}/introspect` } : {}),
     response_types_supported: ['token'],
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: [...new Set(core.keys.list().map((k) => k.alg))],
     claims_supported: ['iss', 'sub', 'aud', 'iat', 'exp', 'jti', 'sid', 'token_use', 'username', 'email'],
   }));
 
+  // Liveness: the process answers. Readiness: it can also reach its store.
   app.get('/health', async () => ({ status: 'ok' }));
+  app.get('/ready', async (request, reply) => {
+    try {
+      await core.store.ping();
+      return { status: 'ok' };
+    } catch (err) {
+      request.log.error({ err }, 'store unreachable');
+      return reply.code(503).send({ status: 'unavailable' });
+    }
+  });
 }

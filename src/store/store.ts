@@ -1,5 +1,5 @@
 // Every query Latchkey makes, behind named methods, so the core never sees SQL.
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type {
   CodePurpose,
   Database,
@@ -38,6 +38,11 @@ export class Store {
 
   migrate(): Promise<string[]> {
     return migrate({ db: this.root, engine: this.engine, describe: this.describe });
+  }
+
+  /** A round trip to the database, for readiness checks. */
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.root);
   }
 
   close(): Promise<void> {

@@ -1,0 +1,21 @@
+// GET /metrics for Prometheus, and the hook that times every request by its route pattern.
+import type { FastifyInstance } from 'fastify';
+import type { Metrics } from '../metrics.ts';
+import { hasBearer } from './common.ts';
+
+export function registerMetrics(app: FastifyInstance, metrics: Metrics, token?: string): void {
+  app.addHook('onResponse', async (request, reply) => {
+    // The route pattern, not the URL: a label per token or username would grow without bound.
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.observeRequest(route, request.method, reply.statusCode, reply.elapsedTime / 1000);
+  });
+
+  app.get('/metrics', async (request, reply) => {
+    if (token) {
+      if (!hasBearer(request, token)) {
+        return reply.code(401).header('www-authenticate', 'Bearer realm="metrics"').send({ error: 'unauthorized' });
+      }
+    }
+    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+}
