@@ -14,8 +14,6 @@ export interface Profile {
   idToken: boolean;
   /** Access tokens one refresh token may mint, when the API caps it. */
   refreshLimit?: number;
-  /** Whether login may answer a NEW_PASSWORD_REQUIRED challenge instead of tokens. */
-  challenges: boolean;
   /** How the login name is looked up. */
   loginBy: 'username' | 'email';
   extraClaims(user: User, origIat: number): Record<string, unknown>;
@@ -33,7 +31,6 @@ export function profiles(config: Config): Record<Exclude<Dialect, 'admin'>, Prof
       refreshToken: true,
       idToken: true,
       refreshLimit: l.wikimediaRefreshLimit,
-      challenges: true,
       loginBy: 'username',
       extraClaims: none,
     },
@@ -43,7 +40,6 @@ export function profiles(config: Config): Record<Exclude<Dialect, 'admin'>, Prof
       sessionTtl: l.roypiRefreshWindow,
       refreshToken: false,
       idToken: false,
-      challenges: false,
       loginBy: 'username',
       // django-rest-framework-jwt's payload: user_id, username, email, exp, orig_iat.
       extraClaims: (user, origIat) => ({ user_id: user.id, email: user.email ?? '', orig_iat: origIat }),
@@ -54,7 +50,6 @@ export function profiles(config: Config): Record<Exclude<Dialect, 'admin'>, Prof
       sessionTtl: l.ziikSessionTtl,
       refreshToken: false,
       idToken: false,
-      challenges: false,
       loginBy: 'email',
       extraClaims: none,
     },

@@ -73,16 +73,27 @@ export class Sessions {
     return user;
   }
 
-  async login(loginName: string, password: string, profile: Profile, request: RequestContext = {}): Promise<LoginResult> {
-    const name = normalizeLogin(loginName);
-    const user = await this.checkPassword(name, password, profile.loginBy, request);
+  private async authenticate(loginName: string, password: string, profile: Profile, request: RequestContext): Promise<User> {
+    const user = await this.checkPassword(normalizeLogin(loginName), password, profile.loginBy, request);
     if (!user) throw InvalidCredentials(GENERIC_FAILURE);
     if (user.status === 'disabled') throw UserDisabled('User is disabled.');
+    return user;
+  }
+
+  /** Login that answers a NEW_PASSWORD_REQUIRED challenge for a user with a temporary password. */
+  async login(loginName: string, password: string, profile: Profile, request: RequestContext = {}): Promise<LoginResult> {
+    const user = await this.authenticate(loginName, password, profile, request);
     if (user.status === 'force_change_password') {
-      if (!profile.challenges) throw PasswordChangeRequired('The password must be changed before signing in.');
       return { kind: 'challenge', challengeName: 'NEW_PASSWORD_REQUIRED', session: await this.challenges.start(user) };
     }
     return { kind: 'tokens', tokens: await this.start(user, profile, request) };
+  }
+
+  /** Login for APIs without challenges: a user who must change their password gets an error instead. */
+  async loginForTokens(loginName: string, password: string, profile: Profile, request: RequestContext = {}): Promise<TokenSet> {
+    const user = await this.authenticate(loginName, password, profile, request);
+    if (user.status === 'force_change_password') throw PasswordChangeRequired('The password must be changed before signing in.');
+    return this.start(user, profile, request);
   }
 
   /** Opens a session and mints its first tokens. */

@@ -4,9 +4,8 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Core } from '../core/index.ts';
 import { isAuthError } from '../core/errors.ts';
 import { MAX_PASSWORD_LENGTH } from '../core/passwords.ts';
+import { escapeHtml } from '../html.ts';
 
-const escapeHtml = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 const STYLE = `
 *{box-sizing:border-box}

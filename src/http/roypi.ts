@@ -4,7 +4,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Core } from '../core/index.ts';
 import type { AuthError } from '../core/errors.ts';
-import type { TokenSet } from '../core/sessions.ts';
 import { credentialsFrom, requestContext, stringFields, useDialectErrors, type DialectErrors } from './common.ts';
 
 const nonField = (message: string) => ({ status: 400, body: { non_field_errors: [message] } });
@@ -65,9 +64,7 @@ export async function roypiRoutes(app: FastifyInstance, { core }: { core: Core }
     '/access_token/',
     { schema: { body: stringFields(['username', 'password']) } },
     async (request) => {
-      const result = await core.sessions.login(request.body.username, request.body.password, profile, requestContext(request));
-      // Roypi's profile never answers a challenge: a forced change surfaces as an error.
-      const tokens = (result as { tokens: TokenSet }).tokens;
+      const tokens = await core.sessions.loginForTokens(request.body.username, request.body.password, profile, requestContext(request));
       return { access_token: tokens.accessToken, expires_in: isoExpiry(tokens.accessExpiresAt), user: tokens.user.username };
     },
   );

@@ -52,8 +52,7 @@ export async function ziikRoutes(app: FastifyInstance, { core }: { core: Core })
     '/authenticate',
     { schema: { body: stringFields(['username', 'password']) } },
     async (request) => {
-      const result = await core.sessions.login(request.body.username, request.body.password, profile, requestContext(request));
-      return jwtBody((result as { tokens: TokenSet }).tokens);
+      return jwtBody(await core.sessions.loginForTokens(request.body.username, request.body.password, profile, requestContext(request)));
     },
   );
 

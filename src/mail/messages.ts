@@ -1,9 +1,8 @@
 // The mails Latchkey sends: plain text and HTML, the secret clearly labelled.
 
 import type { Message } from './mailer.ts';
+import { escapeHtml } from '../html.ts';
 
-const escapeHtml = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 function layout(title: string, body: string): string {
   return `<!doctype html><html><body style="font-family:system-ui,sans-serif;color:#1f2937;max-width:520px;margin:24px auto;padding:0 16px">
