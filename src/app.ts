@@ -116,7 +116,7 @@ export async function buildApp(config: Config, options: { clock?: () => number; 
   if (config.adminToken) await app.register(adminRoutes, { prefix: '/admin', core, adminToken: config.adminToken });
 
   // Expired codes and sessions are dead weight; sweep them now and then.
-  const sweep = setInterval(() => void core.store.deleteExpired(core.clock()).catch((err) => app.log.error({ err }, 'sweep failed')), 3_600_000);
+  const sweep = setInterval(() => void core.sweep().catch((err) => app.log.error({ err }, 'sweep failed')), 3_600_000);
   sweep.unref();
   app.addHook('onClose', async () => clearInterval(sweep));
 

@@ -27,6 +27,8 @@ export interface Core {
   mailer: Mailer;
   background: Background;
   clock: () => number;
+  /** Deletes dead codes, and sessions no token minted in them can outlive. */
+  sweep(): Promise<void>;
 }
 
 export interface CoreDeps {
@@ -41,12 +43,14 @@ export interface CoreDeps {
 }
 
 export async function createCore({ config, store, mailer, limits, background, clock = Date.now, onEvent }: CoreDeps): Promise<Core> {
-  const lifetimes = Object.values(config.lifetimes);
+  const l = config.lifetimes;
+  /** The longest a signed token lives; refresh tokens are opaque and need no key. */
+  const maxTokenTtlMs = Math.max(l.wikimediaAccessTtl, l.roypiTokenTtl, l.ziikTokenTtl) * 1000;
   const keys = new KeyRing(store, {
     secret: config.keySecret,
     alg: config.signingAlg as SigningAlg,
     // A retired key stays published as long as the longest-lived token it may have signed.
-    retainMs: Math.max(...lifetimes) * 1000,
+    retainMs: maxTokenTtlMs,
     clock,
   });
   await keys.init();
@@ -86,5 +90,10 @@ export async function createCore({ config, store, mailer, limits, background, cl
     mailer,
     background,
     clock,
+    async sweep() {
+      const now = clock();
+      // An access token may outlive its session's refresh window by up to its own lifetime.
+      await store.deleteExpired({ codesBefore: now, sessionsBefore: now - maxTokenTtlMs });
+    },
   };
 }

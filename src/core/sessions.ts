@@ -142,12 +142,11 @@ export class Sessions {
   /** Wikimedia-style refresh: a refresh token (and its owner's name) for new access and ID tokens. */
   async refresh(username: string, refreshToken: string, profile: Profile): Promise<TokenSet> {
     const now = this.ctx.clock();
-    const session = await this.ctx.store.sessionByRefreshHash(sha256(refreshToken));
-    if (!session || session.revoked_at !== null || session.expires_at <= now) throw TokenInvalid('Unauthorized.');
-    const user = await this.ctx.store.userById(session.user_id);
-    if (!user || user.username !== normalizeLogin(username) || user.status === 'disabled') {
-      throw TokenInvalid('Unauthorized.');
-    }
+    const found = await this.ctx.store.sessionWithUser({ refreshHash: sha256(refreshToken) });
+    if (!found) throw TokenInvalid('Unauthorized.');
+    const { session, user } = found;
+    if (session.revoked_at !== null || session.expires_at <= now) throw TokenInvalid('Unauthorized.');
+    if (user.username !== normalizeLogin(username) || user.status === 'disabled') throw TokenInvalid('Unauthorized.');
     if (profile.refreshLimit !== undefined && !(await this.ctx.store.takeRefresh(session.id, profile.refreshLimit, now))) {
       const again = await this.ctx.store.sessionById(session.id);
       if (again?.revoked_at !== null) throw TokenInvalid('Unauthorized.');
@@ -166,7 +165,7 @@ export class Sessions {
 
   /** Ends the session of a refresh token, and with it every access token minted in it. */
   async revoke(refreshToken: string, request: RequestContext = {}): Promise<void> {
-    const session = await this.ctx.store.sessionByRefreshHash(sha256(refreshToken));
+    const session = (await this.ctx.store.sessionWithUser({ refreshHash: sha256(refreshToken) }))?.session;
     if (!session) throw TokenInvalid('Unauthorized.');
     if (await this.ctx.store.revokeSession(session.id, this.ctx.clock())) {
       await this.ctx.audit.record({ kind: 'session_revoked', userId: session.user_id, ip: request.ip });
@@ -185,10 +184,14 @@ export class Sessions {
    */
   async verify(accessToken: unknown): Promise<Verified> {
     const claims = await this.ctx.tokens.verify(accessToken, 'access');
-    const session = await this.ctx.store.sessionById(claims.sid);
-    if (!session || String(session.user_id) !== claims.sub) throw TokenInvalid('Error decoding signature.');
-    const user = await this.ctx.store.userById(session.user_id);
-    if (!user) throw UserNotFound("User doesn't exist.");
+    const found = await this.ctx.store.sessionWithUser({ id: claims.sid });
+    if (!found) {
+      // A deleted user takes their sessions with them; otherwise the session was ended and swept.
+      if (!(await this.ctx.store.userById(Number(claims.sub)))) throw UserNotFound("User doesn't exist.");
+      throw TokenRevoked('Token has been revoked.');
+    }
+    const { session, user } = found;
+    if (String(session.user_id) !== claims.sub) throw TokenInvalid('Error decoding signature.');
     // Disabling revokes sessions too; say the real reason.
     if (user.status === 'disabled') throw UserDisabled('User account is disabled.');
     if (session.revoked_at !== null) throw TokenRevoked('Token has been revoked.');
