@@ -30,38 +30,32 @@ export interface DialectErrors {
   fallback(error: AuthError): ErrorReply;
 }
 
-// curl's -d sends its data as application/x-www-form-urlencoded, and the Ziik docs send
-// JSON that way. A form body that is a JSON object is read as JSON; any other is a form.
-export function parseLooseBody(body: string): unknown {
-  const trimmed = body.trim();
-  if (trimmed === '') return {};
-  if (trimmed.startsWith('{') || trimmed.startsWith('[')) return JSON.parse(trimmed);
+/** A form body as plain string fields; a repeated field keeps its first value. */
+function parseForm(body: string): Record<string, string> {
   const form = querystring.parse(body);
-  // A repeated field keeps its first value, so every field is a plain string.
-  return Object.fromEntries(Object.entries(form).map(([k, v]) => [k, Array.isArray(v) ? v[0] : v]));
+  return Object.fromEntries(Object.entries(form).map(([k, v]) => [k, (Array.isArray(v) ? v[0] : v) ?? '']));
 }
 
+// curl's -d sends its data as application/x-www-form-urlencoded, and the Ziik docs send
+// JSON that way. A form body that is a JSON object is read as JSON (by fastify's own
+// parser, with its prototype-poisoning guard); any other is a form. Bodies with another
+// content type, or none, are read the same way.
 export function registerBodyParsers(app: FastifyInstance): void {
-  const loose = (_req: FastifyRequest, body: string, done: (err: Error | null, body?: unknown) => void) => {
-    try {
-      done(null, parseLooseBody(body));
-    } catch {
-      const error = new Error('Body is not valid JSON.') as FastifyError;
-      error.statusCode = 400;
-      error.code = 'FST_ERR_CTP_INVALID_JSON_BODY';
-      done(error);
-    }
+  const json = app.getDefaultJsonParser('error', 'error');
+  const loose = (request: FastifyRequest, body: string, done: (err: Error | null, body?: unknown) => void) => {
+    const trimmed = body.trim();
+    if (trimmed.startsWith('{') || trimmed.startsWith('[')) return json(request, trimmed, done);
+    done(null, trimmed === '' ? {} : parseForm(body));
   };
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, loose);
-  // Clients that send JSON as text/plain, or with no content type at all.
   app.addContentTypeParser('*', { parseAs: 'string' }, loose);
 }
 
-const PROBLEMS: Record<string, string> = {
-  required: 'is required',
-  minLength: 'may not be blank',
-  maxLength: 'is too long',
-  type: 'must be a string',
+const PROBLEMS: Record<string, (params: Record<string, unknown>) => string> = {
+  required: () => 'is required',
+  minLength: () => 'may not be blank',
+  maxLength: () => 'is too long',
+  type: (params) => `must be a ${params.type}`,
 };
 
 /** Failures from before a route runs (parsing, schema validation) as a 4xx problem. */
@@ -71,7 +65,7 @@ function toBadRequest(error: FastifyError): BadRequest | undefined {
     for (const issue of error.validation) {
       const params = issue.params as Record<string, unknown>;
       const field = (params.missingProperty as string | undefined) ?? issue.instancePath.split('/')[1];
-      if (field && !fields[field]) fields[field] = PROBLEMS[issue.keyword] ?? 'is not valid';
+      if (field && !fields[field]) fields[field] = PROBLEMS[issue.keyword]?.(params) ?? 'is not valid';
     }
     const names = Object.keys(fields);
     const message = names.length ? names.map((f) => `${f} ${fields[f]}`).join('; ') : 'Request body must be a JSON object.';
