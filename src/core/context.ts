@@ -18,8 +18,8 @@ export interface CoreSettings {
 }
 
 export interface Counters {
-  /** Failed password checks per login name: the lockout. */
-  loginFailures: Counter;
+  /** Password checks per login name, cleared by a success: the lockout. */
+  loginAttempts: Counter;
   /** Credential attempts per client IP. */
   perIp: Counter;
   /** Reset mails per account, so nobody can mail-bomb a user. */

@@ -65,8 +65,8 @@ export async function createCore({ config, store, mailer, limits, background, cl
     audit: new Audit(store, clock, onEvent),
     settings: { passwordMinLength: config.passwordMinLength, publicUrl: config.publicUrl },
     counters: {
-      loginFailures: limits.counter({
-        name: 'login-failures',
+      loginAttempts: limits.counter({
+        name: 'login-attempts',
         points: config.lockoutThreshold,
         durationSeconds: config.lockoutSeconds,
         blockSeconds: config.lockoutSeconds,

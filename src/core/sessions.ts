@@ -56,11 +56,11 @@ export class Sessions {
    * Every attempt is counted before the check and the count cleared on success, so a burst
    * of concurrent guesses cannot all pass before the first failure is recorded.
    */
-  async checkPassword(loginName: string, password: unknown, by: Profile['loginBy'], request: RequestContext): Promise<User | undefined> {
+  private async checkPassword(loginName: string, password: unknown, by: Profile['loginBy'], request: RequestContext): Promise<User | undefined> {
     const { counters, store } = this.ctx;
     const ipWait = request.ip ? await counters.perIp.hit(request.ip) : 0;
     if (ipWait > 0) throw RateLimited('Too many requests.', ipWait);
-    const lockWait = await counters.loginFailures.hit(loginName);
+    const lockWait = await counters.loginAttempts.hit(loginName);
     if (lockWait > 0) throw TooManyAttempts('Password attempts exceeded.', lockWait);
 
     const user = by === 'email' ? await store.userByEmail(loginName) : await store.userByUsername(loginName);
@@ -69,7 +69,7 @@ export class Sessions {
       await this.ctx.audit.record({ kind: 'login_failed', userId: user?.id ?? null, ip: request.ip });
       return undefined;
     }
-    await counters.loginFailures.reset(loginName);
+    await counters.loginAttempts.reset(loginName);
     return user;
   }
 
