@@ -17,6 +17,7 @@ const USAGE = `Usage: latchkey <command> [options]
   users disable <user> | users enable <user> | users delete <user>
   users set-password <user> (--password <p> | --password-stdin) [--temporary]
   users sign-out <user>                   revoke every session of the user
+  users sessions <user> | users events <user>   the user's sessions, and audit trail
   keys list
   keys rotate [--alg EdDSA|ES256|RS256]   new signing key; old ones stay in the JWKS until their tokens expire
 
@@ -90,6 +91,10 @@ async function usersCommand(core: Core, verb: string | undefined, target: string
     }
     case 'sign-out':
       return print({ revoked_sessions: await core.users.signOutEverywhere(need()) });
+    case 'sessions':
+      return print(await core.users.sessions(need()));
+    case 'events':
+      return print(await core.users.events(need()));
     default:
       throw new UsageError(`unknown users command: ${verb ?? '(none)'}`);
   }

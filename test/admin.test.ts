@@ -95,6 +95,16 @@ for (const engine of ENGINES) {
       assert.equal(login.body.challenge_name, 'NEW_PASSWORD_REQUIRED');
       assert.equal((await post(`${server.url}/admin/users/carol/password`, { password: 'carol-password' }, admin)).status, 409);
 
+      const sessions = (await call(`${server.url}/admin/users/alice/sessions`, { headers: admin })).body.sessions;
+      assert.ok(sessions.length >= 2);
+      assert.deepEqual(Object.keys(sessions[0]).sort(), [
+        'api', 'created_at', 'expires_at', 'id', 'ip', 'last_used_at', 'live', 'refreshes', 'revoked_at', 'user_agent',
+      ]);
+      assert.ok(sessions.every((s: { live: boolean }) => !s.live), 'setting a password ended them all');
+      const events = (await call(`${server.url}/admin/users/alice/events`, { headers: admin })).body.events;
+      const kinds = events.map((e: { kind: string }) => e.kind);
+      for (const kind of ['user_created', 'user_disabled', 'user_enabled', 'login', 'password_set_by_admin']) assert.ok(kinds.includes(kind), kind);
+
       const removed = await call(`${server.url}/admin/users/bob`, { method: 'DELETE', headers: admin });
       assert.equal(removed.status, 204);
       assert.equal((await call(`${server.url}/admin/users/bob`, { headers: admin })).status, 404);
@@ -118,6 +128,10 @@ for (const engine of ENGINES) {
       assert.equal(login.status, 200);
       const listed = JSON.parse((await cli(['users', 'list'])).stdout);
       assert.ok(listed.some((u: { username: string }) => u.username === 'erin'));
+      const sessions = JSON.parse((await cli(['users', 'sessions', 'erin'])).stdout);
+      assert.equal(sessions.filter((s: { live: boolean }) => s.live).length, 1);
+      const events = JSON.parse((await cli(['users', 'events', 'erin'])).stdout);
+      assert.equal(events[0].kind, 'login');
       const out = await cli(['users', 'sign-out', 'erin']);
       assert.equal(JSON.parse(out.stdout).revoked_sessions, 1);
       assert.equal((await call(`${server.url}/userinfo`, { headers: { authorization: `Bearer ${login.body.access_token}` } })).status, 401);

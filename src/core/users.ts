@@ -142,6 +142,36 @@ export class Users {
     });
   }
 
+  /** The user's sessions, newest first, for an operator: never a token or its hash. */
+  async sessions(idOrUsername: string | number, limit = 100) {
+    const user = await this.find(idOrUsername);
+    const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+    const now = this.ctx.clock();
+    return (await this.ctx.store.sessionsOf(user.id, limit)).map((s) => ({
+      id: s.id,
+      api: s.dialect,
+      live: s.revoked_at === null && s.expires_at > now,
+      refreshes: s.refresh_count,
+      created_at: iso(s.created_at),
+      expires_at: iso(s.expires_at),
+      revoked_at: iso(s.revoked_at),
+      last_used_at: iso(s.last_used_at),
+      ip: s.ip,
+      user_agent: s.user_agent,
+    }));
+  }
+
+  /** The user's audit trail, newest first. */
+  async events(idOrUsername: string | number, limit = 100) {
+    const user = await this.find(idOrUsername);
+    return (await this.ctx.store.auditOf(user.id, limit)).map((e) => ({
+      at: new Date(e.at).toISOString(),
+      kind: e.kind,
+      ip: e.ip,
+      detail: e.detail,
+    }));
+  }
+
   async signOutEverywhere(idOrUsername: string | number): Promise<number> {
     const user = await this.find(idOrUsername);
     const now = this.ctx.clock();

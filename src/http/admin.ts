@@ -112,6 +112,14 @@ export async function adminRoutes(app: FastifyInstance, { core, adminToken }: { 
       publicUser(await core.users.setPassword(request.params.user, request.body.password, { temporary: request.body.temporary })),
   );
 
+  app.get<{ Params: { user: string } }>('/users/:user/sessions', { schema: { params: userParams } }, async (request) => ({
+    sessions: await core.users.sessions(request.params.user),
+  }));
+
+  app.get<{ Params: { user: string } }>('/users/:user/events', { schema: { params: userParams } }, async (request) => ({
+    events: await core.users.events(request.params.user),
+  }));
+
   app.post<{ Params: { user: string } }>('/users/:user/sign-out', { schema: { params: userParams } }, async (request) => ({
     revoked_sessions: await core.users.signOutEverywhere(request.params.user),
   }));

@@ -185,15 +185,15 @@ export class Store {
     return Number(result.numUpdatedRows);
   }
 
-  async countLiveSessions(userId: number, now: number): Promise<number> {
-    const row = await this.db
+  /** The user's sessions, newest first, without their refresh token hashes. */
+  sessionsOf(userId: number, limit: number) {
+    return this.db
       .selectFrom('sessions')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .select(['id', 'dialect', 'refresh_count', 'created_at', 'expires_at', 'revoked_at', 'last_used_at', 'ip', 'user_agent'])
       .where('user_id', '=', userId)
-      .where('revoked_at', 'is', null)
-      .where('expires_at', '>', now)
-      .executeTakeFirstOrThrow();
-    return Number(row.n);
+      .orderBy('created_at', 'desc')
+      .limit(limit)
+      .execute();
   }
 
   // ---- one-time codes
@@ -298,7 +298,7 @@ export class Store {
       .execute();
   }
 
-  auditFor(userId: number, limit = 50) {
+  auditOf(userId: number, limit: number) {
     return this.db
       .selectFrom('audit_events')
       .selectAll()
