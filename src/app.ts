@@ -120,6 +120,14 @@ export async function buildApp(config: Config, options: { clock?: () => number; 
   sweep.unref();
   app.addHook('onClose', async () => clearInterval(sweep));
 
+  // Token answers must not be cached by any proxy or browser (RFC 6749 §5.1); routes that
+  // may be cached (JWKS, the stylesheet) say so themselves.
+  app.addHook('onSend', async (_request, reply) => {
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    reply.header('x-content-type-options', 'nosniff');
+  });
+
   app.log.info({ store: core.store.describe, mail: services.mailer.describe, limits: services.limits.backend }, 'latchkey ready');
+  if (!config.smtpUrl) app.log.warn({ outbox: services.mailer.describe }, 'LATCHKEY_SMTP_URL is not set: mail is written to files, not sent');
   return { app, core, services };
 }

@@ -48,6 +48,8 @@ export interface Config {
   lockoutSeconds: number;
   /** Requests per minute per client IP on the credential-taking endpoints. */
   ipRateLimit: number;
+  /** Audit events older than this many days are deleted. */
+  auditRetentionDays: number;
   lifetimes: DialectLifetimes;
 }
 
@@ -120,6 +122,7 @@ export function loadConfig(env: Env = process.env): Config {
     lockoutThreshold: int(env, 'LATCHKEY_LOCKOUT_THRESHOLD', 5, 1),
     lockoutSeconds: int(env, 'LATCHKEY_LOCKOUT_SECONDS', 900, 1),
     ipRateLimit: int(env, 'LATCHKEY_IP_RATE_LIMIT', 60, 1),
+    auditRetentionDays: int(env, 'LATCHKEY_AUDIT_RETENTION_DAYS', 365, 1),
     lifetimes: {
       wikimediaAccessTtl: int(env, 'LATCHKEY_WIKIMEDIA_ACCESS_TTL', DAY, 1),
       wikimediaRefreshTtl: int(env, 'LATCHKEY_WIKIMEDIA_REFRESH_TTL', 90 * DAY, 1),

@@ -104,6 +104,14 @@ for (const engine of ENGINES) {
       const events = (await call(`${server.url}/admin/users/alice/events`, { headers: admin })).body.events;
       const kinds = events.map((e: { kind: string }) => e.kind);
       for (const kind of ['user_created', 'user_disabled', 'user_enabled', 'login', 'password_set_by_admin']) assert.ok(kinds.includes(kind), kind);
+      server.clock.advance(366 * 86400); // past LATCHKEY_AUDIT_RETENTION_DAYS
+      try {
+        await server.core.sweep();
+        assert.deepEqual((await call(`${server.url}/admin/users/alice/events`, { headers: admin })).body.events, []);
+        assert.deepEqual((await call(`${server.url}/admin/users/alice/sessions`, { headers: admin })).body.sessions, []);
+      } finally {
+        server.clock.advance(-366 * 86400);
+      }
 
       const removed = await call(`${server.url}/admin/users/bob`, { method: 'DELETE', headers: admin });
       assert.equal(removed.status, 204);

@@ -112,6 +112,7 @@ for (const engine of ENGINES) {
         }
         server.clock.advance(3 * DAY); // day 11: the window has closed; the token lives to day 13
         await server.core.sweep();
+        assert.ok((await server.core.users.events('indestructible')).length > 0, 'recent audit events survive the sweep');
         const verified = await roypiPost(`${auth}/verify_token/`, { token });
         assert.equal(verified.status, 200, verified.text);
         assertNonField(await roypiPost(`${auth}/refresh_token/`, { token }), 'Refresh has expired.');

@@ -44,6 +44,7 @@ for (const engine of ENGINES) {
       assert.deepEqual(Object.keys(reply.body).sort(), ['access_token', 'expires_in', 'id_token', 'refresh_token']);
       assert.equal(reply.body.expires_in, 86400);
       assert.match(reply.headers.get('content-type')!, /application\/json/);
+      assert.equal(reply.headers.get('cache-control'), 'no-store');
       const access = decodeJwt(reply.body.access_token);
       const id = decodeJwt(reply.body.id_token);
       assert.equal(access.token_use, 'access');

@@ -27,7 +27,7 @@ export interface Core {
   mailer: Mailer;
   background: Background;
   clock: () => number;
-  /** Deletes dead codes, and sessions no token minted in them can outlive. */
+  /** Deletes dead codes, sessions no token minted in them can outlive, and old audit events. */
   sweep(): Promise<void>;
 }
 
@@ -93,7 +93,11 @@ export async function createCore({ config, store, mailer, limits, background, cl
     async sweep() {
       const now = clock();
       // An access token may outlive its session's refresh window by up to its own lifetime.
-      await store.deleteExpired({ codesBefore: now, sessionsBefore: now - maxTokenTtlMs });
+      await store.deleteExpired({
+        codesBefore: now,
+        sessionsBefore: now - maxTokenTtlMs,
+        auditBefore: now - config.auditRetentionDays * 86_400_000,
+      });
     },
   };
 }

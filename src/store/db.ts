@@ -29,7 +29,8 @@ export function connect(options: { databaseUrl?: string; dataDir: string }): Con
       describe: `postgresql://${url.host}${url.pathname}`,
     };
   }
-  fs.mkdirSync(options.dataDir, { recursive: true });
+  // The store holds password hashes: only its owner may read it.
+  fs.mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const file = path.join(options.dataDir, 'latchkey.sqlite');
   const sqlite = new SQLite(file);
   sqlite.pragma('journal_mode = WAL');

@@ -260,9 +260,10 @@ export class Store {
     return Number(result.numUpdatedRows) === 1;
   }
 
-  async deleteExpired(cutoffs: { codesBefore: number; sessionsBefore: number }): Promise<void> {
+  async deleteExpired(cutoffs: { codesBefore: number; sessionsBefore: number; auditBefore: number }): Promise<void> {
     await this.db.deleteFrom('one_time_codes').where('expires_at', '<', cutoffs.codesBefore).execute();
     await this.db.deleteFrom('sessions').where('expires_at', '<', cutoffs.sessionsBefore).execute();
+    await this.db.deleteFrom('audit_events').where('at', '<', cutoffs.auditBefore).execute();
   }
 
   // ---- signing keys
