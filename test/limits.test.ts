@@ -2,25 +2,25 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { startServer, freshStore, post, createUser, type TestServer, type FreshStore } from './helpers.ts';
+import { ENGINES, startServer, freshStore, post, createUser, type TestServer, type FreshStore } from './helpers.ts';
 
 const REDIS = process.env.TEST_REDIS_URL;
 
-describe('limits shared through Redis', { skip: REDIS ? false : 'TEST_REDIS_URL is not set' }, () => {
+for (const engine of ENGINES) describe(`limits shared through Redis, on ${engine.name}`, { skip: REDIS ? false : 'TEST_REDIS_URL is not set' }, () => {
   let store: FreshStore;
   let a: TestServer;
   let b: TestServer;
 
   before(async () => {
-    store = await freshStore({ name: 'sqlite' });
+    store = await freshStore(engine);
     const env = {
       REDIS_URL: REDIS!,
       LATCHKEY_REDIS_PREFIX: `latchkey-test-${crypto.randomBytes(4).toString('hex')}`,
       LATCHKEY_LOCKOUT_THRESHOLD: '3',
       LATCHKEY_IP_RATE_LIMIT: '12',
     };
-    a = await startServer({ name: 'sqlite' }, env, store);
-    b = await startServer({ name: 'sqlite' }, env, store);
+    a = await startServer(engine, env, store);
+    b = await startServer(engine, env, store);
     await createUser(a, { username: 'trinity', email: 'trinity@example.com', password: 'trinity-password' });
   });
   after(async () => {

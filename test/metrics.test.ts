@@ -1,12 +1,12 @@
 // Prometheus metrics: events by kind, requests by route pattern (never by token or name).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, post, call, createUser, type TestServer } from './helpers.ts';
+import { ENGINES, startServer, post, call, createUser, type TestServer } from './helpers.ts';
 
-describe('metrics', () => {
+for (const engine of ENGINES) describe(`metrics on ${engine.name}`, () => {
   let server: TestServer;
   before(async () => {
-    server = await startServer({ name: 'sqlite' }, { LATCHKEY_METRICS_TOKEN: 'metrics-token-0123456789' });
+    server = await startServer(engine, { LATCHKEY_METRICS_TOKEN: 'metrics-token-0123456789' });
   });
   after(() => server.close());
 

@@ -4,7 +4,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { startServer, startMailbox, post, call, createUser, type TestServer, type Mailbox } from './helpers.ts';
+import { ENGINES, startServer, startMailbox, post, call, createUser, type TestServer, type Mailbox } from './helpers.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const haveChromium = fs.existsSync(CHROMIUM);
@@ -17,7 +17,7 @@ const CHROMIUM_ARGS = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
 
-describe('the hosted reset page in a real browser', { skip }, () => {
+for (const engine of ENGINES) describe(`the hosted reset page in a real browser, on ${engine.name}`, { skip }, () => {
   let server: TestServer;
   let mailbox: Mailbox;
   let browser: Browser;
@@ -25,7 +25,7 @@ describe('the hosted reset page in a real browser', { skip }, () => {
 
   before(async () => {
     mailbox = await startMailbox();
-    server = await startServer({ name: 'sqlite' }, { LATCHKEY_SMTP_URL: mailbox.url });
+    server = await startServer(engine, { LATCHKEY_SMTP_URL: mailbox.url });
     await createUser(server, { username: 'rosalind', email: 'rosalind@example.com', password: 'old-password-1' });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     page = await browser.newPage({ javaScriptEnabled: false });
@@ -62,7 +62,7 @@ describe('the hosted reset page in a real browser', { skip }, () => {
     const background = await page.$eval('main', (el) => getComputedStyle(el).backgroundColor);
     assert.equal(background, 'rgb(255, 255, 255)');
     fs.mkdirSync('test/artifacts', { recursive: true });
-    await page.screenshot({ path: 'test/artifacts/reset-form.png' });
+    await page.screenshot({ path: `test/artifacts/reset-form-${engine.name}.png` });
 
     // A mismatch is explained on the same form.
     await password.fill('rosalind-new-password');
@@ -82,7 +82,7 @@ describe('the hosted reset page in a real browser', { skip }, () => {
     await page.getByRole('button', { name: 'Set new password' }).click();
     assert.equal(await page.title(), 'Password changed · Latchkey');
     assert.match((await page.getByRole('status').textContent())!, /has been changed/);
-    await page.screenshot({ path: 'test/artifacts/reset-done.png' });
+    await page.screenshot({ path: `test/artifacts/reset-done-${engine.name}.png` });
 
     const login = await post(`${server.url}/api/authenticate`, { username: 'rosalind@example.com', password: 'rosalind-new-password' });
     assert.equal(login.status, 200);
