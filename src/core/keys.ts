@@ -53,6 +53,8 @@ export class KeyRing {
   private signing?: SigningKey;
   private loadedAt = 0;
   private lastMissReload = 0;
+  /** A reload in progress, which concurrent callers share instead of each querying the store. */
+  private loading?: Promise<void>;
 
   constructor(
     private readonly store: Store,
@@ -89,11 +91,17 @@ export class KeyRing {
       await tx.retireKeys(now + PUBLISH_AHEAD_MS, kid);
     });
     await this.store.deleteKeysRetiredBefore(now - this.options.retainMs);
-    await this.load();
+    // A fresh read, not a shared one that may have started before the insert.
+    await this.readKeys();
     return kid;
   }
 
-  private async load(): Promise<void> {
+  private load(): Promise<void> {
+    this.loading ??= this.readKeys().finally(() => (this.loading = undefined));
+    return this.loading;
+  }
+
+  private async readKeys(): Promise<void> {
     const rows = await this.store.listKeys();
     const known = new Map(this.keys.map((k) => [k.kid, k]));
     this.keys = await Promise.all(
@@ -160,6 +168,11 @@ export class KeyRing {
   }
 
   list() {
-    return this.keys.map((k) => ({ kid: k.kid, alg: k.alg, retiredAt: k.retiredAt }));
+    return this.keys.map((k) => ({
+      kid: k.kid,
+      alg: k.alg,
+      signing: k.kid === this.signing?.kid,
+      retired_at: k.retiredAt === null ? null : new Date(k.retiredAt).toISOString(),
+    }));
   }
 }
