@@ -37,7 +37,18 @@ export async function openServices(config: Config, log: Logger, options: { clock
   try {
     await store.migrate();
     if (config.redisUrl) {
-      const client = new Redis(config.redisUrl, { maxRetriesPerRequest: 2, lazyConnect: true });
+      // No offline queue: while Redis is down a command fails at once and the limits fall
+      // back to counting in memory, instead of holding the login until Redis returns.
+      const client = new Redis(config.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+      let down = false;
+      client.on('error', (err) => {
+        if (!down) log.warn({ err: err.message }, 'redis unavailable; limits count in memory meanwhile');
+        down = true;
+      });
+      client.on('ready', () => {
+        if (down) log.info('redis is back');
+        down = false;
+      });
       await client.connect();
       limits = redisLimits(client, config.redisPrefix);
     } else {

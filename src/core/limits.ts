@@ -46,18 +46,18 @@ export interface Limits {
   readonly backend: 'memory' | 'redis';
 }
 
+const inMemory = (rule: Rule) =>
+  new RateLimiterMemory({
+    keyPrefix: rule.name,
+    points: rule.points,
+    duration: rule.durationSeconds,
+    blockDuration: rule.blockSeconds ?? 0,
+  });
+
 export function memoryLimits(): Limits {
   return {
     backend: 'memory',
-    counter: (rule) =>
-      new FlexibleCounter(
-        new RateLimiterMemory({
-          keyPrefix: rule.name,
-          points: rule.points,
-          duration: rule.durationSeconds,
-          blockDuration: rule.blockSeconds ?? 0,
-        }),
-      ),
+    counter: (rule) => new FlexibleCounter(inMemory(rule)),
     close: async () => {},
   };
 }
@@ -73,6 +73,9 @@ export function redisLimits(client: Redis, prefix = 'latchkey'): Limits {
           points: rule.points,
           duration: rule.durationSeconds,
           blockDuration: rule.blockSeconds ?? 0,
+          // While Redis is unreachable each instance keeps counting on its own, rather than
+          // failing logins (closed) or letting guesses through uncounted (open).
+          insuranceLimiter: inMemory(rule),
         }),
       ),
     close: async () => {
