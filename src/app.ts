@@ -21,6 +21,8 @@ import { resetPageRoutes } from './http/reset-page.ts';
 
 export interface Services {
   store: Store;
+  /** Migrations this start applied. */
+  migrated: string[];
   background: Background;
   mailer: Mailer;
   limits: Limits;
@@ -35,7 +37,7 @@ export async function openServices(config: Config, log: Logger, options: { clock
   const store = Store.open({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   let limits: Limits | undefined;
   try {
-    await store.migrate();
+    const migrated = await store.migrate();
     if (config.redisUrl) {
       // No offline queue: while Redis is down a command fails at once and the limits fall
       // back to counting in memory, instead of holding the login until Redis returns.
@@ -66,6 +68,7 @@ export async function openServices(config: Config, log: Logger, options: { clock
     const openLimits = limits;
     return {
       store,
+      migrated,
       background,
       mailer,
       limits: openLimits,

@@ -143,7 +143,7 @@ export async function main(argv: string[]): Promise<number> {
   if (!['migrate', 'users', 'keys'].includes(command)) throw new UsageError(`unknown command: ${command}`);
   const services = await openServices(config, quietLog);
   try {
-    if (command === 'migrate') print({ store: services.store.describe, migrated: true });
+    if (command === 'migrate') print({ store: services.store.describe, applied: services.migrated });
     else if (command === 'users') await usersCommand(services.core, verb, target, values);
     else await keysCommand(services.core, verb, values);
     return 0;

@@ -3,10 +3,30 @@ import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import postgres from 'postgres';
-import { Kysely, Migrator, SqliteDialect } from 'kysely';
+import { Kysely, Migrator, SqliteAdapter, SqliteDialect, type MigrationLockOptions } from 'kysely';
 import { PostgresJSDialect } from 'kysely-postgres-js';
 import type { Database } from './schema.ts';
 import { migrationProvider, type Engine } from './migrations.ts';
+
+// Kysely assumes one process per SQLite file, so its SQLite migration lock does nothing. The
+// CLI and a server can open the same file at once: migrations run in one transaction (SQLite's
+// DDL is transactional), whose first write, to the lock row, takes SQLite's write lock until
+// it commits, so the other process waits its turn and then finds nothing left to do.
+class SqliteLockingAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl() {
+    return true;
+  }
+
+  override async acquireMigrationLock(db: Kysely<any>, options: MigrationLockOptions): Promise<void> {
+    await db.updateTable(options.lockTable).set({ is_locked: 1 }).where('id', '=', options.lockRowId).execute();
+  }
+}
+
+class SqliteLockingDialect extends SqliteDialect {
+  override createAdapter() {
+    return new SqliteLockingAdapter();
+  }
+}
 
 export interface Connection {
   db: Kysely<Database>;
@@ -39,7 +59,7 @@ export function connect(options: { databaseUrl?: string; dataDir: string }): Con
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   return {
-    db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }),
+    db: new Kysely<Database>({ dialect: new SqliteLockingDialect({ database: sqlite }) }),
     engine: 'sqlite',
     describe: `sqlite:${file}`,
   };

@@ -1,0 +1,72 @@
+// The store on each engine: migrations are idempotent and safe to run from two instances at
+// once, times come back as exact numbers, and unique clashes surface as one error type.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { ENGINES, freshStore, type FreshStore } from './helpers.ts';
+import { Store, UniqueViolation } from '../src/store/store.ts';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const CLI = new URL('../bin/latchkey.js', import.meta.url).pathname;
+
+for (const engine of ENGINES) {
+  describe(`store on ${engine.name}`, () => {
+    let fresh: FreshStore;
+    let a: Store;
+    let b: Store;
+
+    before(async () => {
+      fresh = await freshStore(engine);
+      const options = { databaseUrl: fresh.env.DATABASE_URL, dataDir: fresh.env.LATCHKEY_DATA_DIR };
+      a = Store.open(options);
+      b = Store.open(options);
+    });
+    after(async () => {
+      await a.close();
+      await b.close();
+      await fresh.drop();
+    });
+
+    it('migrates once, even when two processes start together', async () => {
+      const migrate = () => run(process.execPath, [CLI, 'migrate'], { env: { ...process.env, ...fresh.env } });
+      const results = await Promise.all([migrate(), migrate(), migrate()]);
+      const applied = results.flatMap((r) => JSON.parse(r.stdout).applied);
+      assert.deepEqual(applied, ['0001_initial']);
+      assert.deepEqual(await a.migrate(), []);
+      assert.deepEqual(await b.migrate(), []);
+    });
+
+    it('keeps epoch milliseconds exact and maps unique clashes', async () => {
+      const at = Date.UTC(2286, 10, 20, 17, 46, 39, 999); // past 2^53 microseconds, well within 2^53 ms
+      const user = await a.insertUser({
+        username: 'clock',
+        email: 'clock@example.com',
+        password_hash: null,
+        status: 'active',
+        managed_by: 'external',
+        created_at: at,
+        updated_at: at,
+        password_changed_at: null,
+      });
+      assert.equal(typeof user.id, 'number');
+      const read = await b.userById(user.id);
+      assert.equal(read!.created_at, at);
+      assert.equal(typeof read!.created_at, 'number');
+      await assert.rejects(a.insertUser({ ...user, id: undefined as never, email: 'other@example.com' }), UniqueViolation);
+      await assert.rejects(a.insertUser({ ...user, id: undefined as never, username: 'other' }), UniqueViolation);
+    });
+
+    it('rolls a failed transaction back whole', async () => {
+      const user = (await a.userByUsername('clock'))!;
+      await assert.rejects(
+        a.transaction(async (tx) => {
+          await tx.updateUser(user.id, { status: 'disabled' });
+          throw new Error('halfway');
+        }),
+        /halfway/,
+      );
+      assert.equal((await b.userById(user.id))!.status, 'active');
+    });
+  });
+}
