@@ -30,12 +30,12 @@ export class Challenges {
     try {
       code = await this.codes.findByToken('challenge', session);
     } catch (error) {
-      if (isAuthError(error)) throw TokenInvalid('Invalid session for the user, session is expired.');
+      if (isAuthError(error)) throw TokenInvalid('The challenge session is not valid, used, or expired.');
       throw error;
     }
     const user = await this.ctx.store.userById(code.user_id);
     if (!user || user.username !== normalizeLogin(username) || user.status !== 'force_change_password') {
-      throw TokenInvalid('Invalid session for the user.');
+      throw TokenInvalid('The challenge session is not valid for this user.');
     }
     checkPasswordPolicy(newPassword, { minLength: this.ctx.settings.passwordMinLength }, user.username);
     return this.users.applyPassword(user, await hashPassword(newPassword), {

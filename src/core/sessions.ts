@@ -59,9 +59,9 @@ export class Sessions {
   private async checkPassword(loginName: string, password: unknown, by: Profile['loginBy'], request: RequestContext): Promise<User | undefined> {
     const { counters, store } = this.ctx;
     const ipWait = request.ip ? await counters.perIp.hit(request.ip) : 0;
-    if (ipWait > 0) throw RateLimited('Too many requests.', ipWait);
+    if (ipWait > 0) throw RateLimited('Too many requests; try again later.', ipWait);
     const lockWait = await counters.loginAttempts.hit(loginName);
-    if (lockWait > 0) throw TooManyAttempts('Password attempts exceeded.', lockWait);
+    if (lockWait > 0) throw TooManyAttempts('Too many failed attempts; try again later.', lockWait);
 
     const user = by === 'email' ? await store.userByEmail(loginName) : await store.userByUsername(loginName);
     const ok = typeof password === 'string' && (await verifyPassword(user?.password_hash, password));
@@ -76,7 +76,7 @@ export class Sessions {
   private async authenticate(loginName: string, password: string, profile: Profile, request: RequestContext): Promise<User> {
     const user = await this.checkPassword(normalizeLogin(loginName), password, profile.loginBy, request);
     if (!user) throw InvalidCredentials(GENERIC_FAILURE);
-    if (user.status === 'disabled') throw UserDisabled('User is disabled.');
+    if (user.status === 'disabled') throw UserDisabled('The user is disabled.');
     return user;
   }
 
@@ -143,13 +143,13 @@ export class Sessions {
   async refresh(username: string, refreshToken: string, profile: Profile): Promise<TokenSet> {
     const now = this.ctx.clock();
     const found = await this.ctx.store.sessionWithUser({ refreshHash: sha256(refreshToken) });
-    if (!found) throw TokenInvalid('Unauthorized.');
+    if (!found) throw TokenInvalid('The refresh token is not valid.');
     const { session, user } = found;
-    if (session.revoked_at !== null || session.expires_at <= now) throw TokenInvalid('Unauthorized.');
-    if (user.username !== normalizeLogin(username) || user.status === 'disabled') throw TokenInvalid('Unauthorized.');
+    if (session.revoked_at !== null || session.expires_at <= now) throw TokenInvalid('The refresh token is not valid.');
+    if (user.username !== normalizeLogin(username) || user.status === 'disabled') throw TokenInvalid('The refresh token is not valid.');
     if (profile.refreshLimit !== undefined && !(await this.ctx.store.takeRefresh(session.id, profile.refreshLimit, now))) {
       const again = await this.ctx.store.sessionById(session.id);
-      if (again?.revoked_at !== null) throw TokenInvalid('Unauthorized.');
+      if (again?.revoked_at !== null) throw TokenInvalid('The refresh token is not valid.');
       throw LimitExceeded('Refresh tokens limit has been exceeded.');
     }
     return this.mint(user, session, profile);
@@ -159,14 +159,14 @@ export class Sessions {
   async renew(accessToken: string, profile: Profile): Promise<TokenSet> {
     const { user, session } = await this.verify(accessToken);
     const now = this.ctx.clock();
-    if (session.expires_at <= now) throw RefreshExpired('Refresh has expired.');
+    if (session.expires_at <= now) throw RefreshExpired('The session can no longer be refreshed.');
     return this.mint(user, session, profile);
   }
 
   /** Ends the session of a refresh token, and with it every access token minted in it. */
   async revoke(refreshToken: string, request: RequestContext = {}): Promise<void> {
     const session = (await this.ctx.store.sessionWithUser({ refreshHash: sha256(refreshToken) }))?.session;
-    if (!session) throw TokenInvalid('Unauthorized.');
+    if (!session) throw TokenInvalid('The refresh token is not valid.');
     if (await this.ctx.store.revokeSession(session.id, this.ctx.clock())) {
       await this.ctx.audit.record({ kind: 'session_revoked', userId: session.user_id, ip: request.ip });
     }
@@ -187,14 +187,14 @@ export class Sessions {
     const found = await this.ctx.store.sessionWithUser({ id: claims.sid });
     if (!found) {
       // A deleted user takes their sessions with them; otherwise the session was ended and swept.
-      if (!(await this.ctx.store.userById(Number(claims.sub)))) throw UserNotFound("User doesn't exist.");
-      throw TokenRevoked('Token has been revoked.');
+      if (!(await this.ctx.store.userById(Number(claims.sub)))) throw UserNotFound('The user no longer exists.');
+      throw TokenRevoked('The token has been revoked.');
     }
     const { session, user } = found;
-    if (String(session.user_id) !== claims.sub) throw TokenInvalid('Error decoding signature.');
+    if (String(session.user_id) !== claims.sub) throw TokenInvalid('The token is not valid.');
     // Disabling revokes sessions too; say the real reason.
-    if (user.status === 'disabled') throw UserDisabled('User account is disabled.');
-    if (session.revoked_at !== null) throw TokenRevoked('Token has been revoked.');
+    if (user.status === 'disabled') throw UserDisabled('The user is disabled.');
+    if (session.revoked_at !== null) throw TokenRevoked('The token has been revoked.');
     return { claims, user, session };
   }
 

@@ -65,16 +65,16 @@ export class TokenService {
   /** Checks signature, issuer, audience, expiry and the expected use; throws TokenExpired or TokenInvalid. */
   async verify(token: unknown, use: TokenUse = 'access'): Promise<Claims> {
     if (typeof token !== 'string' || token.length === 0 || token.length > 8192) {
-      throw TokenInvalid('Error decoding signature.');
+      throw TokenInvalid('The token is not valid.');
     }
     let kid: string | undefined;
     try {
       kid = decodeProtectedHeader(token).kid;
     } catch {
-      throw TokenInvalid('Error decoding signature.');
+      throw TokenInvalid('The token is not valid.');
     }
     const found = await this.keys.verificationKey(kid);
-    if (!found) throw TokenInvalid('Error decoding signature.');
+    if (!found) throw TokenInvalid('The token is not valid.');
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, found.key, {
@@ -85,10 +85,10 @@ export class TokenService {
         requiredClaims: ['sub', 'sid', 'exp', 'iat', 'jti'],
       }));
     } catch (error) {
-      if (error instanceof joseErrors.JWTExpired) throw TokenExpired('Signature has expired.');
-      throw TokenInvalid('Error decoding signature.');
+      if (error instanceof joseErrors.JWTExpired) throw TokenExpired('The token has expired.');
+      throw TokenInvalid('The token is not valid.');
     }
-    if (payload.token_use !== use) throw TokenInvalid('Error decoding signature.');
+    if (payload.token_use !== use) throw TokenInvalid('The token is not valid.');
     return payload as Claims;
   }
 }

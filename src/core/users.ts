@@ -95,7 +95,7 @@ export class Users {
       typeof idOrUsername === 'number' || /^\d+$/.test(idOrUsername)
         ? await this.ctx.store.userById(Number(idOrUsername))
         : await this.ctx.store.userByUsername(normalizeLogin(idOrUsername));
-    if (!user) throw UserNotFound('no such user');
+    if (!user) throw UserNotFound('No such user.');
     return user;
   }
 

@@ -13,7 +13,7 @@ const errors: DialectErrors = {
   auth: {
     invalid_credentials: () => error(401, 'Incorrect username or password.'),
     user_disabled: () => error(401, 'User is disabled.'),
-    too_many_attempts: withMessage(429),
+    too_many_attempts: () => error(429, 'Password attempts exceeded.'),
     rate_limited: withMessage(429),
     limit_exceeded: () => error(429, 'Refresh tokens limit has been exceeded.'),
     token_expired: unauthorized,
