@@ -75,6 +75,20 @@ for (const engine of ENGINES) {
       });
     }
 
+    it('an oversized body gets 413, a wrong method 404, each in its dialect shape', async () => {
+      const huge = JSON.stringify({ username: 'x'.repeat(100_000), password: 'y' });
+      for (const endpoint of ENDPOINTS) {
+        const reply = await call(`${server.url}${endpoint.path}`, { body: huge, headers: { 'content-type': 'application/json' } });
+        assert.equal(reply.status, 413, endpoint.path);
+        assert.ok(endpoint.shape(reply.body), `${endpoint.path}: ${reply.text}`);
+      }
+      for (const endpoint of ENDPOINTS.filter((e) => e.method === 'POST' && e.path !== '/api/renew' && e.path !== '/reset-password')) {
+        const reply = await call(`${server.url}${endpoint.path}`, { method: 'PUT', json: {} });
+        assert.equal(reply.status, 404, endpoint.path);
+        assert.ok(endpoint.shape(reply.body), `${endpoint.path}: ${reply.text}`);
+      }
+    });
+
     it('GET endpoints that read Authorization never answer 5xx', async () => {
       await fc.assert(
         fc.asyncProperty(fc.constantFrom('/userinfo', '/auth/user/', '/api/renew'), authorization, async (path, auth) => {
