@@ -1,5 +1,6 @@
 // The one place that reads the environment. Everything else receives a Config.
 import path from 'node:path';
+import { SIGNING_ALGS, type SigningAlg } from './core/keys.ts';
 
 export interface DialectLifetimes {
   /** Wikimedia Enterprise: access and ID token lifetime, seconds. */
@@ -32,7 +33,7 @@ export interface Config {
   issuer: string;
   /** The `aud` of every token Latchkey mints. */
   audience: string;
-  signingAlg: 'EdDSA' | 'ES256' | 'RS256';
+  signingAlg: SigningAlg;
   adminToken?: string;
   /** Bearer token for RFC 7662 introspection; the endpoint is off when unset. */
   introspectionToken?: string;
@@ -111,7 +112,7 @@ export function loadConfig(env: Env = process.env): Config {
     publicUrl,
     issuer: (env.LATCHKEY_ISSUER || publicUrl).replace(/\/+$/, ''),
     audience: env.LATCHKEY_AUDIENCE || 'latchkey',
-    signingAlg: oneOf(env, 'LATCHKEY_SIGNING_ALG', ['EdDSA', 'ES256', 'RS256'] as const, 'EdDSA'),
+    signingAlg: oneOf(env, 'LATCHKEY_SIGNING_ALG', SIGNING_ALGS, 'EdDSA'),
     adminToken,
     metricsToken: env.LATCHKEY_METRICS_TOKEN || undefined,
     introspectionToken: env.LATCHKEY_INTROSPECTION_TOKEN || undefined,

@@ -5,7 +5,7 @@ import { buildApp, openServices } from './app.ts';
 import { isAuthError } from './core/errors.ts';
 import { publicUser } from './core/users.ts';
 import type { Core } from './core/index.ts';
-import type { SigningAlg } from './core/keys.ts';
+import { SIGNING_ALGS, type SigningAlg } from './core/keys.ts';
 
 const USAGE = `Usage: latchkey <command> [options]
 
@@ -106,7 +106,7 @@ async function keysCommand(core: Core, verb: string | undefined, values: Values)
       return print(core.keys.list());
     case 'rotate': {
       const alg = values.alg as SigningAlg | undefined;
-      if (alg && !['EdDSA', 'ES256', 'RS256'].includes(alg)) throw new UsageError('--alg must be EdDSA, ES256 or RS256');
+      if (alg && !SIGNING_ALGS.includes(alg)) throw new UsageError(`--alg must be one of ${SIGNING_ALGS.join(', ')}`);
       return print({ kid: await core.keys.rotate(alg) });
     }
     default:

@@ -4,7 +4,7 @@ import type { Store } from '../store/store.ts';
 import type { Mailer } from '../mail/mailer.ts';
 import type { Limits } from './limits.ts';
 import type { CoreContext } from './context.ts';
-import { KeyRing, type SigningAlg } from './keys.ts';
+import { KeyRing } from './keys.ts';
 import { TokenService } from './tokens.ts';
 import { Users } from './users.ts';
 import { Codes } from './codes.ts';
@@ -48,7 +48,7 @@ export async function createCore({ config, store, mailer, limits, background, cl
   const maxTokenTtlMs = Math.max(l.wikimediaAccessTtl, l.roypiTokenTtl, l.ziikTokenTtl) * 1000;
   const keys = new KeyRing(store, {
     secret: config.keySecret,
-    alg: config.signingAlg as SigningAlg,
+    alg: config.signingAlg,
     // A retired key stays published as long as the longest-lived token it may have signed.
     retainMs: maxTokenTtlMs,
     clock,

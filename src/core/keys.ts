@@ -6,7 +6,7 @@ import type { Store } from '../store/store.ts';
 import { seal, unseal } from './secrets.ts';
 
 export type SigningAlg = 'EdDSA' | 'ES256' | 'RS256';
-export const SIGNING_ALGS: SigningAlg[] = ['EdDSA', 'ES256', 'RS256'];
+export const SIGNING_ALGS: readonly SigningAlg[] = ['EdDSA', 'ES256', 'RS256'];
 
 // Keys are held as WebCrypto CryptoKeys, imported once: jose signs and verifies
 // measurably faster with them than with KeyObjects it must convert on every call.
