@@ -2,10 +2,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { ENGINES, startServer, freshStore, post, call, ADMIN_TOKEN, type TestServer, type FreshStore } from './helpers.ts';
 
-const run = promisify(execFile);
 const CLI = new URL('../bin/latchkey.js', import.meta.url).pathname;
 
 for (const engine of ENGINES) {
