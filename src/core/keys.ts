@@ -138,11 +138,12 @@ export class KeyRing {
 
   private async maybeReload(): Promise<void> {
     if (this.options.clock() - this.loadedAt > RELOAD_EVERY_MS) await this.load();
-    else await this.pickSigningKey();
   }
 
   async signingKey(): Promise<SigningKey> {
     await this.maybeReload();
+    // A successor may have come of age since the last load.
+    await this.pickSigningKey();
     if (!this.signing) throw new Error('no signing key: run `latchkey keys rotate`');
     return this.signing;
   }

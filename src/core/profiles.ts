@@ -3,7 +3,7 @@
 import type { Config } from '../config.ts';
 import type { User } from '../store/schema.ts';
 
-export type Dialect = 'wikimedia' | 'roypi' | 'ziik' | 'admin';
+export type Dialect = 'wikimedia' | 'roypi' | 'ziik';
 
 export interface Profile {
   dialect: Dialect;
@@ -21,7 +21,7 @@ export interface Profile {
 
 const none = () => ({});
 
-export function profiles(config: Config): Record<Exclude<Dialect, 'admin'>, Profile> {
+export function profiles(config: Config): Record<Dialect, Profile> {
   const l = config.lifetimes;
   return {
     wikimedia: {

@@ -172,12 +172,6 @@ export class Sessions {
     }
   }
 
-  /** Ends the session an access token belongs to. */
-  async revokeByAccessToken(accessToken: string): Promise<void> {
-    const { session } = await this.verify(accessToken);
-    await this.ctx.store.revokeSession(session.id, this.ctx.clock());
-  }
-
   /**
    * Online verification: signature and expiry, then the session and the user as they are now,
    * so a revoked session or a disabled user fails at once.

@@ -102,16 +102,15 @@ export async function resetPageRoutes(app: FastifyInstance, { core, minLength }:
     const body = (request.body && typeof request.body === 'object' ? request.body : {}) as Record<string, unknown>;
     const field = (name: string) => (typeof body[name] === 'string' ? (body[name] as string) : '');
     const token = field('token');
-    const state = token ? await core.recovery.inspectLink(token) : ({ valid: false, reason: 'This link is incomplete.' } as const);
-    if (!state.valid) return html(reply, 400, dead(state.reason));
     try {
       await core.recovery.resetWithLink({ token, password: field('password'), passwordConfirm: field('password_confirm') });
     } catch (error) {
       if (!isAuthError(error)) throw error;
-      if (error.code === 'validation' || error.code === 'password_policy') {
-        return html(reply, 422, form(token, state.email, minLength, error.message));
-      }
-      return html(reply, 400, dead(error.message));
+      if (error.code !== 'validation' && error.code !== 'password_policy') return html(reply, 400, dead(error.message));
+      // Only a fixable mistake shows the form again, which needs the link's account.
+      const state = await core.recovery.inspectLink(token);
+      if (!state.valid) return html(reply, 400, dead(state.reason));
+      return html(reply, 422, form(token, state.email, minLength, error.message));
     }
     return html(reply, 200, done);
   });

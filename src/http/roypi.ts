@@ -3,7 +3,7 @@
 // `Authorization: Token <jwt>` on protected routes.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Core } from '../core/index.ts';
-import type { AuthError } from '../core/errors.ts';
+import { isAuthError, type AuthError, type AuthErrorCode } from '../core/errors.ts';
 import { credentialsFrom, requestContext, stringFields, useDialectErrors, type DialectErrors } from './common.ts';
 
 const nonField = (message: string) => ({ status: 400, body: { non_field_errors: [message] } });
@@ -20,18 +20,23 @@ const FIELD_MESSAGES: Record<string, string> = {
   'is too long': 'Ensure this field has no more than 4096 characters.',
 };
 
+/** django-rest-framework-jwt's words for why a login or token fails: the body of a 400, or the `detail` of a 401. */
+const REASONS: Partial<Record<AuthErrorCode, string>> = {
+  invalid_credentials: 'Unable to log in with provided credentials.',
+  user_disabled: 'User account is disabled.',
+  token_expired: 'Signature has expired.',
+  token_invalid: 'Error decoding signature.',
+  token_revoked: 'Token has been revoked.',
+  refresh_expired: 'Refresh has expired.',
+  user_not_found: "User doesn't exist.",
+};
+
 const errors: DialectErrors = {
   auth: {
-    invalid_credentials: () => nonField('Unable to log in with provided credentials.'),
-    user_disabled: () => nonField('User account is disabled.'),
+    ...Object.fromEntries(Object.entries(REASONS).map(([code, reason]) => [code, () => nonField(reason)])),
     password_change_required: asNonField,
     too_many_attempts: throttled,
     rate_limited: throttled,
-    token_expired: () => nonField('Signature has expired.'),
-    token_invalid: () => nonField('Error decoding signature.'),
-    token_revoked: () => nonField('Token has been revoked.'),
-    refresh_expired: () => nonField('Refresh has expired.'),
-    user_not_found: () => nonField("User doesn't exist."),
   },
   badRequest: (problem) => {
     const names = Object.keys(problem.fields);
@@ -89,10 +94,9 @@ export async function roypiRoutes(app: FastifyInstance, { core }: { core: Core }
       const { user } = await core.sessions.verify(token);
       return { id: user.id, username: user.username, email: user.email ?? '' };
     } catch (error) {
-      const shape = errors.auth[(error as AuthError).code];
-      if (!shape) throw error;
-      const why = (shape(error as AuthError).body as { non_field_errors: string[] }).non_field_errors[0];
-      return reply.code(401).headers(REALM).send({ detail: why });
+      const reason = isAuthError(error) ? REASONS[error.code] : undefined;
+      if (!reason) throw error;
+      return reply.code(401).headers(REALM).send({ detail: reason });
     }
   });
 }
