@@ -3,7 +3,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import postgres from 'postgres';
-import { Kysely, Migrator, SqliteAdapter, SqliteDialect, type MigrationLockOptions } from 'kysely';
+import {
+  CompiledQuery,
+  Kysely,
+  Migrator,
+  SqliteAdapter,
+  SqliteDialect,
+  SqliteDriver,
+  type DatabaseConnection,
+  type MigrationLockOptions,
+  type SqliteDialectConfig,
+} from 'kysely';
 import { PostgresJSDialect } from 'kysely-postgres-js';
 import type { Database } from './schema.ts';
 import { migrationProvider, type Engine } from './migrations.ts';
@@ -22,9 +32,26 @@ class SqliteLockingAdapter extends SqliteAdapter {
   }
 }
 
+// Every transaction here writes. `begin immediate` takes the write lock at the start, waiting
+// out busy_timeout for another process; a plain deferred `begin` that must upgrade later fails
+// at once with SQLITE_BUSY when another process wrote in between (seen: two `latchkey migrate`).
+class SqliteImmediateDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
 class SqliteLockingDialect extends SqliteDialect {
+  constructor(private readonly settings: SqliteDialectConfig) {
+    super(settings);
+  }
+
   override createAdapter() {
     return new SqliteLockingAdapter();
+  }
+
+  override createDriver() {
+    return new SqliteImmediateDriver(this.settings);
   }
 }
 
