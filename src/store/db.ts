@@ -93,7 +93,9 @@ export function connect(options: { databaseUrl?: string; dataDir: string }): Con
 }
 
 export async function migrate(connection: Connection): Promise<string[]> {
-  const migrator = new Migrator({ db: connection.db, provider: migrationProvider(connection.engine) });
+  // Migrations are independent of each other and land from parallel branches, so one named
+  // earlier than the newest applied one still runs rather than refusing to start.
+  const migrator = new Migrator({ db: connection.db, provider: migrationProvider(connection.engine), allowUnorderedMigrations: true });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error;
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
