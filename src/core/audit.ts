@@ -9,6 +9,7 @@ export type AuditKind =
   | 'password_reset'
   | 'password_set_at_challenge'
   | 'password_set_by_admin'
+  | 'password_rehashed'
   | 'reset_code_sent'
   | 'reset_link_sent'
   | 'user_created'

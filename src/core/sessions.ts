@@ -64,13 +64,13 @@ export class Sessions {
     if (lockWait > 0) throw TooManyAttempts('Too many failed attempts; try again later.', lockWait);
 
     const user = by === 'email' ? await store.userByEmail(loginName) : await store.userByUsername(loginName);
-    const ok = typeof password === 'string' && (await verifyPassword(user?.password_hash, password));
-    if (!ok || !user) {
+    const check = typeof password === 'string' ? await verifyPassword(user?.password_hash, password) : undefined;
+    if (!check?.ok || !user) {
       await this.ctx.audit.record({ kind: 'login_failed', userId: user?.id ?? null, ip: request.ip });
       return undefined;
     }
     await counters.loginAttempts.reset(loginName);
-    return user;
+    return check.needsRehash ? this.users.upgradeHash(user, password as string) : user;
   }
 
   private async authenticate(loginName: string, password: string, profile: Profile, request: RequestContext): Promise<User> {

@@ -181,6 +181,23 @@ export class Users {
   }
 
   /**
+   * After a login whose password matched an outdated hash (raw, foreign, or older parameters):
+   * stores argon2id of the normalized password. Not a password change: no session ends. Skipped
+   * when the hash changed meanwhile, so a racing password change always wins.
+   */
+  async upgradeHash(user: User, password: string): Promise<User> {
+    const previous = user.password_hash;
+    if (previous === null) return user;
+    const next = await hashPassword(password);
+    const replaced = await this.ctx.store.transaction(async (tx) => {
+      if (!(await tx.replacePasswordHash(user.id, previous, next))) return false;
+      await this.ctx.audit.record({ kind: 'password_rehashed', userId: user.id }, tx);
+      return true;
+    });
+    return replaced ? { ...user, password_hash: next } : user;
+  }
+
+  /**
    * The one way a password changes: new hash, new status, and every session but `keepSessionId`
    * revoked, in one transaction. `consumeCodeId` burns the one-time code that authorised it.
    */

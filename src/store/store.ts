@@ -98,6 +98,20 @@ export class Store {
     }
   }
 
+  /**
+   * Replaces a password hash only if it is still `expected`: a rehash at login must never
+   * overwrite a password that was changed while that login was being checked.
+   */
+  async replacePasswordHash(id: number, expected: string, next: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('users')
+      .set({ password_hash: next })
+      .where('id', '=', id)
+      .where('password_hash', '=', expected)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
   async deleteUser(id: number): Promise<boolean> {
     const result = await this.db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
     return Number(result.numDeletedRows) > 0;
