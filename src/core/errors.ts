@@ -10,6 +10,7 @@ export type AuthErrorCode =
   | 'token_invalid'
   | 'token_revoked'
   | 'refresh_expired'
+  | 'foreign_session'
   | 'limit_exceeded'
   | 'rate_limited'
   | 'password_policy'
@@ -40,6 +41,8 @@ export const TokenExpired = make('token_expired');
 export const TokenInvalid = make('token_invalid');
 export const TokenRevoked = make('token_revoked');
 export const RefreshExpired = make('refresh_expired');
+/** A session opened by another API: each API renews only its own (ARCHITECTURE.md, "Renewal stays inside its API"). */
+export const ForeignSession = make('foreign_session');
 export const LimitExceeded = make('limit_exceeded');
 export const PasswordPolicy = make('password_policy');
 export const ExternallyManaged = make('externally_managed');

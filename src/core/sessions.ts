@@ -6,6 +6,7 @@ import type { Profile } from './profiles.ts';
 import type { Claims } from './tokens.ts';
 import {
   ExternallyManaged,
+  ForeignSession,
   InvalidCredentials,
   LimitExceeded,
   PasswordChangeRequired,
@@ -43,6 +44,15 @@ export interface Verified {
 }
 
 const GENERIC_FAILURE = 'Incorrect username or password.';
+
+/**
+ * A session keeps the rules of the API that opened it for its whole life: only that API's
+ * renew or refresh path may extend it, so no session escapes its own lifetime, cap or window
+ * through another API's path. Verification paths accept every API's tokens; only renewal is scoped.
+ */
+function assertOwnApi(session: Session, profile: Profile, message: string): void {
+  if (session.dialect !== profile.dialect) throw ForeignSession(message);
+}
 
 export class Sessions {
   constructor(
@@ -147,6 +157,7 @@ export class Sessions {
     const { session, user } = found;
     if (session.revoked_at !== null || session.expires_at <= now) throw TokenInvalid('The refresh token is not valid.');
     if (user.username !== normalizeLogin(username) || user.status === 'disabled') throw TokenInvalid('The refresh token is not valid.');
+    assertOwnApi(session, profile, 'The refresh token is not valid.');
     if (profile.refreshLimit !== undefined && !(await this.ctx.store.takeRefresh(session.id, profile.refreshLimit, now))) {
       const again = await this.ctx.store.sessionById(session.id);
       if (again?.revoked_at !== null) throw TokenInvalid('The refresh token is not valid.');
@@ -155,18 +166,20 @@ export class Sessions {
     return this.mint(user, session, profile);
   }
 
-  /** Roypi/Ziik-style renew: a live access token for a new one, within the session's lifetime. */
+  /** Roypi/Ziik-style renew: a live access token of this API's own session for a new one, within the session's lifetime. */
   async renew(accessToken: string, profile: Profile): Promise<TokenSet> {
     const { user, session } = await this.verify(accessToken);
+    assertOwnApi(session, profile, 'The token was not issued by this API.');
     const now = this.ctx.clock();
     if (session.expires_at <= now) throw RefreshExpired('The session can no longer be refreshed.');
     return this.mint(user, session, profile);
   }
 
   /** Ends the session of a refresh token, and with it every access token minted in it. */
-  async revoke(refreshToken: string, request: RequestContext = {}): Promise<void> {
+  async revoke(refreshToken: string, profile: Profile, request: RequestContext = {}): Promise<void> {
     const session = (await this.ctx.store.sessionWithUser({ refreshHash: sha256(refreshToken) }))?.session;
     if (!session) throw TokenInvalid('The refresh token is not valid.');
+    assertOwnApi(session, profile, 'The refresh token is not valid.');
     if (await this.ctx.store.revokeSession(session.id, this.ctx.clock())) {
       await this.ctx.audit.record({ kind: 'session_revoked', userId: session.user_id, ip: request.ip });
     }

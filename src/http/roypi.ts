@@ -28,6 +28,7 @@ const REASONS: Partial<Record<AuthErrorCode, string>> = {
   token_invalid: 'Error decoding signature.',
   token_revoked: 'Token has been revoked.',
   refresh_expired: 'Refresh has expired.',
+  foreign_session: 'Token was not issued by this API.',
   user_not_found: "User doesn't exist.",
 };
 

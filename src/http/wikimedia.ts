@@ -20,6 +20,7 @@ const errors: DialectErrors = {
     token_invalid: unauthorized,
     token_revoked: unauthorized,
     refresh_expired: unauthorized,
+    foreign_session: unauthorized,
     user_not_found: unauthorized,
     code_mismatch: withMessage(401),
     expired_code: withMessage(401),
@@ -69,7 +70,7 @@ export async function wikimediaRoutes(app: FastifyInstance, { core }: { core: Co
     '/token-revoke',
     { schema: { body: stringFields(['refresh_token']) } },
     async (request, reply) => {
-      await core.sessions.revoke(request.body.refresh_token, requestContext(request));
+      await core.sessions.revoke(request.body.refresh_token, profile, requestContext(request));
       return reply.code(204).send();
     },
   );

@@ -23,6 +23,7 @@ const errors: DialectErrors = {
     token_invalid: unauthenticated,
     token_revoked: unauthenticated,
     refresh_expired: unauthenticated,
+    foreign_session: unauthenticated,
     user_not_found: unauthenticated,
     code_mismatch: () => error(400, 'This password reset token is invalid.'),
     expired_code: withMessage(400),
