@@ -3,17 +3,35 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ENGINES, startServer, call, post, createUser, type TestServer } from './helpers.ts';
+import { ENGINES, startServer, call, post, createUser, type TestServer, type Reply } from './helpers.ts';
 
-type Shape = (body: any) => boolean;
+/** Whether a 4xx answer is in the endpoint's own error shape; each must refuse `{}` and the wrong dialect's body. */
+type Shape = (body: any, reply: Reply) => boolean;
 
 const isObject = (b: any) => b !== null && typeof b === 'object' && !Array.isArray(b);
-const wikimediaShape: Shape = (b) => isObject(b) && typeof b.message === 'string' && Number.isInteger(b.status);
-const roypiShape: Shape = (b) =>
-  isObject(b) && (typeof b.detail === 'string' || Object.values(b).every((v) => Array.isArray(v) && v.every((m) => typeof m === 'string')));
-const ziikShape: Shape = (b) => isObject(b) && typeof b.message === 'string';
-const oauthShape: Shape = (b) => isObject(b) && typeof b.error === 'string';
-const htmlPage: Shape = () => true;
+const isJson = (reply: Reply) => /^application\/json\b/.test(reply.headers.get('content-type') ?? '');
+const strings = (v: unknown) => Array.isArray(v) && v.length > 0 && v.every((m) => typeof m === 'string' && m.length > 0);
+const wikimediaShape: Shape = (b, r) =>
+  isJson(r) && isObject(b) && Object.keys(b).sort().join() === 'message,status' && typeof b.message === 'string' && b.status === r.status;
+// django-rest-framework: {"detail": "..."}, or one or more fields (non_field_errors among them) each with its messages.
+const roypiShape: Shape = (b, r) =>
+  isJson(r) &&
+  isObject(b) &&
+  Object.keys(b).length > 0 &&
+  (Object.keys(b).join() === 'detail' ? typeof b.detail === 'string' && b.detail.length > 0 : Object.values(b).every(strings));
+const keysWithin = (b: object, allowed: string[]) => Object.keys(b).every((k) => allowed.includes(k));
+const ziikShape: Shape = (b, r) =>
+  isJson(r) &&
+  isObject(b) &&
+  keysWithin(b, ['message', 'errors']) &&
+  typeof b.message === 'string' &&
+  b.message.length > 0 &&
+  (r.status === 422 || b.errors !== undefined ? isObject(b.errors) && Object.values(b.errors).every(strings) : true);
+const oauthShape: Shape = (b, r) =>
+  isJson(r) && isObject(b) && keysWithin(b, ['error', 'error_description']) && typeof b.error === 'string' && b.error.length > 0;
+/** The hosted page answers a person: an HTML page that says what went wrong, never JSON. */
+const htmlPage: Shape = (_b, r) =>
+  /^text\/html\b/.test(r.headers.get('content-type') ?? '') && r.text.startsWith('<!doctype html>') && /role="alert"/.test(r.text);
 
 const ENDPOINTS: { path: string; method: 'POST' | 'GET'; shape: Shape; fields: string[] }[] = [
   { path: '/v1/login', method: 'POST', shape: wikimediaShape, fields: ['username', 'password'] },
@@ -50,6 +68,38 @@ const authorization = fc.oneof(
   fc.tuple(fc.constantFrom('Bearer', 'Token', 'JWT', 'Basic', 'bearer'), fc.stringMatching(/^[A-Za-z0-9._~+\/=-]{0,200}$/)).map(([s, t]) => `${s} ${t}`),
 );
 
+describe('the error shapes the fuzzer checks against', () => {
+  const reply = (status: number, body: unknown, type = 'application/json; charset=utf-8'): Reply => {
+    const text = typeof body === 'string' ? body : JSON.stringify(body);
+    return { status, headers: new Headers({ 'content-type': type }), body: typeof body === 'string' ? undefined : body, text };
+  };
+  const page = '<!doctype html><html><main><div class="alert error" role="alert">This link is not valid.</div></main></html>';
+  const own: [string, Shape, Reply][] = [
+    ['wikimedia', wikimediaShape, reply(401, { status: 401, message: 'Unauthorized.' })],
+    ['roypi detail', roypiShape, reply(400, { detail: 'Request body is not valid JSON.' })],
+    ['roypi fields', roypiShape, reply(400, { non_field_errors: ['Unable to log in with provided credentials.'] })],
+    ['ziik', ziikShape, reply(422, { message: 'The password field is required.', errors: { password: ['The password field is required.'] } })],
+    ['oauth', oauthShape, reply(401, { error: 'invalid_token', error_description: 'The token is not valid.' })],
+    ['html', htmlPage, reply(400, page, 'text/html; charset=utf-8')],
+  ];
+  it('each accepts its own dialect and refuses {}, [], the others and fastify\'s default error', () => {
+    const foreign = [
+      reply(400, {}),
+      reply(400, []),
+      reply(400, { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY', error: 'Bad Request', message: 'Body is not valid JSON' }),
+      reply(400, { detail: [] }),
+      reply(422, { message: 'no errors field' }),
+      reply(400, page, 'application/json'),
+    ];
+    for (const [name, shape, example] of own) {
+      assert.ok(shape(example.body, example), `${name} accepts its own`);
+      for (const other of [...foreign, ...own.filter(([n]) => n.split(' ')[0] !== name.split(' ')[0]).map(([, , r]) => r)]) {
+        assert.ok(!shape(other.body, other), `${name} refuses ${other.text}`);
+      }
+    }
+  });
+});
+
 for (const engine of ENGINES) {
   describe(`fuzzing every endpoint on ${engine.name}`, () => {
     let server: TestServer;
@@ -68,7 +118,7 @@ for (const engine of ENGINES) {
             if (auth !== undefined) headers.authorization = auth;
             const reply = await call(`${server.url}${endpoint.path}`, { method: endpoint.method, body, headers });
             assert.ok(reply.status < 500, `${reply.status} for ${JSON.stringify(body)} as ${type}: ${reply.text}`);
-            if (reply.status >= 400) assert.ok(endpoint.shape(reply.body), `shape of ${reply.text}`);
+            if (reply.status >= 400) assert.ok(endpoint.shape(reply.body, reply), `shape of ${reply.status} ${reply.text}`);
           }),
           { numRuns: 40 },
         );
@@ -80,12 +130,12 @@ for (const engine of ENGINES) {
       for (const endpoint of ENDPOINTS) {
         const reply = await call(`${server.url}${endpoint.path}`, { body: huge, headers: { 'content-type': 'application/json' } });
         assert.equal(reply.status, 413, endpoint.path);
-        assert.ok(endpoint.shape(reply.body), `${endpoint.path}: ${reply.text}`);
+        assert.ok(endpoint.shape(reply.body, reply), `${endpoint.path}: ${reply.text}`);
       }
       for (const endpoint of ENDPOINTS.filter((e) => e.method === 'POST' && e.path !== '/api/renew' && e.path !== '/reset-password')) {
         const reply = await call(`${server.url}${endpoint.path}`, { method: 'PUT', json: {} });
         assert.equal(reply.status, 404, endpoint.path);
-        assert.ok(endpoint.shape(reply.body), `${endpoint.path}: ${reply.text}`);
+        assert.ok(endpoint.shape(reply.body, reply), `${endpoint.path}: ${reply.text}`);
       }
     });
 
@@ -100,7 +150,7 @@ for (const engine of ENGINES) {
         fc.asyncProperty(fc.constantFrom(...Object.keys(shapes)), authorization, async (path, auth) => {
           const reply = await call(`${server.url}${path}`, { headers: auth === undefined ? {} : { authorization: auth } });
           assert.equal(reply.status, 401, `${path}: ${reply.text}`);
-          assert.ok(shapes[path](reply.body), `${path}: ${reply.text}`);
+          assert.ok(shapes[path](reply.body, reply), `${path}: ${reply.text}`);
           assert.ok(reply.headers.get('www-authenticate'), `${path} names its scheme`);
         }),
         { numRuns: 80 },

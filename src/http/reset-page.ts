@@ -1,6 +1,6 @@
 // The hosted reset page the Ziik reset mail links to. Plain HTML forms, no JavaScript.
 // GET only looks at the token (mail scanners open links); POST spends it.
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import type { Core } from '../core/index.ts';
 import { isAuthError } from '../core/errors.ts';
 import { MAX_PASSWORD_LENGTH } from '../core/passwords.ts';
@@ -86,6 +86,15 @@ function html(reply: FastifyReply, status: number, body: string) {
 }
 
 export async function resetPageRoutes(app: FastifyInstance, { core, minLength }: { core: Core; minLength: number }) {
+  // A body fastify cannot read (malformed, too large) is answered as a page too: the person
+  // at the form must not be shown a JSON error.
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    if (status === 500) request.log.error({ err: error }, 'unhandled error');
+    const reason = status === 413 ? 'The form sent was too large.' : status === 500 ? 'Something went wrong on our side.' : 'The form sent could not be read.';
+    return html(reply, status, dead(reason));
+  });
+
   app.get('/assets/latchkey.css', async (_request, reply) =>
     reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STYLE),
   );
