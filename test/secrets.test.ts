@@ -42,34 +42,8 @@ for (const engine of ENGINES) {
     let base: string;
     const secrets: string[] = [];
 
-    before(async () => {
-      store = await freshStore(engine);
-      const port = await freePort();
-      base = `http://127.0.0.1:${port}`;
-      child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
-        cwd: ROOT,
-        env: {
-          ...process.env,
-          ...store.env,
-          PORT: String(port),
-          LOG_LEVEL: 'debug',
-          LATCHKEY_ADMIN_TOKEN: ADMIN,
-          LATCHKEY_KEY_SECRET: KEY_SECRET,
-          LATCHKEY_SMTP_URL: '',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      child.stdout!.on('data', (d) => (output += d));
-      child.stderr!.on('data', (d) => (output += d));
-      for (let i = 0; i < 100 && !output.includes('Server listening'); i++) await new Promise((r) => setTimeout(r, 100));
-      assert.match(output, /Server listening/, output);
-    });
-    after(async () => {
-      if (child.exitCode === null) child.kill('SIGKILL');
-      await store.drop();
-    });
-
-    it('walks every flow that handles a secret', async () => {
+    /** Walks every flow that handles a secret, keeping each secret it meets. */
+    async function walkEveryFlow() {
       const admin = { authorization: `Bearer ${ADMIN}` };
       const password = 'Pa55word-one-of-a-kind';
       secrets.push(password, ADMIN, KEY_SECRET);
@@ -79,7 +53,7 @@ for (const engine of ENGINES) {
       await post(`${base}/admin/users`, { username: 'tim', email: 'tim@example.com', temporary_password: temporary }, admin);
 
       const login = await post(`${base}/v1/login`, { username: 'sam', password });
-      secrets.push(login.body.refresh_token);
+      secrets.push(login.body.refresh_token, login.body.access_token);
       const wrongPassword = 'Wrong-password-one-of-a-kind';
       secrets.push(wrongPassword);
       const failed = await post(`${base}/v1/login`, { username: 'sam', password: wrongPassword });
@@ -124,9 +98,46 @@ for (const engine of ENGINES) {
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
       });
       assert.equal(tooShort.status, 422);
+    }
+
+    // The walk is part of the setup, so each check below has the secrets to look for, run alone or not.
+    before(async () => {
+      store = await freshStore(engine);
+      const port = await freePort();
+      base = `http://127.0.0.1:${port}`;
+      child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          ...store.env,
+          PORT: String(port),
+          LOG_LEVEL: 'debug',
+          LATCHKEY_ADMIN_TOKEN: ADMIN,
+          LATCHKEY_KEY_SECRET: KEY_SECRET,
+          LATCHKEY_SMTP_URL: '',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child.stdout!.on('data', (d) => (output += d));
+      child.stderr!.on('data', (d) => (output += d));
+      for (let i = 0; i < 100 && !output.includes('Server listening'); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.match(output, /Server listening/, output);
+      await walkEveryFlow();
+    });
+    after(async () => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await store.drop();
+    });
+
+    it('the walk met every kind of secret', () => {
+      // Passwords (set, temporary, wrong, new x3), the admin token, the key secret, a refresh and an
+      // access token, a challenge session, a reset code and a reset link token.
+      assert.equal(secrets.length, 12);
+      assert.ok(secrets.every((secret) => typeof secret === 'string' && secret.length >= 6), 'each is a real value');
     });
 
     it('the store holds none of them in the clear, and private keys are sealed', async () => {
+      assert.equal(secrets.length, 12);
       const dump = await dumpStore(store.env);
       for (const secret of secrets) assert.ok(!dump.includes(secret), `store holds a secret: ${secret.slice(0, 4)}…`);
       assert.ok(!dump.includes('PRIVATE KEY'), 'an unsealed private key is in the store');
@@ -134,6 +145,7 @@ for (const engine of ENGINES) {
     });
 
     it('the logs hold none of them', () => {
+      assert.equal(secrets.length, 12);
       assert.ok(output.length > 1000, 'the server logged its requests');
       for (const secret of secrets) assert.ok(!output.includes(secret), `log holds a secret: ${secret.slice(0, 4)}…`);
     });
