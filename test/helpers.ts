@@ -16,8 +16,24 @@ export interface Engine {
   name: 'sqlite' | 'postgres';
 }
 
-/** SQLite always; PostgreSQL when TEST_DATABASE_URL is set (CI sets it). */
-export const ENGINES: Engine[] = [{ name: 'sqlite' }, ...(process.env.TEST_DATABASE_URL ? [{ name: 'postgres' as const }] : [])];
+/** Whether this run is CI's (CI=true): there, a service a suite needs is required, never skipped. */
+export const UNDER_CI = !!process.env.CI && process.env.CI !== 'false' && process.env.CI !== '0';
+
+/**
+ * The skip reason for a suite whose service is missing, on a developer's machine. Under CI a
+ * missing service fails the run instead: a skipped suite there would pass unseen.
+ */
+export function needs(what: string, available: boolean): string | false {
+  if (available) return false;
+  if (UNDER_CI) throw new Error(`CI=true but ${what}: this suite must run in CI, not be skipped`);
+  return `${what} (skipped outside CI only)`;
+}
+
+/** SQLite always; PostgreSQL when TEST_DATABASE_URL is set (CI sets it, and must). */
+export const ENGINES: Engine[] = [
+  { name: 'sqlite' },
+  ...(needs('TEST_DATABASE_URL is not set', !!process.env.TEST_DATABASE_URL) === false ? [{ name: 'postgres' as const }] : []),
+];
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
@@ -141,23 +157,44 @@ export function decodeJwt(token: string): Record<string, any> {
 export interface Mailbox {
   url: string;
   messages: ParsedMail[];
+  /** Delivery attempts seen (each DATA command), accepted or not. */
+  attempts: number;
   /** Resolves with the next message to `to` (already received ones count). */
   next(to: string, timeoutMs?: number): Promise<ParsedMail>;
+  /** Holds every delivery at DATA until the returned function is called. */
+  hold(): () => void;
   close(): Promise<void>;
 }
 
+export interface MailboxOptions {
+  /**
+   * Decides each delivery attempt (counted from 1): an error refuses it with its SMTP reply
+   * code (`responseCode`, 451 when unset), as a failing mail server would.
+   */
+  refuse?: (attempt: number) => (Error & { responseCode?: number }) | undefined;
+}
+
 /** A real SMTP server on loopback that keeps what it receives. */
-export async function startMailbox(): Promise<Mailbox> {
+export async function startMailbox(options: MailboxOptions = {}): Promise<Mailbox> {
   const messages: ParsedMail[] = [];
   const taken = new Set<ParsedMail>();
   const waiters: (() => void)[] = [];
+  let held: Promise<void> | undefined;
+  let attempts = 0;
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
     logger: false,
     onData(stream, _session, callback) {
+      const attempt = ++attempts;
       simpleParser(stream)
-        .then((mail) => {
+        .then(async (mail) => {
+          await held;
+          const refusal = options.refuse?.(attempt);
+          if (refusal) {
+            refusal.responseCode ??= 451;
+            return callback(refusal);
+          }
           messages.push(mail);
           waiters.splice(0).forEach((wake) => wake());
           callback();
@@ -174,6 +211,9 @@ export async function startMailbox(): Promise<Mailbox> {
   return {
     url: `smtp://127.0.0.1:${port}`,
     messages,
+    get attempts() {
+      return attempts;
+    },
     async next(to, timeoutMs = 5000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
@@ -192,6 +232,14 @@ export async function startMailbox(): Promise<Mailbox> {
           });
         });
       }
+    },
+    hold() {
+      let release!: () => void;
+      held = new Promise<void>((resolve) => (release = resolve));
+      return () => {
+        held = undefined;
+        release();
+      };
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };

@@ -3,13 +3,18 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { ENGINES, startServer, startMailbox, post, call, createUser, type TestServer, type Mailbox } from './helpers.ts';
+import { ENGINES, needs, startServer, startMailbox, post, call, createUser, type TestServer, type Mailbox } from './helpers.ts';
 
+// Screenshots for a person to look at: next to this file, in the git-ignored test/artifacts/,
+// wherever the run was started from.
+const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const haveChromium = fs.existsSync(CHROMIUM);
 // CI installs chromium, so there a missing browser is a failure, not a skip.
-const skip = !haveChromium && !process.env.CI ? `no browser at ${CHROMIUM} (apt-get install chromium)` : false;
+const skip = needs(`no browser at ${CHROMIUM} (apt-get install chromium)`, haveChromium);
 
 // The closed network refuses Chromium's background connections: keep it from trying.
 const CHROMIUM_ARGS = [
@@ -61,8 +66,8 @@ for (const engine of ENGINES) describe(`the hosted reset page in a real browser,
     // The stylesheet applied: the card is a white box, not the browser's default.
     const background = await page.$eval('main', (el) => getComputedStyle(el).backgroundColor);
     assert.equal(background, 'rgb(255, 255, 255)');
-    fs.mkdirSync('test/artifacts', { recursive: true });
-    await page.screenshot({ path: `test/artifacts/reset-form-${engine.name}.png` });
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, `reset-form-${engine.name}.png`) });
 
     // A mismatch is explained on the same form.
     await password.fill('rosalind-new-password');
@@ -82,7 +87,7 @@ for (const engine of ENGINES) describe(`the hosted reset page in a real browser,
     await page.getByRole('button', { name: 'Set new password' }).click();
     assert.equal(await page.title(), 'Password changed · Latchkey');
     assert.match((await page.getByRole('status').textContent())!, /has been changed/);
-    await page.screenshot({ path: `test/artifacts/reset-done-${engine.name}.png` });
+    await page.screenshot({ path: path.join(ARTIFACTS, `reset-done-${engine.name}.png`) });
 
     const login = await post(`${server.url}/api/authenticate`, { username: 'rosalind@example.com', password: 'rosalind-new-password' });
     assert.equal(login.status, 200);
