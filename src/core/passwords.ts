@@ -1,7 +1,8 @@
 // Password hashing (argon2id at OWASP's parameters) and the password policy.
 // Passwords are NFKC-normalized before hashing and checking (NIST SP 800-63B 5.1.1.2), so
 // the same password typed on two keyboards ('ﬁ' or 'fi', full-width or ASCII digits) is one password.
-import { hash, verify, Algorithm } from '@node-rs/argon2';
+import { hash, Algorithm } from '@node-rs/argon2';
+import { verifyHash } from './hash-formats.ts';
 import { PasswordPolicy } from './errors.ts';
 
 const ARGON2 = { algorithm: Algorithm.Argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
@@ -21,21 +22,14 @@ export function hashPassword(password: string): Promise<string> {
 
 export interface PasswordCheck {
   ok: boolean;
-  /** The password matched, but its hash is not argon2id at our parameters of the normalized form: store a new one. */
+  /** The password matched, but its hash is not argon2id at our parameters of the normalized form (a raw,
+   * foreign or older hash): store a new one. */
   needsRehash: boolean;
 }
 
 // Verified against when the user does not exist or has no password, so an unknown
 // username costs the same time as a wrong password and cannot be told apart.
 let dummyHash: Promise<string> | undefined;
-
-async function matches(storedHash: string, candidate: string): Promise<boolean> {
-  try {
-    return await verify(storedHash, candidate);
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Checks the normalized password, then (for hashes made before normalization) the raw one when
@@ -47,11 +41,11 @@ export async function verifyPassword(storedHash: string | null | undefined, pass
   if (!storedHash) {
     dummyHash ??= hashPassword('latchkey-dummy-password');
     const dummy = await dummyHash;
-    for (const candidate of candidates) await matches(dummy, candidate);
+    for (const candidate of candidates) await verifyHash(dummy, candidate);
     return { ok: false, needsRehash: false };
   }
   for (const [index, candidate] of candidates.entries()) {
-    if (await matches(storedHash, candidate)) {
+    if (await verifyHash(storedHash, candidate)) {
       return { ok: true, needsRehash: index > 0 || !storedHash.startsWith(CURRENT_PREFIX) };
     }
   }

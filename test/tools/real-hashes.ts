@@ -1,0 +1,35 @@
+// Password hashes made by the real tools of the systems users migrate from: Django's make_password,
+// passlib and the bcrypt module (Debian's python3-django, python3-passlib, python3-bcrypt), PHP's
+// password_hash (php-cli) and Apache's htpasswd -B (apache2-utils). `.ci/run` installs them; a
+// missing tool fails the test rather than skipping it.
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+
+function run(tool: string, args: string[]): string {
+  try {
+    return execFileSync(tool, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (error) {
+    throw new Error(`${tool} failed (is it installed? .ci/run installs it): ${(error as Error).message}`);
+  }
+}
+
+/** Format name → a hash of `password` made by that format's own tool. */
+export function realHashes(password: string): Record<string, string> {
+  const django = JSON.parse(run('/usr/bin/python3', [path.join(import.meta.dirname, 'django-hashes.py'), password]));
+  const php = JSON.parse(
+    run('php', [
+      '-r',
+      'echo json_encode(["php_bcrypt" => password_hash($argv[1], PASSWORD_BCRYPT), "php_argon2id" => password_hash($argv[1], PASSWORD_ARGON2ID), "php_argon2i" => password_hash($argv[1], PASSWORD_ARGON2I)]);',
+      password,
+    ]),
+  );
+  const htpasswd = run('htpasswd', ['-nbB', '-C', '5', 'user', password]).trim().split(':')[1];
+  return { ...django, ...php, htpasswd_bcrypt: htpasswd };
+}
+
+/** bcrypt hashes in the `$2y$` form PHP and htpasswd write, from PHP, for a list of users at once. */
+export function phpBcryptHashes(passwords: string[]): string[] {
+  return JSON.parse(
+    run('php', ['-r', 'echo json_encode(array_map(fn($p) => password_hash($p, PASSWORD_BCRYPT, ["cost" => 6]), array_slice($argv, 1)));', ...passwords]),
+  );
+}
