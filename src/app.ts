@@ -113,6 +113,8 @@ export async function buildApp(config: Config, options: { clock?: () => number; 
   const services = await openServices(config, app.log, { clock: options.clock, metrics });
   const { core } = services;
   app.addHook('onClose', () => services.close());
+  // Other instances and the CLI change sessions, users and keys too; hear about it.
+  await services.store.watchPeers();
 
   await app.register(cors, { origin: '*', methods: ['GET', 'POST', 'DELETE', 'OPTIONS'] });
   registerBodyParsers(app);

@@ -51,6 +51,10 @@ export interface Config {
   ipRateLimit: number;
   /** Audit events older than this many days are deleted. */
   auditRetentionDays: number;
+  /** Verified tokens, and sessions with their users, kept in memory (each); 0 turns the cache off. */
+  verifyCacheEntries: number;
+  /** A cached session and user is read again after this many seconds even when no change was heard. */
+  verifyCacheMaxAgeSeconds: number;
   lifetimes: DialectLifetimes;
 }
 
@@ -124,6 +128,8 @@ export function loadConfig(env: Env = process.env): Config {
     lockoutSeconds: int(env, 'LATCHKEY_LOCKOUT_SECONDS', 900, 1),
     ipRateLimit: int(env, 'LATCHKEY_IP_RATE_LIMIT', 60, 1),
     auditRetentionDays: int(env, 'LATCHKEY_AUDIT_RETENTION_DAYS', 365, 1),
+    verifyCacheEntries: int(env, 'LATCHKEY_VERIFY_CACHE_ENTRIES', 10_000, 0),
+    verifyCacheMaxAgeSeconds: int(env, 'LATCHKEY_VERIFY_CACHE_MAX_AGE', 60, 1),
     lifetimes: {
       wikimediaAccessTtl: int(env, 'LATCHKEY_WIKIMEDIA_ACCESS_TTL', DAY, 1),
       wikimediaRefreshTtl: int(env, 'LATCHKEY_WIKIMEDIA_REFRESH_TTL', 90 * DAY, 1),

@@ -6,6 +6,7 @@ import type { TokenService } from './tokens.ts';
 import type { Counter } from './limits.ts';
 import type { Audit } from './audit.ts';
 import type { Background } from '../background.ts';
+import type { VerifyCache } from './verify-cache.ts';
 
 export interface RequestContext {
   ip?: string;
@@ -30,6 +31,8 @@ export interface CoreContext {
   store: Store;
   keys: KeyRing;
   tokens: TokenService;
+  /** Verified tokens, sessions and users, kept true by the store's change feed. */
+  verifyCache: VerifyCache;
   mailer: Mailer;
   counters: Counters;
   settings: CoreSettings;

@@ -14,6 +14,7 @@ import { Recovery } from './recovery.ts';
 import { profiles } from './profiles.ts';
 import { Audit, type AuditKind } from './audit.ts';
 import type { Background } from '../background.ts';
+import { VerifyCache } from './verify-cache.ts';
 
 export interface Core {
   users: Users;
@@ -54,11 +55,17 @@ export async function createCore({ config, store, mailer, limits, background, cl
     clock,
   });
   await keys.init();
-  const tokens = new TokenService(keys, { issuer: config.issuer, audience: config.audience, clock });
+  const verifyCache = new VerifyCache({ maxEntries: config.verifyCacheEntries, maxAgeMs: config.verifyCacheMaxAgeSeconds * 1000 });
+  store.changes.subscribe((changes) => {
+    verifyCache.forget(changes);
+    if (changes.some((c) => c.of === 'keys')) keys.markStale();
+  });
+  const tokens = new TokenService(keys, { issuer: config.issuer, audience: config.audience, clock, cache: verifyCache });
   const ctx: CoreContext = {
     store,
     keys,
     tokens,
+    verifyCache,
     mailer,
     clock,
     background,

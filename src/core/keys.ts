@@ -136,6 +136,12 @@ export class KeyRing {
     }
   }
 
+  /** The keys changed in the store (here or elsewhere): the next use reads them again. */
+  markStale(): void {
+    this.loadedAt = -Infinity;
+    this.loading = undefined;
+  }
+
   private async maybeReload(): Promise<void> {
     if (this.options.clock() - this.loadedAt > RELOAD_EVERY_MS) await this.load();
   }

@@ -191,7 +191,7 @@ export class Sessions {
    */
   async verify(accessToken: unknown): Promise<Verified> {
     const claims = await this.ctx.tokens.verify(accessToken, 'access');
-    const found = await this.ctx.store.sessionWithUser({ id: claims.sid });
+    const found = await this.ctx.verifyCache.session(claims.sid, () => this.ctx.store.sessionWithUser({ id: claims.sid }));
     if (!found) {
       // A deleted user takes their sessions with them; otherwise the session was ended and swept.
       if (!(await this.ctx.store.userById(Number(claims.sub)))) throw UserNotFound('The user no longer exists.');

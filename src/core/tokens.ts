@@ -4,6 +4,7 @@ import { SignJWT, jwtVerify, decodeProtectedHeader, errors as joseErrors, type J
 import type { KeyRing } from './keys.ts';
 import { TokenExpired, TokenInvalid } from './errors.ts';
 import { randomId } from './secrets.ts';
+import type { VerifyCache } from './verify-cache.ts';
 
 export type TokenUse = 'access' | 'id';
 
@@ -38,7 +39,7 @@ export interface Minted {
 export class TokenService {
   constructor(
     private readonly keys: KeyRing,
-    private readonly options: { issuer: string; audience: string; clock: () => number },
+    private readonly options: { issuer: string; audience: string; clock: () => number; cache?: VerifyCache },
   ) {}
 
   async mint(request: MintRequest): Promise<Minted> {
@@ -62,11 +63,22 @@ export class TokenService {
     return { token, claims };
   }
 
-  /** Checks signature, issuer, audience, expiry and the expected use; throws TokenExpired or TokenInvalid. */
+  /**
+   * Checks signature, issuer, audience, expiry and the expected use; throws TokenExpired or
+   * TokenInvalid. A token whose signature was checked once is not checked again while it lives.
+   */
   async verify(token: unknown, use: TokenUse = 'access'): Promise<Claims> {
     if (typeof token !== 'string' || token.length === 0 || token.length > 8192) {
       throw TokenInvalid('The token is not valid.');
     }
+    const claims = this.options.cache ? await this.options.cache.tokenClaims(token, () => this.checkSignature(token)) : await this.checkSignature(token);
+    // jose's rule, applied again to a remembered token: expired once `exp` is not in the future.
+    if (claims.exp <= Math.floor(this.options.clock() / 1000)) throw TokenExpired('The token has expired.');
+    if (claims.token_use !== use) throw TokenInvalid('The token is not valid.');
+    return claims;
+  }
+
+  private async checkSignature(token: string): Promise<Claims> {
     let kid: string | undefined;
     try {
       kid = decodeProtectedHeader(token).kid;
@@ -88,7 +100,6 @@ export class TokenService {
       if (error instanceof joseErrors.JWTExpired) throw TokenExpired('The token has expired.');
       throw TokenInvalid('The token is not valid.');
     }
-    if (payload.token_use !== use) throw TokenInvalid('The token is not valid.');
     return payload as Claims;
   }
 }

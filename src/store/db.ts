@@ -59,6 +59,9 @@ export interface Connection {
   db: Kysely<Database>;
   engine: Engine;
   describe: string;
+  /** The driver's own handle, for what Kysely does not cover (LISTEN/NOTIFY, data_version). */
+  pg?: postgres.Sql;
+  sqlite?: SQLite.Database;
 }
 
 export function connect(options: { databaseUrl?: string; dataDir: string }): Connection {
@@ -74,6 +77,7 @@ export function connect(options: { databaseUrl?: string; dataDir: string }): Con
       db: new Kysely<Database>({ dialect: new PostgresJSDialect({ postgres: client }) }),
       engine: 'postgres',
       describe: `postgresql://${url.host}${url.pathname}`,
+      pg: client,
     };
   }
   // The store holds password hashes: only its owner may read it.
@@ -89,6 +93,7 @@ export function connect(options: { databaseUrl?: string; dataDir: string }): Con
     db: new Kysely<Database>({ dialect: new SqliteLockingDialect({ database: sqlite }) }),
     engine: 'sqlite',
     describe: `sqlite:${file}`,
+    sqlite,
   };
 }
 

@@ -11,6 +11,8 @@ import type {
   UserUpdate,
 } from './schema.ts';
 import { connect, migrate, type Connection } from './db.ts';
+import { ChangeFeed, ChangeTracker, type Change } from './changes.ts';
+import { peersOf, type Peers } from './peers.ts';
 
 export class UniqueViolation extends Error {}
 
@@ -22,18 +24,39 @@ function isUniqueViolation(error: unknown): boolean {
 export class Store {
   readonly engine: Connection['engine'];
   readonly describe: string;
+  /** Committed changes to sessions, users and keys, from this instance and (once watching) its peers. */
+  readonly changes: ChangeFeed;
   private readonly db: Kysely<Database> | Transaction<Database>;
   private readonly root: Kysely<Database>;
+  private readonly connection: Connection;
+  private readonly peers: Peers;
 
-  private constructor(connection: Connection, db?: Transaction<Database>) {
+  private constructor(connection: Connection, shared?: { changes: ChangeFeed; peers: Peers }, trx?: Transaction<Database>, pending?: Change[]) {
     this.engine = connection.engine;
     this.describe = connection.describe;
+    this.connection = connection;
     this.root = connection.db;
-    this.db = db ?? connection.db;
+    this.changes = shared?.changes ?? new ChangeFeed();
+    this.peers = shared?.peers ?? peersOf(connection);
+    // Every query goes through the tracker: a write outside a transaction is announced once it
+    // has run; one inside waits for the commit, so no reader can cache the old row after it.
+    const tracker = new ChangeTracker(pending ? (changes) => pending.push(...changes) : (changes) => this.announce(changes));
+    this.db = (trx ?? connection.db).withPlugin(tracker);
   }
 
   static open(options: { databaseUrl?: string; dataDir: string }): Store {
     return new Store(connect(options));
+  }
+
+  private announce(changes: readonly Change[]): void {
+    if (changes.length === 0) return;
+    this.changes.emit(changes);
+    this.peers.publish(changes);
+  }
+
+  /** Starts hearing other instances' (and processes') changes on the same store. */
+  watchPeers(): Promise<void> {
+    return this.peers.listen(this.changes);
   }
 
   migrate(): Promise<string[]> {
@@ -45,15 +68,19 @@ export class Store {
     await sql`select 1`.execute(this.root);
   }
 
-  close(): Promise<void> {
-    return this.root.destroy();
+  async close(): Promise<void> {
+    await this.peers.close();
+    await this.root.destroy();
   }
 
   /** Runs fn atomically: all of its writes land, or none do. */
-  transaction<T>(fn: (store: Store) => Promise<T>): Promise<T> {
-    return this.root
+  async transaction<T>(fn: (store: Store) => Promise<T>): Promise<T> {
+    const pending: Change[] = [];
+    const result = await this.root
       .transaction()
-      .execute((trx) => fn(new Store({ db: this.root, engine: this.engine, describe: this.describe }, trx)));
+      .execute((trx) => fn(new Store(this.connection, { changes: this.changes, peers: this.peers }, trx, pending)));
+    this.announce(pending);
+    return result;
   }
 
   // ---- users
