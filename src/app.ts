@@ -1,11 +1,11 @@
 // Wires the store, mailer, limits, core and HTTP dialects into one server.
-import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import cors from '@fastify/cors';
 import { Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import { Store } from './store/store.ts';
 import { createMailer, type Mailer } from './mail/mailer.ts';
+import { outboxDir } from './mail/outbox.ts';
 import { memoryLimits, redisLimits, type Limits } from './core/limits.ts';
 import { createCore, type Core } from './core/index.ts';
 import { registerBodyParsers } from './http/common.ts';
@@ -60,7 +60,7 @@ export async function openServices(config: Config, log: Logger, options: { clock
     const mailer = createMailer({
       smtpUrl: config.smtpUrl,
       from: config.mailFrom,
-      outboxDir: path.join(config.dataDir, 'outbox'),
+      outboxDir: outboxDir(config.dataDir),
       log,
       background,
     });

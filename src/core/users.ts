@@ -134,7 +134,7 @@ export class Users {
   /** Sets a password as an admin; a temporary one must be replaced at next login. Ends all sessions. */
   async setPassword(idOrUsername: string | number, password: string, options: { temporary?: boolean } = {}): Promise<User> {
     const user = await this.find(idOrUsername);
-    if (user.managed_by === 'external') throw ExternallyManaged('this user is managed by an external identity provider');
+    if (user.managed_by === 'external') throw ExternallyManaged('this user signs in through an external identity provider and has no password here');
     checkPasswordPolicy(password, { minLength: this.ctx.settings.passwordMinLength }, user.username);
     return this.applyPassword(user, await hashPassword(password), {
       status: options.temporary ? 'force_change_password' : 'active',

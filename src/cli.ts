@@ -1,0 +1,291 @@
+// The `latchkey` command line: serve, migrate, and manage users, keys and the dev outbox.
+// One commander program: each command declares its arguments, flags and help text in one place
+// below (add a command next to its siblings), and every usage mistake exits 2 naming the CLI's
+// own flags, before any store is opened.
+import fs from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { loadConfig, ConfigError, type Config } from './config.ts';
+import type { Services } from './app.ts';
+import { isAuthError } from './core/errors.ts';
+import { isValidEmail, normalizeLogin, publicUser } from './core/users.ts';
+import { SIGNING_ALGS, type SigningAlg } from './core/keys.ts';
+import { isAddressedTo, outboxDir, readOutbox } from './mail/outbox.ts';
+
+const VERSION: string = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+
+/** The largest page `users list` shows (the core's cap). */
+const MAX_LIST_LIMIT = 1000;
+
+/** A well-formed request the system refused for a reason the user should read: exit 1. */
+class Refusal extends Error {}
+
+/** Where the CLI writes: the process's stdout and stderr, or a test's buffers. */
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const processIo: Io = { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) };
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+const quietLog = { info() {}, warn() {}, error: (obj: object, msg: string) => console.error(msg, obj) } as never;
+
+async function serve(config: Config) {
+  const { buildApp } = await import('./app.ts');
+  const { app } = await buildApp(config);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      app.log.info({ signal }, 'shutting down');
+      // Finishes requests in flight and sends queued mail before exiting.
+      void app.close().then(() => process.exit(0));
+    });
+  }
+  await app.listen({ port: config.port, host: config.host });
+}
+
+// ---- values of flags, checked as they are parsed (commander names the flag in the error) ----
+
+/** Every long flag of the program, so `--email --password x` is not read as the email "--password". */
+const knownFlags = new Set<string>();
+
+const text = (value: string) => value;
+
+function wholeNumber(min: number, max: number) {
+  return (value: string): number => {
+    if (!/^\d{1,16}$/.test(value) || Number(value) < min || Number(value) > max) {
+      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}.`);
+    }
+    return Number(value);
+  };
+}
+
+function emailAddress(value: string): string {
+  if (!isValidEmail(normalizeLogin(value))) throw new InvalidArgumentError('expected an email address such as alice@example.com.');
+  return value;
+}
+
+/** A flag that takes a value, parsed by `parse`; another flag in the value's place means the value is missing. */
+function valueFlag(flags: string, description: string, parse: (value: string) => unknown = text): Option {
+  const option = new Option(flags, description);
+  return option.argParser((value: string) => {
+    if (knownFlags.has(value.split('=')[0])) throw new InvalidArgumentError(`${value} is a flag: give ${option.long} a value first.`);
+    return parse(value);
+  });
+}
+
+// ---- the commands ----
+
+function buildProgram(io: Io): Command {
+  const print = (value: unknown) => io.out(JSON.stringify(value, null, 2) + '\n');
+
+  /** Opens the configured store for one command, and prints what the work returns. */
+  const withServices = async (work: (services: Services) => Promise<unknown>): Promise<void> => {
+    const { openServices } = await import('./app.ts'); // loaded only when needed: help and usage errors stay quick
+    const services = await openServices(loadConfig(), quietLog);
+    try {
+      print(await work(services));
+    } finally {
+      await services.close();
+    }
+  };
+
+  const program = new Command('latchkey')
+    .description('Latchkey: a self-hosted authentication server, and the tools to run it.')
+    .version(VERSION, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help for a command')
+    .helpCommand(false)
+    .addHelpText('after', `\nThe store and everything else come from the environment (LATCHKEY_DATA_DIR, DATABASE_URL, …; see the README).
+Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found), 2 a usage or configuration error.`);
+
+  program
+    .command('help [command...]')
+    .description('show help for a command, e.g. `latchkey help users create`')
+    .action((words: string[]) => {
+      let target: Command = program;
+      for (const word of words) {
+        const next = target.commands.find((c) => c.name() === word || c.aliases().includes(word));
+        if (!next) return program.error(`no such command: ${words.join(' ')}`);
+        target = next;
+      }
+      target.outputHelp();
+    });
+
+  program
+    .command('serve')
+    .description('start the HTTP server (the default when no command is given)')
+    .action(() => serve(loadConfig()));
+
+  program
+    .command('migrate')
+    .description("bring the store's schema up to date; prints the migrations it applied (safe alongside a running server)")
+    .action(() => withServices(async (services) => ({ store: services.store.describe, applied: services.migrated })));
+
+  const users = program.command('users').description('manage user accounts (<user> is a username or numeric id)');
+
+  users
+    .command('create <username>')
+    .description('create a user; give exactly one of --password, --password-stdin, --temporary-password, --external')
+    .addOption(valueFlag('--email <address>', 'their email address: where password reset mail goes', emailAddress))
+    .addOption(new Option('--no-email', 'create the user without an email address (they can never reset a password)'))
+    .addOption(valueFlag('--password <password>', 'a password they keep (visible in `ps`: prefer --password-stdin)'))
+    .addOption(new Option('--password-stdin', 'read the password they keep from standard input'))
+    .addOption(valueFlag('--temporary-password <password>', 'a password they must replace at their first login'))
+    .addOption(new Option('--external', 'authenticated elsewhere (e.g. SSO): no password and no reset here'))
+    .action(async function (this: Command, username: string, options) {
+      const sources = ['password', 'passwordStdin', 'temporaryPassword', 'external'].filter((key) => options[key] !== undefined);
+      if (sources.length !== 1) {
+        this.error(
+          sources.length === 0
+            ? 'needs one of --password, --password-stdin, --temporary-password or --external'
+            : `takes only one of --password, --password-stdin, --temporary-password and --external`,
+        );
+      }
+      const emailFlags = emailFlagsGiven.get(this)!;
+      if (emailFlags.size === 0) this.error('needs --email ADDRESS (or --no-email: a user without an email cannot reset a password)');
+      if (emailFlags.size > 1) this.error('takes --email or --no-email, not both');
+      const password = options.passwordStdin ? await readStdin() : options.password;
+      await withServices(async ({ core }) =>
+        publicUser(
+          await core.users.create({
+            username,
+            email: options.email === false ? null : options.email,
+            password,
+            temporaryPassword: options.temporaryPassword,
+            external: options.external,
+          }),
+        ),
+      );
+    });
+
+  users
+    .command('list')
+    .description('list users by id, a page at a time')
+    .addOption(valueFlag('--limit <n>', `how many users to show (1-${MAX_LIST_LIMIT})`, wholeNumber(1, MAX_LIST_LIMIT)).default(100))
+    .addOption(valueFlag('--after <id>', 'show users whose id is greater than this one', wholeNumber(0, Number.MAX_SAFE_INTEGER)).default(0))
+    .action((options: { limit: number; after: number }) =>
+      withServices(async ({ core }) => (await core.users.list({ limit: options.limit, afterId: options.after })).map(publicUser)),
+    );
+
+  const oneUser: [string, string, (services: Services, user: string) => Promise<unknown>][] = [
+    ['get', 'show a user', async ({ core }, user) => publicUser(await core.users.find(user))],
+    ['disable', 'disable a user and end every session of theirs', async ({ core }, user) => publicUser(await core.users.disable(user))],
+    ['enable', 'enable a disabled user', async ({ core }, user) => publicUser(await core.users.enable(user))],
+    ['delete', 'delete a user', async ({ core }, user) => (await core.users.remove(user), { deleted: user })],
+    ['sign-out', 'end every session of a user', async ({ core }, user) => ({ revoked_sessions: await core.users.signOutEverywhere(user) })],
+    ['sessions', "a user's sessions, newest first", async ({ core }, user) => core.users.sessions(user)],
+    ['events', "a user's audit trail, newest first", async ({ core }, user) => core.users.events(user)],
+  ];
+  for (const [name, description, work] of oneUser) {
+    users
+      .command(`${name} <user>`)
+      .description(description)
+      .action((user: string) => withServices((services) => work(services, user)));
+  }
+
+  users
+    .command('set-password <user>')
+    .description('set a password and end every session of the user; give --password or --password-stdin')
+    .addOption(valueFlag('--password <password>', 'the new password (visible in `ps`: prefer --password-stdin)'))
+    .addOption(new Option('--password-stdin', 'read the new password from standard input'))
+    .addOption(new Option('--temporary', 'the user must replace it at their next login'))
+    .action(async function (this: Command, user: string, options: { password?: string; passwordStdin?: boolean; temporary?: boolean }) {
+      if ((options.password === undefined) === (options.passwordStdin === undefined)) {
+        this.error('needs exactly one of --password and --password-stdin');
+      }
+      const password = options.passwordStdin ? await readStdin() : options.password!;
+      await withServices(async ({ core }) => publicUser(await core.users.setPassword(user, password, { temporary: options.temporary })));
+    });
+
+  const keys = program.command('keys').description('signing keys');
+  keys
+    .command('list')
+    .description('the signing keys, and which one signs')
+    .action(() => withServices(async ({ core }) => core.keys.list()));
+  keys
+    .command('rotate')
+    .description('publish a new signing key now, and sign with it once every verifier has seen it; old keys stay in the JWKS until their tokens expire')
+    .addOption(new Option('--alg <alg>', 'algorithm of the new key (default: LATCHKEY_SIGNING_ALG)').choices(SIGNING_ALGS))
+    .action((options: { alg?: SigningAlg }) => withServices(async ({ core }) => ({ kid: await core.keys.rotate(options.alg) })));
+
+  program
+    .command('outbox')
+    .description('the latest mail in the dev outbox ($LATCHKEY_DATA_DIR/outbox, used when LATCHKEY_SMTP_URL is unset), decoded')
+    .addOption(valueFlag('--to <address>', 'only mail sent to this address', emailAddress))
+    .addOption(new Option('--all', 'every mail, oldest first, instead of the latest'))
+    .action(async (options: { to?: string; all?: boolean }) => {
+      const config = loadConfig();
+      const dir = outboxDir(config.dataDir);
+      const mails = (await readOutbox(dir)).filter((mail) => !options.to || isAddressedTo(mail, options.to));
+      if (options.all) return print(mails);
+      const latest = mails.at(-1);
+      if (!latest) {
+        const where = options.to ? `no mail to ${options.to} in ${dir}` : `no mail in ${dir}`;
+        throw new Refusal(config.smtpUrl ? `${where}: LATCHKEY_SMTP_URL is set, so mail is sent by SMTP instead` : where);
+      }
+      print(latest);
+    });
+
+  finish(program, io);
+  return program;
+}
+
+/** Which of `--email` and `--no-email` were given (they set one value, so both at once would pass unseen). */
+const emailFlagsGiven = new WeakMap<Command, Set<string>>();
+
+function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/** Settings every command needs, applied once the tree is built (commander copies settings only at creation). */
+function finish(program: Command, io: Io) {
+  const visit = (command: Command) => {
+    for (const option of command.options) if (option.long) knownFlags.add(option.long);
+    command
+      .exitOverride()
+      .helpCommand(false)
+      .showHelpAfterError(`(see: ${commandPath(command).replace(/^latchkey/, 'latchkey help')})`)
+      .configureOutput({
+        writeOut: io.out,
+        writeErr: io.err,
+        outputError: (message, write) => write(`${commandPath(command)}: ${message.replace(/^error: /, '')}`),
+      });
+    const seen = new Set<string>();
+    emailFlagsGiven.set(command, seen);
+    command.on('option:email', () => seen.add('--email'));
+    command.on('option:no-email', () => seen.add('--no-email'));
+    command.commands.forEach(visit);
+  };
+  visit(program);
+}
+
+/** Runs the CLI and answers its exit status; `serve` keeps running (-1). */
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv.length ? argv : ['serve'], { from: 'user' });
+    return argv.length === 0 || argv[0] === 'serve' ? -1 : 0;
+  } catch (error) {
+    // Every commander error is a usage error; help and --version end with code 0.
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    if (error instanceof ConfigError) {
+      io.err(`latchkey: configuration error: ${error.message}\n`);
+      return 2;
+    }
+    if (isAuthError(error)) {
+      io.err(`latchkey: ${error.code}: ${error.message}\n`);
+      return 1;
+    }
+    if (error instanceof Refusal) {
+      io.err(`latchkey: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,344 @@
+// The `latchkey` CLI as an operator meets it: real processes on a real store, every flag of
+// every command, exit codes (0 done, 1 refused, 2 usage), JSON on stdout, messages on stderr.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { ENGINES, freshStore, startServer, post, type FreshStore, type TestServer } from './helpers.ts';
+import { main } from '../src/cli.ts';
+
+const CLI = new URL('../bin/latchkey.js', import.meta.url).pathname;
+const VERSION = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI as an operator would, with `env` on top of this process's environment. */
+function cli(args: string[], env: Record<string, string>, input = ''): Promise<Run> {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, LOG_LEVEL: 'silent', ...env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  child.stdin.end(input);
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
+}
+
+/** Runs many CLI calls, a few at a time (the machine is small). */
+async function all<T, R>(items: T[], work: (item: T) => Promise<R>, width = 3): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) {
+        const index = next++;
+        results[index] = await work(items[index]);
+      }
+    }),
+  );
+  return results;
+}
+
+/** The same command line run inside this process, for the long tables of mistakes (a process each would take minutes). */
+async function inProcess(args: string[]): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(args, { out: (text) => (stdout += text), err: (text) => (stderr += text) });
+  return { code, stdout, stderr };
+}
+
+const json = (run: Run) => {
+  assert.equal(run.code, 0, `exit ${run.code}: ${run.stderr}`);
+  return JSON.parse(run.stdout);
+};
+
+describe('latchkey CLI: version, help and usage errors', () => {
+  // A data dir that must stay empty: a usage error is caught before any store is opened.
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-cli-usage-'));
+  const env = { LATCHKEY_DATA_DIR: dataDir };
+  after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+  it('--version and -V print the package version', async () => {
+    for (const flag of ['--version', '-V']) {
+      const run = await cli([flag], env);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, `${VERSION}\n`);
+    }
+  });
+
+  it('help lists every command; help <command> and <command> --help show its flags', async () => {
+    const top = await cli(['help'], env);
+    assert.equal(top.code, 0, top.stderr);
+    assert.equal(top.stderr, '');
+    for (const command of ['serve', 'migrate', 'users', 'keys', 'outbox', 'help']) assert.match(top.stdout, new RegExp(`^  ${command}\\b`, 'm'));
+    assert.match(top.stdout, /Exit status: 0 done, 1 refused/);
+    assert.equal((await inProcess(['--help'])).stdout, top.stdout);
+
+    const viaHelp = await cli(['help', 'users', 'create'], env);
+    const viaFlag = await inProcess(['users', 'create', '--help']);
+    const viaShort = await inProcess(['users', 'create', '-h']);
+    assert.equal(viaHelp.code, 0, viaHelp.stderr);
+    assert.equal(viaFlag.stdout, viaHelp.stdout);
+    assert.equal(viaShort.stdout, viaHelp.stdout);
+    assert.match(viaHelp.stdout, /^Usage: latchkey users create \[options\] <username>/);
+    for (const flag of ['--email <address>', '--no-email', '--password <password>', '--password-stdin', '--temporary-password <password>', '--external']) {
+      assert.ok(viaHelp.stdout.includes(`  ${flag}`), `help shows ${flag}`);
+    }
+
+    const users = await inProcess(['help', 'users']);
+    for (const verb of ['create', 'list', 'get', 'disable', 'enable', 'delete', 'sign-out', 'sessions', 'events', 'set-password']) {
+      assert.match(users.stdout, new RegExp(`^  ${verb}\\b`, 'm'), verb);
+    }
+    const keys = await inProcess(['help', 'keys', 'rotate']);
+    assert.match(keys.stdout, /--alg <alg>/);
+    const outbox = await inProcess(['help', 'outbox']);
+    assert.match(outbox.stdout, /--to <address>/);
+    assert.match(outbox.stdout, /--all/);
+  });
+
+  // [arguments, what stderr must say]: each exits 2, prints nothing on stdout and opens no store.
+  const mistakes: [string[], RegExp][] = [
+    [['bogus'], /^latchkey: unknown command 'bogus'/],
+    [['help', 'nope'], /^latchkey: no such command: nope/],
+    [['help', 'users', 'nope'], /^latchkey: no such command: users nope\n/],
+    [['--port', '80'], /^latchkey: unknown option '--port'/],
+    [['users'], /Usage: latchkey users/],
+    [['users', 'frobnicate'], /^latchkey users: unknown command 'frobnicate'/],
+    [['users', 'create'], /^latchkey users create: missing required argument 'username'/],
+    [['users', 'create', 'dan', 'extra', '--email', 'dan@example.com', '--external'], /too many arguments for 'create'/],
+    [['users', 'create', 'dan', '--password', 'dan-password'], /needs --email ADDRESS \(or --no-email: a user without an email cannot reset a password\)/],
+    [['users', 'create', 'dan', '--email', 'dan@example.com'], /needs one of --password, --password-stdin, --temporary-password or --external/],
+    [['users', 'create', 'dan', '--email', 'dan@example.com', '--no-email', '--external'], /takes --email or --no-email, not both/],
+    [['users', 'create', 'dan', '--no-email', '--email', 'dan@example.com', '--external'], /takes --email or --no-email, not both/],
+    [['users', 'create', 'dan', '--email'], /option '--email <address>' argument missing/],
+    [['users', 'create', 'dan', '--email', '--password', 'dan-password'], /'--password' is invalid\. --password is a flag: give --email a value first/],
+    [['users', 'create', 'dan', '--email', 'not-an-address', '--external'], /'not-an-address' is invalid\. expected an email address/],
+    [['users', 'create', 'dan', '--email', 'dan@example.com', '--password', 'dan-password', '--password-stdin'], /takes only one of --password, --password-stdin, --temporary-password and --external/],
+    [['users', 'create', 'dan', '--email', 'dan@example.com', '--password', 'dan-password', '--external'], /takes only one of/],
+    [['users', 'create', 'dan', '--email', 'dan@example.com', '--temporary-password', 'dan-password', '--password-stdin'], /takes only one of/],
+    [['users', 'create', 'dan', '--email', 'dan@example.com', '--external', '--temporary'], /unknown option '--temporary'/],
+    [['users', 'create', 'dan', '--email', 'dan@example.com', '--external', '--limit', '3'], /unknown option '--limit'/],
+    [['users', 'create', 'dan', '--emial', 'dan@example.com'], /unknown option '--emial'\n\(Did you mean --email\?\)/],
+    [['users', 'list', '--limit', 'ten'], /option '--limit <n>' argument 'ten' is invalid\. expected a whole number from 1 to 1000\./],
+    [['users', 'list', '--limit', '-5'], /argument '-5' is invalid\. expected a whole number from 1 to 1000\./],
+    [['users', 'list', '--limit', '0'], /argument '0' is invalid/],
+    [['users', 'list', '--limit', '1001'], /argument '1001' is invalid/],
+    [['users', 'list', '--limit', '2.5'], /argument '2.5' is invalid/],
+    [['users', 'list', '--limit'], /option '--limit <n>' argument missing/],
+    [['users', 'list', '--after', '-1'], /option '--after <id>' argument '-1' is invalid\. expected a whole number from 0 to 9007199254740991\./],
+    [['users', 'list', '--after', '1e3'], /argument '1e3' is invalid/],
+    [['users', 'list', '--after', '99999999999999999999'], /argument '99999999999999999999' is invalid/],
+    [['users', 'list', '--email', 'x@example.com'], /^latchkey users list: unknown option '--email'/],
+    [['users', 'list', 'alice'], /too many arguments for 'list'/],
+    [['users', 'get'], /^latchkey users get: missing required argument 'user'/],
+    [['users', 'get', 'alice', 'bob'], /too many arguments for 'get'/],
+    [['users', 'disable', 'alice', '--password', 'x'], /^latchkey users disable: unknown option '--password'/],
+    [['users', 'enable'], /missing required argument 'user'/],
+    [['users', 'delete', '--all'], /unknown option '--all'/],
+    [['users', 'sign-out'], /missing required argument 'user'/],
+    [['users', 'sessions', 'alice', '--limit', '5'], /unknown option '--limit'/],
+    [['users', 'events'], /missing required argument 'user'/],
+    [['users', 'set-password', 'alice'], /needs exactly one of --password and --password-stdin/],
+    [['users', 'set-password', 'alice', '--password', 'alice-password', '--password-stdin'], /needs exactly one of --password and --password-stdin/],
+    [['users', 'set-password', 'alice', '--temporary'], /needs exactly one of --password and --password-stdin/],
+    [['users', 'set-password', 'alice', '--password', '--temporary'], /--temporary is a flag: give --password a value first/],
+    [['users', 'set-password', 'alice', '--external'], /unknown option '--external'/],
+    [['keys'], /Usage: latchkey keys/],
+    [['keys', 'rotate', '--alg', 'HS256'], /argument 'HS256' is invalid\. Allowed choices are EdDSA, ES256, RS256\./],
+    [['keys', 'rotate', '--alg'], /argument missing/],
+    [['keys', 'list', '--alg', 'ES256'], /unknown option '--alg'/],
+    [['keys', 'drop'], /unknown command 'drop'/],
+    [['migrate', '--force'], /^latchkey migrate: unknown option '--force'/],
+    [['migrate', 'now'], /too many arguments for 'migrate'/],
+    [['serve', '--port', '80'], /^latchkey serve: unknown option '--port'/],
+    [['outbox', '--to'], /option '--to <address>' argument missing/],
+    [['outbox', '--to', 'nobody'], /argument 'nobody' is invalid\. expected an email address/],
+    [['outbox', '--latest'], /unknown option '--latest'/],
+  ];
+
+  function checkMistake(run: Run, [args, expected]: [string[], RegExp]) {
+    const what = `latchkey ${args.join(' ')}`;
+    assert.equal(run.code, 2, `${what}: exit ${run.code}\n${run.stderr}`);
+    assert.equal(run.stdout, '', `${what} printed on stdout`);
+    assert.match(run.stderr, expected, what);
+    assert.doesNotMatch(run.stderr, /temporaryPassword|passwordStdin|afterId|temporary_password|\n\s+at /, `${what}: internal names or a stack`);
+    // Every error line points at the help of the command it came from.
+      if (!/^Usage:/.test(run.stderr)) assert.match(run.stderr, /\(see: latchkey help/, what);
+  }
+
+  it('refuses every malformed call with exit 2 and a message in the CLI’s own flag names', async () => {
+    for (const mistake of mistakes) checkMistake(await inProcess(mistake[0]), mistake);
+  });
+
+  it('a real process refuses the same way, before opening any store', async () => {
+    // One of each kind: unknown command, unknown flag, missing value, bad number, two sources, no email.
+    const picked = [
+      'bogus',
+      'users frobnicate',
+      'users create dan --password dan-password',
+      'users create dan --email dan@example.com --no-email --external',
+      'users create dan --email dan@example.com --password dan-password --password-stdin',
+      'users create dan --email',
+      'users list --limit -5',
+      'users list --after 1e3',
+      'keys rotate --alg HS256',
+    ];
+    const sample = mistakes.filter(([args]) => picked.includes(args.join(' ')));
+    assert.equal(sample.length, picked.length);
+    const runs = await all(sample, ([args]) => cli(args, env));
+    runs.forEach((run, i) => checkMistake(run, sample[i]));
+    assert.deepEqual(fs.readdirSync(dataDir), [], 'no store was opened');
+  });
+
+  it('a configuration error exits 2 naming the variable', async () => {
+    const run = await cli(['users', 'list'], { ...env, LATCHKEY_PASSWORD_MIN_LENGTH: 'short' });
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /^latchkey: configuration error: LATCHKEY_PASSWORD_MIN_LENGTH must be an integer/);
+  });
+});
+
+for (const engine of ENGINES) {
+  describe(`latchkey CLI on ${engine.name}`, () => {
+    let store: FreshStore;
+    let server: TestServer;
+
+    before(async () => {
+      store = await freshStore(engine);
+      // No LATCHKEY_SMTP_URL: reset mail goes to the outbox the CLI reads.
+      server = await startServer(engine, {}, store);
+    });
+    after(async () => {
+      await server.close();
+      await store.drop();
+    });
+
+    const run = (args: string[], input?: string) => cli(args, store.env, input);
+
+    it('users create takes each password source, --email or --no-email, and the server sees the user', async () => {
+      const [kept, stdin, temporary, external, noEmail] = await all(
+        [
+          [['users', 'create', 'Ann', '--email', 'Ann@Example.com', '--password', 'ann-password']],
+          [['users', 'create', 'ben', '--email', 'ben@example.com', '--password-stdin'], 'ben-password\n'],
+          [['users', 'create', 'cat', '--email', 'cat@example.com', '--temporary-password', 'cat-temporary']],
+          [['users', 'create', 'dee', '--email', 'dee@example.com', '--external']],
+          [['users', 'create', 'eve', '--no-email', '--password', 'eve-password']],
+        ] as [string[], string?][],
+        ([args, input]) => run(args, input),
+      );
+      assert.deepEqual(
+        [kept, stdin, temporary, external, noEmail].map(json).map((u) => [u.username, u.email, u.status, u.managed_by]),
+        [
+          ['ann', 'ann@example.com', 'active', 'local'],
+          ['ben', 'ben@example.com', 'active', 'local'],
+          ['cat', 'cat@example.com', 'force_change_password', 'local'],
+          ['dee', 'dee@example.com', 'active', 'external'],
+          ['eve', null, 'active', 'local'],
+        ],
+      );
+      assert.equal((await post(`${server.url}/v1/login`, { username: 'ann', password: 'ann-password' })).status, 200);
+      assert.equal((await post(`${server.url}/v1/login`, { username: 'ben', password: 'ben-password' })).status, 200);
+      assert.equal((await post(`${server.url}/v1/login`, { username: 'cat', password: 'cat-temporary' })).body.challenge_name, 'NEW_PASSWORD_REQUIRED');
+      assert.equal((await post(`${server.url}/v1/login`, { username: 'eve', password: 'eve-password' })).status, 200);
+    });
+
+    it('refusals exit 1 with the core’s code: a taken name, an unknown user, a weak password, an external user’s password', async () => {
+      const [taken, missing, weak, external] = await all(
+        [
+          ['users', 'create', 'ANN', '--email', 'other@example.com', '--external'],
+          ['users', 'get', 'nobody'],
+          ['users', 'create', 'fay', '--email', 'fay@example.com', '--password', 'short'],
+          ['users', 'set-password', 'dee', '--password', 'dee-password'],
+        ],
+        (args) => run(args),
+      );
+      for (const refused of [taken, missing, weak, external]) {
+        assert.equal(refused.code, 1, refused.stderr);
+        assert.equal(refused.stdout, '');
+      }
+      assert.match(taken.stderr, /^latchkey: user_exists: /);
+      assert.match(missing.stderr, /^latchkey: user_not_found: /);
+      assert.match(weak.stderr, /^latchkey: password_policy: /);
+      assert.equal(external.stderr, 'latchkey: externally_managed: this user signs in through an external identity provider and has no password here\n');
+    });
+
+    it('users list pages with --limit and --after', async () => {
+      // Users were made concurrently: the list is in id order, whatever order that is.
+      const everyone = json(await run(['users', 'list']));
+      const names = everyone.map((u: { username: string }) => u.username);
+      assert.deepEqual([...names].sort(), ['ann', 'ben', 'cat', 'dee', 'eve']);
+      const ids = everyone.map((u: { id: number }) => u.id);
+      assert.deepEqual(ids, [...ids].sort((a, b) => a - b));
+      const [first, rest, one] = await all(
+        [
+          ['users', 'list', '--limit', '2'],
+          ['users', 'list', '--after', String(ids[1])],
+          ['users', 'list', '--limit', '1', '--after', String(ids[2])],
+        ],
+        (args) => run(args),
+      );
+      const usernames = (r: Run) => json(r).map((u: { username: string }) => u.username);
+      assert.deepEqual(usernames(first), names.slice(0, 2));
+      assert.deepEqual(usernames(rest), names.slice(2));
+      assert.deepEqual(usernames(one), [names[3]]);
+      assert.deepEqual(json(await run(['users', 'list', '--after', String(ids[4])])), []);
+    });
+
+    it('set-password takes --password or --password-stdin, and --temporary', async () => {
+      const stdin = json(await run(['users', 'set-password', 'ann', '--password-stdin'], 'ann-new-password\n'));
+      assert.equal(stdin.status, 'active');
+      assert.equal((await post(`${server.url}/v1/login`, { username: 'ann', password: 'ann-new-password' })).status, 200);
+      const temporary = json(await run(['users', 'set-password', 'ann', '--password', 'ann-temporary', '--temporary']));
+      assert.equal(temporary.status, 'force_change_password');
+      assert.equal((await post(`${server.url}/v1/login`, { username: 'ann', password: 'ann-temporary' })).body.challenge_name, 'NEW_PASSWORD_REQUIRED');
+    });
+
+    it('keys rotate --alg makes a key of that algorithm', async () => {
+      const { kid } = json(await run(['keys', 'rotate', '--alg', 'ES256']));
+      const keys = json(await run(['keys', 'list']));
+      assert.equal(keys.find((k: { kid: string }) => k.kid === kid)?.alg, 'ES256');
+    });
+
+    it('outbox prints the latest mail decoded; --to picks a recipient, --all lists them oldest first', async () => {
+      const empty = await run(['outbox']);
+      assert.equal(empty.code, 1);
+      assert.match(empty.stderr, /^latchkey: no mail in .*outbox\n$/);
+      assert.deepEqual(json(await run(['outbox', '--all'])), []);
+
+      const outbox = path.join(store.env.LATCHKEY_DATA_DIR, 'outbox');
+      const mails = () => (fs.existsSync(outbox) ? fs.readdirSync(outbox).length : 0);
+      for (const [username, expected] of [['ben', 1], ['cat', 2]] as const) {
+        assert.equal((await post(`${server.url}/v1/forgot-password`, { username })).status, 204);
+        // The mail is written after the answer; wait for the file (bounded by the test runner, not asserted).
+        while (mails() < expected) await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+
+      const latest = json(await run(['outbox']));
+      assert.deepEqual(latest.to, ['cat@example.com']);
+      assert.equal(latest.subject, 'Your password reset code');
+      assert.match(latest.text, /Hello cat,[\s\S]*Confirmation code: \d{6}/);
+      assert.ok(latest.file.startsWith(outbox));
+
+      const toBen = json(await run(['outbox', '--to', 'BEN@example.com']));
+      assert.deepEqual(toBen.to, ['ben@example.com']);
+      const code = /Confirmation code: (\d{6})/.exec(toBen.text)![1];
+      // What the outbox shows is the real code: it resets the password.
+      const confirmed = await post(`${server.url}/v1/forgot-password-confirm`, { username: 'ben', confirmation_code: code, password: 'ben-reset-password' });
+      assert.equal(confirmed.status, 204, confirmed.text);
+
+      const listed = json(await run(['outbox', '--all']));
+      assert.deepEqual(listed.map((m: { to: string[] }) => m.to[0]), ['ben@example.com', 'cat@example.com']);
+      assert.deepEqual(json(await run(['outbox', '--all', '--to', 'cat@example.com'])).map((m: { to: string[] }) => m.to[0]), ['cat@example.com']);
+
+      const nobody = await run(['outbox', '--to', 'nobody@example.com']);
+      assert.equal(nobody.code, 1);
+      assert.match(nobody.stderr, /^latchkey: no mail to nobody@example.com in /);
+      const smtp = await cli(['outbox'], { ...store.env, LATCHKEY_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-cli-')), LATCHKEY_SMTP_URL: 'smtp://127.0.0.1:1' });
+      assert.match(smtp.stderr, /LATCHKEY_SMTP_URL is set, so mail is sent by SMTP instead/);
+    });
+  });
+}
