@@ -1,19 +1,19 @@
 // Signing keys: created on first start, kept in the store (sealed when a secret is set),
 // published as a JWKS for offline verification, rotated by `latchkey keys rotate`.
 import crypto from 'node:crypto';
-import { exportJWK, importJWK, importPKCS8, type CryptoKey, type JWK } from 'jose';
+import { exportJWK, importJWK, type CryptoKey, type JWK } from 'jose';
 import type { Store } from '../store/store.ts';
 import { seal, unseal } from './secrets.ts';
 
 export type SigningAlg = 'EdDSA' | 'ES256' | 'RS256';
 export const SIGNING_ALGS: readonly SigningAlg[] = ['EdDSA', 'ES256', 'RS256'];
 
-// Keys are held as WebCrypto CryptoKeys, imported once: jose signs and verifies
-// measurably faster with them than with KeyObjects it must convert on every call.
+// Public keys are held as WebCrypto CryptoKeys, imported once, for jose's verification; the
+// private key as a KeyObject for node:crypto, which signs faster than jose (src/core/jws.ts).
 export interface SigningKey {
   kid: string;
   alg: SigningAlg;
-  privateKey: CryptoKey;
+  privateKey: crypto.KeyObject;
 }
 
 interface LoadedKey {
@@ -131,7 +131,7 @@ export class KeyRing {
       this.signing = {
         kid: current.kid,
         alg: current.alg,
-        privateKey: await importPKCS8(unseal(current.sealedPrivate, this.options.secret), current.alg),
+        privateKey: crypto.createPrivateKey(unseal(current.sealedPrivate, this.options.secret)),
       };
     }
   }

@@ -1,9 +1,10 @@
 // JWT minting and checking. Signature, issuer, audience and expiry only; whether the
 // session behind a token is still alive is sessions.ts's business.
-import { SignJWT, jwtVerify, decodeProtectedHeader, errors as joseErrors, type JWTPayload } from 'jose';
+import { jwtVerify, decodeProtectedHeader, errors as joseErrors, type JWTPayload } from 'jose';
 import type { KeyRing } from './keys.ts';
 import { TokenExpired, TokenInvalid } from './errors.ts';
 import { randomId } from './secrets.ts';
+import { signCompact } from './jws.ts';
 import type { VerifyCache } from './verify-cache.ts';
 
 export type TokenUse = 'access' | 'id';
@@ -57,9 +58,7 @@ export class TokenService {
       token_use: request.use,
       username: request.username,
     };
-    const token = await new SignJWT(claims)
-      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
-      .sign(key.privateKey);
+    const token = signCompact({ alg: key.alg, kid: key.kid, typ: 'JWT' }, claims, key.privateKey);
     return { token, claims };
   }
 

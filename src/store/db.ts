@@ -4,19 +4,17 @@ import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import postgres from 'postgres';
 import {
-  CompiledQuery,
   Kysely,
   Migrator,
   SqliteAdapter,
   SqliteDialect,
-  SqliteDriver,
-  type DatabaseConnection,
   type MigrationLockOptions,
   type SqliteDialectConfig,
 } from 'kysely';
 import { PostgresJSDialect } from 'kysely-postgres-js';
 import type { Database } from './schema.ts';
 import { migrationProvider, type Engine } from './migrations.ts';
+import { GroupCommitDriver } from './group-commit.ts';
 
 // Kysely assumes one process per SQLite file, so its SQLite migration lock does nothing. The
 // CLI and a server can open the same file at once: migrations run in one transaction (SQLite's
@@ -32,15 +30,6 @@ class SqliteLockingAdapter extends SqliteAdapter {
   }
 }
 
-// Every transaction here writes. `begin immediate` takes the write lock at the start, waiting
-// out busy_timeout for another process; a plain deferred `begin` that must upgrade later fails
-// at once with SQLITE_BUSY when another process wrote in between (seen: two `latchkey migrate`).
-class SqliteImmediateDriver extends SqliteDriver {
-  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
-  }
-}
-
 class SqliteLockingDialect extends SqliteDialect {
   constructor(private readonly settings: SqliteDialectConfig) {
     super(settings);
@@ -51,7 +40,7 @@ class SqliteLockingDialect extends SqliteDialect {
   }
 
   override createDriver() {
-    return new SqliteImmediateDriver(this.settings);
+    return new GroupCommitDriver(this.settings.database as SQLite.Database);
   }
 }
 
