@@ -14,7 +14,8 @@ import { Metrics } from './metrics.ts';
 import { registerMetrics } from './http/metrics.ts';
 import { wikimediaRoutes } from './http/wikimedia.ts';
 import { resourceRoutes } from './http/resource.ts';
-import { adminRoutes } from './http/admin.ts';
+import { adminRoutes, adminDisabledRoutes } from './http/admin.ts';
+import { indexRoutes } from './http/index-page.ts';
 import { roypiRoutes } from './http/roypi.ts';
 import { ziikRoutes } from './http/ziik.ts';
 import { resetPageRoutes } from './http/reset-page.ts';
@@ -130,6 +131,12 @@ export async function buildApp(config: Config, options: { clock?: () => number; 
     introspectionToken: config.introspectionToken,
   });
   if (config.adminToken) await app.register(adminRoutes, { prefix: '/admin', core, adminToken: config.adminToken });
+  else await app.register(adminDisabledRoutes, { prefix: '/admin' });
+  await app.register(indexRoutes, {
+    adminOn: Boolean(config.adminToken),
+    introspectionOn: Boolean(config.introspectionToken),
+    metricsTokenSet: Boolean(config.metricsToken),
+  });
 
   // Expired codes and sessions are dead weight; sweep them now and then.
   const sweep = setInterval(() => void core.sweep().catch((err) => app.log.error({ err }, 'sweep failed')), 3_600_000);

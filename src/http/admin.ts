@@ -124,3 +124,10 @@ export async function adminRoutes(app: FastifyInstance, { core, adminToken }: { 
     revoked_sessions: await core.users.signOutEverywhere(request.params.user),
   }));
 }
+
+/** In place of the admin API while it is off: every /admin path says which setting turns it on. */
+export async function adminDisabledRoutes(app: FastifyInstance): Promise<void> {
+  app.setNotFoundHandler((_request, reply) =>
+    reply.code(404).send(error(404, 'admin_api_disabled', 'The admin API is off: set LATCHKEY_ADMIN_TOKEN to turn it on.').body),
+  );
+}

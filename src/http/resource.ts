@@ -1,5 +1,5 @@
 // For resource servers: online verification (/userinfo, /forward-auth, /introspect), the JWKS and OIDC discovery.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isAuthError } from '../core/errors.ts';
 import type { Core } from '../core/index.ts';
 import { JWKS_MAX_AGE_SECONDS } from '../core/keys.ts';
@@ -15,7 +15,7 @@ const invalidToken = (description: string): ErrorReply => ({
 const errors: DialectErrors = {
   auth: {},
   badRequest: (problem) => ({ status: problem.status, body: { error: 'invalid_request', error_description: problem.message } }),
-  notFound: () => ({ status: 404, body: { error: 'not_found', error_description: 'Not Found.' } }),
+  notFound: () => ({ status: 404, body: { error: 'not_found', error_description: 'Not Found. GET / lists what this server serves.' } }),
   internal: () => ({ status: 500, body: { error: 'server_error', error_description: 'Internal Server Error.' } }),
   fallback: (e) => invalidToken(e.message),
 };
@@ -100,6 +100,17 @@ export async function resourceRoutes(app: FastifyInstance, { core, issuer, publi
         }
       },
     );
+  } else {
+    // Off: say which setting turns it on, rather than a bare 404 that looks like a wrong URL.
+    app.route({
+      method: ['GET', 'POST'],
+      url: '/introspect',
+      handler: async (_request, reply) =>
+        reply.code(404).send({
+          error: 'introspection_disabled',
+          error_description: 'Token introspection is off: set LATCHKEY_INTROSPECTION_TOKEN to turn it on.',
+        }),
+    });
   }
 
   app.get('/.well-known/jwks.json', async (_request, reply) => {
@@ -120,9 +131,10 @@ export async function resourceRoutes(app: FastifyInstance, { core, issuer, publi
     claims_supported: ['iss', 'sub', 'aud', 'iat', 'exp', 'jti', 'sid', 'token_use', 'username', 'email'],
   }));
 
-  // Liveness: the process answers. Readiness: it can also reach its store.
-  app.get('/health', async () => ({ status: 'ok' }));
-  app.get('/ready', async (request, reply) => {
+  // Liveness: the process answers. Readiness: it can also reach its store. The `z` names are
+  // the ones Kubernetes users type.
+  const health = async () => ({ status: 'ok' });
+  const ready = async (request: FastifyRequest, reply: FastifyReply) => {
     try {
       await core.store.ping();
       return { status: 'ok' };
@@ -130,5 +142,7 @@ export async function resourceRoutes(app: FastifyInstance, { core, issuer, publi
       request.log.error({ err }, 'store unreachable');
       return reply.code(503).send({ status: 'unavailable' });
     }
-  });
+  };
+  for (const url of ['/health', '/healthz']) app.get(url, health);
+  for (const url of ['/ready', '/readyz']) app.get(url, ready);
 }

@@ -51,22 +51,38 @@ export interface Connection {
   /** The driver's own handle, for what Kysely does not cover (LISTEN/NOTIFY, data_version). */
   pg?: postgres.Sql;
   sqlite?: SQLite.Database;
+  /** Closes every connection, waiting at most CLOSE_TIMEOUT_SECONDS for queries in flight. */
+  close(): Promise<void>;
 }
+
+/** How long a PostgreSQL server may take to answer the first connection, and queries at close. */
+export const CONNECT_TIMEOUT_SECONDS = 5;
+const CLOSE_TIMEOUT_SECONDS = 5;
 
 export function connect(options: { databaseUrl?: string; dataDir: string }): Connection {
   if (options.databaseUrl) {
     const client = postgres(options.databaseUrl, {
       max: 10,
+      // An unreachable host fails the start in seconds rather than postgres.js's 30.
+      connect_timeout: CONNECT_TIMEOUT_SECONDS,
       onnotice: () => {},
       // Epoch-millisecond columns are bigint; they fit a JS number exactly until the year 287396.
       types: { bigint: { to: 20, from: [20], serialize: (v: number) => String(v), parse: (v: string) => Number(v) } } as any,
     });
     const url = new URL(options.databaseUrl);
+    const db = new Kysely<Database>({ dialect: new PostgresJSDialect({ postgres: client }) });
     return {
-      db: new Kysely<Database>({ dialect: new PostgresJSDialect({ postgres: client }) }),
+      db,
       engine: 'postgres',
       describe: `postgresql://${url.host}${url.pathname}`,
       pg: client,
+      // postgres.js's end() without a timeout never settles once connecting has failed (seen after
+      // the database was dropped under a running server), which would hang shutdown. Kysely's own
+      // destroy calls end() again, and gets this same, bounded, promise.
+      close: async () => {
+        await client.end({ timeout: CLOSE_TIMEOUT_SECONDS });
+        await db.destroy();
+      },
     };
   }
   // The store holds password hashes: only its owner may read it.
@@ -78,15 +94,11 @@ export function connect(options: { databaseUrl?: string; dataDir: string }): Con
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  return {
-    db: new Kysely<Database>({ dialect: new SqliteLockingDialect({ database: sqlite }) }),
-    engine: 'sqlite',
-    describe: `sqlite:${file}`,
-    sqlite,
-  };
+  const db = new Kysely<Database>({ dialect: new SqliteLockingDialect({ database: sqlite }) });
+  return { db, engine: 'sqlite', describe: `sqlite:${file}`, sqlite, close: () => db.destroy() };
 }
 
-export async function migrate(connection: Connection): Promise<string[]> {
+export async function migrate(connection: Pick<Connection, 'db' | 'engine'>): Promise<string[]> {
   // Migrations are independent of each other and land from parallel branches, so one named
   // earlier than the newest applied one still runs rather than refusing to start.
   const migrator = new Migrator({ db: connection.db, provider: migrationProvider(connection.engine), allowUnorderedMigrations: true });

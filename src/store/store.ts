@@ -60,7 +60,7 @@ export class Store {
   }
 
   migrate(): Promise<string[]> {
-    return migrate({ db: this.root, engine: this.engine, describe: this.describe });
+    return migrate({ db: this.root, engine: this.engine });
   }
 
   /** A round trip to the database, for readiness checks. */
@@ -70,7 +70,7 @@ export class Store {
 
   async close(): Promise<void> {
     await this.peers.close();
-    await this.root.destroy();
+    await this.connection.close();
   }
 
   /** Runs fn atomically: all of its writes land, or none do. */
