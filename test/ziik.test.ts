@@ -9,12 +9,12 @@ import { ENGINES, startServer, startMailbox, call, post, createUser, decodeJwt, 
 
 const run = promisify(execFile);
 
-/** The curl commands of the doc, each joined into one line (the doc breaks them without backslashes). */
+/** The curl commands of the doc, each joined into one line (its continuation lines end with a backslash). */
 export function documentedCurlLines(markdown: string): string[] {
   const commands: string[] = [];
   for (const block of markdown.matchAll(/```bash\n([\s\S]*?)```/g)) {
     let current: string[] | undefined;
-    for (const line of block[1].split('\n')) {
+    for (const line of block[1].split('\n').map((l) => l.replace(/\s*\\$/, ''))) {
       if (line.startsWith('curl ')) {
         current = [line.trim()];
         commands.push('');
