@@ -1,19 +1,47 @@
-// `npm run bench`: starts Latchkey as its own process on a fresh embedded store and loads
-// its hot paths with autocannon. Shared machines are noisy, so every figure is also given as
-// a ratio to a baseline measured right around it: GET /health through the same HTTP stack.
-//   BENCH_SECONDS (default 5), BENCH_CONNECTIONS (default 16), DATABASE_URL to bench PostgreSQL.
+// `npm run bench`: Latchkey's hot paths under load, with yardsticks measured in the same run.
+// Machines here are shared and noisy (the same command swings 2x within a minute), so every
+// figure is given as a ratio to yardsticks measured right before and right after it: a fastify
+// hello-world in its own process, and Latchkey's own GET /health. Logins are compared with raw
+// argon2id hashing measured around them. Only 2xx answers count; a scenario whose setup or
+// answers are wrong FAILS the run (exit code 1).
+//
+//   npm run bench [-- --seconds 5 --connections 32 --sessions 384 --out BENCHMARKS.md --smoke]
+//   DATABASE_URL=postgres://… npm run bench     also benches PostgreSQL (in a fresh database)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
-import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { spawn, type ChildProcess } from 'node:child_process';
 import autocannon from 'autocannon';
+import postgres from 'postgres';
 import { hash, verify, Algorithm } from '@node-rs/argon2';
+import { Store } from '../src/store/store.ts';
+import { sha256 } from '../src/core/secrets.ts';
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
-const ADMIN = 'bench-admin-token-0123456789';
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string' },
+    connections: { type: 'string' },
+    sessions: { type: 'string' },
+    out: { type: 'string' },
+    smoke: { type: 'boolean' },
+  },
+});
+const SMOKE = args.smoke ?? false;
+const SECONDS = Number(args.seconds ?? process.env.BENCH_SECONDS ?? (SMOKE ? 0.25 : 5));
+const CONNECTIONS = Number(args.connections ?? process.env.BENCH_CONNECTIONS ?? (SMOKE ? 8 : 32));
+const SESSIONS = Number(args.sessions ?? (SMOKE ? 4 : 384));
+const OUT = path.resolve(args.out ?? 'BENCHMARKS.md');
+const SVG = OUT.replace(/(\.md)?$/, '.svg');
+const ADMIN = 'bench-admin-token-0123456789-abcdef';
 const PASSWORD = 'bench-password-123';
+const ROOT = path.resolve(import.meta.dirname, '..');
+/** The argon2 parameters of src/core/passwords.ts. */
+const ARGON2 = { algorithm: Algorithm.Argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 };
+
+class ScenarioFailed extends Error {}
 
 async function freePort(): Promise<number> {
   const probe = net.createServer();
@@ -23,46 +51,108 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function json(url: string, body: unknown, headers: Record<string, string> = {}) {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-  return (await response.json()) as any;
+/** A server process, with its resident memory sampled while it runs. */
+class Proc {
+  peakRss = 0;
+  private sampler?: NodeJS.Timeout;
+  constructor(
+    readonly child: ChildProcess,
+    readonly url: string,
+  ) {}
+
+  static async start(argv: string[], env: Record<string, string>, readyPath: string): Promise<Proc> {
+    const port = await freePort();
+    const child = spawn(process.execPath, argv, { cwd: ROOT, env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit'] });
+    const proc = new Proc(child, `http://127.0.0.1:${port}`);
+    for (let i = 0; i < 300; i++) {
+      if (child.exitCode !== null) throw new ScenarioFailed(`${argv.join(' ')} exited with ${child.exitCode}`);
+      if (await fetch(proc.url + readyPath).then((r) => r.ok, () => false)) return proc;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    child.kill('SIGKILL');
+    throw new ScenarioFailed(`${argv.join(' ')} did not answer ${readyPath}`);
+  }
+
+  rss(): number {
+    try {
+      const status = fs.readFileSync(`/proc/${this.child.pid}/status`, 'utf8');
+      return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** CPU time (user + system) the process has used, in microseconds: a cost that noise hardly moves. */
+  cpuMicros(): number {
+    try {
+      const fields = fs.readFileSync(`/proc/${this.child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100; // clock ticks (USER_HZ = 100)
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Peak RSS from now until the returned function is called. */
+  watchRss(): () => number {
+    let peak = this.rss();
+    const timer = setInterval(() => (peak = Math.max(peak, this.rss())), 50);
+    return () => {
+      clearInterval(timer);
+      peak = Math.max(peak, this.rss());
+      this.peakRss = Math.max(this.peakRss, peak);
+      return peak;
+    };
+  }
+
+  async stop() {
+    clearInterval(this.sampler);
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
 }
+
+const load = (options: autocannon.Options, seconds: number) =>
+  autocannon({ connections: CONNECTIONS, duration: Math.max(seconds, 0.25), ...options });
+
+/** Answers per second counting 2xx only. */
+const okRate = (r: autocannon.Result) => r['2xx'] / r.duration;
 
 interface Figure {
+  store: string;
   name: string;
   rps: number;
-  /** GET /health req/s, measured just before and just after this scenario, averaged. */
-  baseline: number;
   p50: number;
   p99: number;
-  errors: number;
+  hello: number;
+  health: number;
+  peakRss: number;
+  /** Server CPU time per 2xx answer, microseconds. */
+  cpuPerRequest?: number;
+  /** For logins: raw argon2id hashes per second measured around the scenario. */
+  argon2?: number;
+  note?: string;
+  failed?: string;
 }
 
-const run = (options: autocannon.Options, seconds = SECONDS) => autocannon({ connections: CONNECTIONS, duration: seconds, ...options });
-
-/** Loads one scenario between two short baseline runs, so drifting noise hits both sides of the ratio. */
-async function load(base: string, name: string, options: autocannon.Options): Promise<Figure> {
-  const health = { url: `${base}/health` };
-  const before = await run(health, Math.max(1, SECONDS / 2));
-  const result = await run(options);
-  const after = await run(health, Math.max(1, SECONDS / 2));
-  return {
-    name,
-    rps: result.requests.average,
-    baseline: (before.requests.average + after.requests.average) / 2,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    errors: result.non2xx + result.errors + result.timeouts,
-  };
+interface Scenario {
+  name: string;
+  options: autocannon.Options;
+  /** Checks one answer before the load: a scenario that does not do what it says fails. */
+  check: (status: number, body: any) => boolean;
+  /** Compare with raw argon2id rather than only with the yardsticks. */
+  hashBound?: boolean;
 }
 
-/** argon2id verifies a second on both cores, in this process: the ceiling for logins. */
-async function argon2Ceiling(): Promise<number> {
-  const options = { algorithm: Algorithm.Argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 };
-  const stored = await hash(PASSWORD, options);
+/** argon2id verifications per second on every core, in this process, with the pool sized as the server's. */
+async function argon2Rate(seconds: number): Promise<number> {
+  const stored = await hash(PASSWORD, ARGON2);
+  const until = performance.now() + seconds * 1000;
   const started = performance.now();
   let done = 0;
-  const until = started + SECONDS * 1000;
   await Promise.all(
     Array.from({ length: os.availableParallelism() * 2 }, async () => {
       while (performance.now() < until) {
@@ -74,62 +164,340 @@ async function argon2Ceiling(): Promise<number> {
   return done / ((performance.now() - started) / 1000);
 }
 
-async function main() {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-'));
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const server = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      LATCHKEY_DATA_DIR: dataDir,
-      LATCHKEY_ADMIN_TOKEN: ADMIN,
-      LOG_LEVEL: 'warn',
-      LATCHKEY_IP_RATE_LIMIT: '100000000',
-      LATCHKEY_WIKIMEDIA_REFRESH_LIMIT: '100000000',
-      // Measuring throughput, not the lockout: one user logs in from every connection at once.
-      LATCHKEY_LOCKOUT_THRESHOLD: '100000000',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+async function sample(options: autocannon.Options): Promise<{ status: number; body: any }> {
+  const request = options.requests?.[0];
+  let body = options.body as string | undefined;
+  if (request && typeof request.setupRequest === 'function') body = request.setupRequest({} as never, {}).body as string;
+  const response = await fetch(options.url, { method: options.method ?? 'GET', headers: options.headers as Record<string, string>, body });
+  const text = await response.text();
+  let parsed: unknown = text;
   try {
-    for (let i = 0; i < 100; i++) {
-      if (await fetch(`${base}/health`).then((r) => r.ok, () => false)) break;
-      await new Promise((r) => setTimeout(r, 100));
+    parsed = JSON.parse(text);
+  } catch {}
+  return { status: response.status, body: parsed };
+}
+
+async function measure(store: string, server: Proc, hello: Proc, scenario: Scenario): Promise<Figure> {
+  const figure: Figure = { store, name: scenario.name, rps: 0, p50: 0, p99: 0, hello: 0, health: 0, peakRss: 0 };
+  try {
+    const answer = await sample(scenario.options);
+    if (!scenario.check(answer.status, answer.body)) {
+      throw new ScenarioFailed(`setup: first answer was ${answer.status} ${JSON.stringify(answer.body).slice(0, 200)}`);
     }
+    await load(scenario.options, Math.min(1, SECONDS)); // warm this scenario's own path
+    const yardsticks = async () => {
+      const h = await load({ url: `${hello.url}/` }, SECONDS / 2);
+      const own = await load({ url: `${server.url}/health` }, SECONDS / 2);
+      return [okRate(h), okRate(own)];
+    };
+    const argonBefore = scenario.hashBound ? await argon2Rate(SECONDS / 2) : 0;
+    const [helloBefore, healthBefore] = await yardsticks();
+    const stopWatching = server.watchRss();
+    const cpuBefore = server.cpuMicros();
+    const result = await load(scenario.options, SECONDS);
+    figure.cpuPerRequest = (server.cpuMicros() - cpuBefore) / Math.max(1, result['2xx']);
+    figure.peakRss = stopWatching();
+    const [helloAfter, healthAfter] = await yardsticks();
+    const argonAfter = scenario.hashBound ? await argon2Rate(SECONDS / 2) : 0;
+    Object.assign(figure, {
+      rps: okRate(result),
+      p50: result.latency.p50,
+      p99: result.latency.p99,
+      hello: (helloBefore + helloAfter) / 2,
+      health: (healthBefore + healthAfter) / 2,
+      argon2: scenario.hashBound ? (argonBefore + argonAfter) / 2 : undefined,
+    });
+    const wrong = result.non2xx + result.errors + result.timeouts;
+    if (wrong > 0) throw new ScenarioFailed(`${wrong} of ${result['2xx'] + wrong} answers were not 2xx (${JSON.stringify(result.statusCodeStats)})`);
+    if (result['2xx'] === 0) throw new ScenarioFailed('no answer at all');
+  } catch (error) {
+    figure.failed = (error as Error).message;
+  }
+  return figure;
+}
+
+/** Verification while logins keep every hashing thread busy: its p99 is what a resource server feels. */
+async function underLoginStorm(store: string, server: Proc, hello: Proc, login: Scenario, verifyScenario: Scenario): Promise<Figure> {
+  const figure: Figure = { store, name: `${verifyScenario.name} during a login storm`, rps: 0, p50: 0, p99: 0, hello: 0, health: 0, peakRss: 0 };
+  try {
+    const [h, own] = [await load({ url: `${hello.url}/` }, SECONDS / 2), await load({ url: `${server.url}/health` }, SECONDS / 2)];
+    const stopWatching = server.watchRss();
+    const [logins, verifies] = await Promise.all([load(login.options, SECONDS), load({ ...verifyScenario.options, connections: Math.max(1, CONNECTIONS / 4) }, SECONDS)]);
+    figure.peakRss = stopWatching();
+    Object.assign(figure, { rps: okRate(verifies), p50: verifies.latency.p50, p99: verifies.latency.p99, hello: okRate(h), health: okRate(own) });
+    figure.note = `${okRate(logins).toFixed(0)} logins/s at the same time`;
+    const wrong = logins.non2xx + logins.errors + verifies.non2xx + verifies.errors + verifies.timeouts;
+    if (wrong > 0) throw new ScenarioFailed(`${wrong} answers were not 2xx`);
+  } catch (error) {
+    figure.failed = (error as Error).message;
+  }
+  return figure;
+}
+
+async function json(url: string, body: unknown, headers: Record<string, string> = {}) {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const parsed = (await response.json().catch(() => undefined)) as any;
+  if (!response.ok) throw new ScenarioFailed(`setup: ${url} answered ${response.status} ${JSON.stringify(parsed)}`);
+  return parsed;
+}
+
+const post = (url: string, body: unknown): autocannon.Options => ({
+  url,
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify(body),
+});
+
+interface StoreRun {
+  name: string;
+  figures: Figure[];
+  plans: { what: string; sql: string; plan: string[] }[];
+  peakRss: number;
+}
+
+async function benchStore(name: string, storeEnv: Record<string, string>, hello: Proc): Promise<StoreRun> {
+  const server = await Proc.start(['-r', './bin/threadpool.cjs', '--import', 'tsx', 'src/main.ts', 'serve'], {
+    ...storeEnv,
+    LATCHKEY_ADMIN_TOKEN: ADMIN,
+    LOG_LEVEL: 'warn',
+    // Throughput, not the limits: one user logs in and refreshes from every connection at once.
+    LATCHKEY_IP_RATE_LIMIT: '100000000',
+    LATCHKEY_WIKIMEDIA_REFRESH_LIMIT: '100000000',
+    LATCHKEY_LOCKOUT_THRESHOLD: '100000000',
+  }, '/health');
+  const overall = server.watchRss();
+  const figures: Figure[] = [];
+  let peakRss = 0;
+  try {
+    const base = server.url;
     await json(`${base}/admin/users`, { username: 'bench', email: 'bench@example.com', password: PASSWORD }, { authorization: `Bearer ${ADMIN}` });
-    const login = await json(`${base}/v1/login`, { username: 'bench', password: PASSWORD });
-    const roypiToken = (await json(`${base}/auth/access_token/`, { username: 'bench', password: PASSWORD })).access_token;
-    const post = (body: unknown) => ({ method: 'POST' as const, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const v1 = await json(`${base}/v1/login`, { username: 'bench', password: PASSWORD });
+    const roypi = (await json(`${base}/auth/access_token/`, { username: 'bench', password: PASSWORD })).access_token as string;
+    const ziik = (await json(`${base}/api/authenticate`, { username: 'bench@example.com', password: PASSWORD }))[0].jwt as string;
+    // Many sessions refreshing, as in production, rather than one row every request fights over.
+    const refreshTokens: string[] = [];
+    for (let i = 0; i < SESSIONS; i++) refreshTokens.push((await json(`${base}/v1/login`, { username: 'bench', password: PASSWORD })).refresh_token);
+    let next = 0;
+    const refreshBody = () => JSON.stringify({ username: 'bench', refresh_token: refreshTokens[next++ % refreshTokens.length] });
 
-    const scenarios: [string, autocannon.Options][] = [
-      ['POST /v1/login (argon2id)', { url: `${base}/v1/login`, ...post({ username: 'bench', password: PASSWORD }) }],
-      ['POST /v1/token-refresh', { url: `${base}/v1/token-refresh`, ...post({ username: 'bench', refresh_token: login.refresh_token }) }],
-      ['POST /auth/verify_token/', { url: `${base}/auth/verify_token/`, ...post({ token: roypiToken }) }],
-      ['GET /userinfo', { url: `${base}/userinfo`, headers: { authorization: `Bearer ${login.access_token}` } }],
-      ['GET /api/renew', { url: `${base}/api/renew`, headers: { authorization: `Bearer ${roypiToken}` } }],
-      ['GET /.well-known/jwks.json', { url: `${base}/.well-known/jwks.json` }],
+    const login: Scenario = {
+      name: 'POST /v1/login (argon2id)',
+      options: post(`${base}/v1/login`, { username: 'bench', password: PASSWORD }),
+      check: (s, b) => s === 200 && typeof b?.access_token === 'string',
+      hashBound: true,
+    };
+    const userinfo: Scenario = {
+      name: 'GET /userinfo',
+      options: { url: `${base}/userinfo`, headers: { authorization: `Bearer ${v1.access_token}` } },
+      check: (s, b) => s === 200 && b?.username === 'bench',
+    };
+    const scenarios: Scenario[] = [
+      userinfo,
+      {
+        name: 'POST /auth/verify_token/',
+        options: post(`${base}/auth/verify_token/`, { token: roypi }),
+        check: (s, b) => s === 200 && b?.user?.username === 'bench',
+      },
+      {
+        name: 'GET /forward-auth',
+        options: { url: `${base}/forward-auth`, headers: { authorization: `Bearer ${ziik}` } },
+        check: (s) => s === 200,
+      },
+      {
+        name: `POST /v1/token-refresh (${SESSIONS} sessions)`,
+        options: {
+          url: `${base}/v1/token-refresh`,
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          requests: [{ method: 'POST', setupRequest: (request) => ({ ...request, body: refreshBody() }) }],
+        },
+        check: (s, b) => s === 200 && typeof b?.access_token === 'string' && typeof b?.id_token === 'string',
+      },
+      {
+        name: 'GET /api/renew',
+        options: { url: `${base}/api/renew`, headers: { authorization: `Bearer ${ziik}` } },
+        check: (s, b) => s === 200 && typeof b?.[0]?.jwt === 'string',
+      },
+      login,
+      {
+        name: 'GET /.well-known/jwks.json',
+        options: { url: `${base}/.well-known/jwks.json` },
+        check: (s, b) => s === 200 && Array.isArray(b?.keys) && b.keys.length > 0,
+      },
     ];
-    await run({ url: `${base}/health` }, 2); // warm-up
-    const figures: Figure[] = [];
-    for (const [name, options] of scenarios) figures.push(await load(base, name, options));
-    server.kill('SIGTERM');
-    const ceiling = await argon2Ceiling();
-
-    const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-    console.log(`\nLatchkey bench: ${os.availableParallelism()} cores (${cpu}), node ${process.version}, store ${process.env.DATABASE_URL ? 'PostgreSQL' : 'SQLite'}`);
-    console.log(`${CONNECTIONS} connections, ${SECONDS} s a scenario; each ratio is to GET /health measured just before and after it.\n`);
-    console.log('| scenario | req/s | baseline req/s | x baseline | p50 ms | p99 ms | non-2xx |');
-    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
-    for (const f of figures) {
-      console.log(`| ${f.name} | ${f.rps.toFixed(0)} | ${f.baseline.toFixed(0)} | ${(f.rps / f.baseline).toFixed(3)} | ${f.p50} | ${f.p99} | ${f.errors} |`);
+    for (const scenario of scenarios) {
+      const figure = await measure(name, server, hello, scenario);
+      figures.push(figure);
+      console.error(`  ${name} ${scenario.name}: ${figure.failed ? `FAILED ${figure.failed}` : `${figure.rps.toFixed(0)}/s`}`);
     }
-    const loginRps = figures[0].rps;
-    console.log(`\nargon2id verify ceiling, in-process on all cores: ${ceiling.toFixed(0)}/s; logins reach ${(loginRps / ceiling).toFixed(2)} of it.`);
+    figures.push(await underLoginStorm(name, server, hello, login, userinfo));
   } finally {
-    if (server.exitCode === null) server.kill('SIGKILL');
+    peakRss = overall();
+    await server.stop();
+  }
+  // Any refresh token shows whether its lookup uses the index.
+  const plans = await queryPlans(storeEnv, crypto.randomBytes(32).toString('base64url'));
+  return { name, figures, plans, peakRss };
+}
+
+/** The plans of the hot paths' queries, on the store the bench just loaded. */
+async function queryPlans(storeEnv: Record<string, string>, refreshToken: string) {
+  const store = Store.open({ databaseUrl: storeEnv.DATABASE_URL, dataDir: storeEnv.LATCHKEY_DATA_DIR });
+  // Benching an older checkout (for a before/after table) whose store cannot explain.
+  if (typeof store.explain !== 'function') return (await store.close(), []);
+  try {
+    const user = await store.userByUsername('bench');
+    const session = (await store.sessionsOf(user!.id, 1))[0];
+    const paths: [string, (s: Store) => Promise<unknown>][] = [
+      ['verification: session and user by session id', (s) => s.sessionWithUser({ id: session.id })],
+      ['refresh: session and user by refresh token hash', (s) => s.sessionWithUser({ refreshHash: sha256(refreshToken) })],
+      ['refresh: count one refresh under the cap', (s) => s.takeRefresh(session.id, 100_000_000, Date.now())],
+      ['login: user by username', (s) => s.userByUsername('bench')],
+      ['login: user by email', (s) => s.userByEmail('bench@example.com')],
+    ];
+    const plans = [];
+    for (const [what, fn] of paths) for (const plan of await store.explain(fn)) plans.push({ what, ...plan });
+    return plans;
+  } finally {
+    await store.close();
+  }
+}
+
+async function freshPostgres(url: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `latchkey_bench_${crypto.randomBytes(6).toString('hex')}`;
+  const admin = postgres(url, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  await admin.end();
+  const fresh = new URL(url);
+  fresh.pathname = `/${name}`;
+  return {
+    url: fresh.toString(),
+    async drop() {
+      const again = postgres(url, { max: 1, onnotice: () => {} });
+      await again.unsafe(`drop database if exists ${name} with (force)`);
+      await again.end();
+    },
+  };
+}
+
+// ---- report
+
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(3) : '–');
+
+function table(runs: StoreRun[]): string {
+  const lines = [
+    '| store | scenario | 2xx/s | p50 ms | p99 ms | x hello-world | x own /health | x raw argon2id | server CPU µs/answer | peak RSS | |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+  ];
+  for (const run of runs) {
+    for (const f of run.figures) {
+      const verdict = f.failed ? `**FAILED**: ${f.failed}` : (f.note ?? '');
+      lines.push(
+        `| ${f.store} | ${f.name} | ${f.rps.toFixed(0)} | ${f.p50} | ${f.p99} | ${ratio(f.rps, f.hello)} | ${ratio(f.rps, f.health)} | ${f.argon2 ? `${ratio(f.rps, f.argon2)} (${f.argon2.toFixed(0)}/s)` : ''} | ${f.cpuPerRequest === undefined ? '' : f.cpuPerRequest.toFixed(0)} | ${mb(f.peakRss)} | ${verdict} |`,
+      );
+    }
+    lines.push(`| ${run.name} | **server peak RSS over the run** | | | | | | | | ${mb(run.peakRss)} | |`);
+  }
+  return lines.join('\n');
+}
+
+/** A bar per scenario and store: its rate as a share of the hello-world measured around it. */
+function chart(runs: StoreRun[]): string {
+  const rows = runs.flatMap((run) => run.figures.map((f) => ({ label: `${run.name}: ${f.name}`, value: f.failed || !f.hello ? 0 : f.rps / f.hello })));
+  const width = 760;
+  const labelWidth = 360;
+  const barMax = width - labelWidth - 60;
+  const rowHeight = 22;
+  const height = rows.length * rowHeight + 40;
+  const scale = Math.max(1, ...rows.map((r) => r.value));
+  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const bars = rows
+    .map((r, i) => {
+      const y = 30 + i * rowHeight;
+      const w = Math.max(1, (r.value / scale) * barMax);
+      return `<text x="${labelWidth - 6}" y="${y + 14}" text-anchor="end">${esc(r.label)}</text><rect x="${labelWidth}" y="${y + 3}" width="${w.toFixed(1)}" height="14" fill="${r.label.startsWith('PostgreSQL') ? '#336791' : '#5a8f29'}"/><text x="${labelWidth + w + 4}" y="${y + 14}">${r.value.toFixed(2)}</text>`;
+    })
+    .join('\n');
+  const goal = labelWidth + (0.7 / scale) * barMax;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">
+<text x="${labelWidth}" y="16" font-weight="bold">2xx/s as a share of a fastify hello-world measured around it</text>
+<line x1="${goal.toFixed(1)}" y1="24" x2="${goal.toFixed(1)}" y2="${height}" stroke="#c00" stroke-dasharray="3,3"/><text x="${(goal + 3).toFixed(1)}" y="${height - 4}" fill="#c00">0.7</text>
+${bars}
+</svg>
+`;
+}
+
+function report(runs: StoreRun[], command: string, started: Date, load: number[]): string {
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  const plans = runs
+    .map((run) => `#### ${run.name}\n\n${run.plans.map((p) => `- ${p.what}: \`${p.sql}\`\n\n  \`\`\`\n  ${p.plan.join('\n  ')}\n  \`\`\``).join('\n')}`)
+    .join('\n\n');
+  return `<!-- bench:begin (written by \`npm run bench\`; edit outside these markers) -->
+Run at ${started.toISOString()} on ${os.availableParallelism()} cores (${cpu}), ${mb(os.totalmem())} RAM, node ${process.version},
+load average ${load.map((l) => l.toFixed(1)).join(' / ')} at the start (the machine is shared: read the ratios).
+
+\`\`\`sh
+${command}
+\`\`\`
+
+${CONNECTIONS} connections, ${SECONDS} s a scenario after a warm-up of its own path; the load generator runs on the same box.
+Server CPU per answer (user + system time of the server process over the 2xx it sent) is the
+figure the machine's other load moves least. Each ratio is to yardsticks measured just before and just after the scenario: a fastify hello-world
+in its own process, Latchkey's own \`GET /health\`, and (logins) raw argon2id verifications on every
+core in the bench's process, with the thread pool sized as the server's. Only 2xx answers count.
+
+${table(runs)}
+
+![2xx/s as a share of hello-world](${path.basename(SVG)})
+
+### Query plans of the hot paths
+
+${plans}
+<!-- bench:end -->`;
+}
+
+function writeReport(text: string, svg: string) {
+  const before = fs.existsSync(OUT) ? fs.readFileSync(OUT, 'utf8') : '# Benchmarks\n\n<!-- bench:begin --><!-- bench:end -->\n';
+  const start = before.indexOf('<!-- bench:begin');
+  const end = before.indexOf('<!-- bench:end -->');
+  const next = start >= 0 && end > start ? before.slice(0, start) + text + before.slice(end + '<!-- bench:end -->'.length) : `${before}\n${text}\n`;
+  fs.writeFileSync(OUT, next);
+  fs.writeFileSync(SVG, svg);
+}
+
+async function main() {
+  const started = new Date();
+  const load = os.loadavg();
+  const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim() + (process.env.DATABASE_URL ? '   # with DATABASE_URL set' : '');
+  const hello = await Proc.start([path.join('bench', 'hello.mjs')], {}, '/');
+  const runs: StoreRun[] = [];
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-'));
+  try {
+    console.error('bench: SQLite');
+    runs.push(await benchStore('SQLite', { LATCHKEY_DATA_DIR: dataDir, DATABASE_URL: '' }, hello));
+    if (process.env.DATABASE_URL) {
+      console.error('bench: PostgreSQL');
+      const pg = await freshPostgres(process.env.DATABASE_URL);
+      try {
+        runs.push(await benchStore('PostgreSQL', { LATCHKEY_DATA_DIR: dataDir, DATABASE_URL: pg.url }, hello));
+      } finally {
+        await pg.drop();
+      }
+    }
+  } finally {
+    await hello.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
+  const text = report(runs, command, started, load);
+  writeReport(text, chart(runs));
+  console.log(table(runs));
+  const failed = runs.flatMap((r) => r.figures).filter((f) => f.failed);
+  if (failed.length > 0) {
+    console.error(`\n${failed.length} scenario(s) FAILED:\n${failed.map((f) => `  ${f.store} ${f.name}: ${f.failed}`).join('\n')}`);
+    process.exitCode = 1;
+  }
+  console.error(`\nwritten to ${OUT}`);
 }
 
 await main();

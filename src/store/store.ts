@@ -1,5 +1,5 @@
 // Every query Latchkey makes, behind named methods, so the core never sees SQL.
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { CompiledQuery, sql, type Kysely, type KyselyPlugin, type RootOperationNode, type Transaction } from 'kysely';
 import type {
   CodePurpose,
   Database,
@@ -71,6 +71,28 @@ export class Store {
   async close(): Promise<void> {
     await this.peers.close();
     await this.connection.close();
+  }
+
+  /**
+   * The query plans of what `fn` runs on this store (it runs for real), for BENCHMARKS.md: the
+   * proof that the hot paths use indexes and never scan.
+   */
+  async explain(fn: (store: Store) => Promise<unknown>): Promise<{ sql: string; plan: string[] }[]> {
+    const nodes: RootOperationNode[] = [];
+    const capture: KyselyPlugin = {
+      transformQuery: ({ node }) => (nodes.push(node), node),
+      transformResult: async ({ result }) => result,
+    };
+    await fn(new Store({ ...this.connection, db: this.root.withPlugin(capture) }, { changes: this.changes, peers: this.peers }));
+    const plans = [];
+    for (const node of nodes) {
+      const compiled = this.root.getExecutor().compileQuery(node, { queryId: 'explain' });
+      const prefix = this.engine === 'sqlite' ? 'explain query plan ' : 'explain ';
+      const { rows } = await this.root.executeQuery(CompiledQuery.raw(prefix + compiled.sql, [...compiled.parameters]));
+      const plan = (rows as Record<string, unknown>[]).map((row) => String(row.detail ?? row['QUERY PLAN']));
+      plans.push({ sql: compiled.sql, plan });
+    }
+    return plans;
   }
 
   /** Runs fn atomically: all of its writes land, or none do. */

@@ -1,0 +1,38 @@
+// Password hashing runs on libuv's thread pool, sized to the cores by bin/threadpool.cjs, which
+// `npm start` and the bench preload: in an ES module entry the pool has already started (at
+// libuv's default of 4) before any of our code could set UV_THREADPOOL_SIZE.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import os from 'node:os';
+import fs from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+// Starts the pool (a file read), then counts the process's threads.
+const COUNT_THREADS = `import fs from 'node:fs'; await fs.promises.readFile('/etc/hostname'); console.log(JSON.stringify({ size: process.env.UV_THREADPOOL_SIZE ?? null, threads: fs.readdirSync('/proc/self/task').length }));`;
+
+async function probe(preload: boolean, env: Record<string, string | undefined> = {}) {
+  const args = [...(preload ? ['-r', './bin/threadpool.cjs'] : []), '--input-type=module', '-e', COUNT_THREADS];
+  const { stdout } = await run(process.execPath, args, { env: { ...process.env, UV_THREADPOOL_SIZE: undefined, ...env } });
+  return JSON.parse(stdout) as { size: string | null; threads: number };
+}
+
+describe('thread pool sizing', () => {
+  it('sizes the pool to the cores before it starts, and keeps an operator-set size', async () => {
+    const cores = Math.max(2, os.availableParallelism());
+    const sized = await probe(true);
+    assert.equal(sized.size, String(cores));
+    const one = await probe(false, { UV_THREADPOOL_SIZE: '1' });
+    // The pool really has that many threads: one thread per pool slot more than a pool of one.
+    assert.equal(sized.threads - one.threads, cores - 1);
+    assert.equal((await probe(true, { UV_THREADPOOL_SIZE: '7' })).size, '7');
+  });
+
+  it('npm start and the bench preload it', () => {
+    const scripts = JSON.parse(fs.readFileSync('package.json', 'utf8')).scripts;
+    assert.match(scripts.start, /^node -r \.\/bin\/threadpool\.cjs /);
+    assert.match(scripts.bench, /^node -r \.\/bin\/threadpool\.cjs /);
+  });
+});
