@@ -9,6 +9,7 @@ import { outboxDir } from './mail/outbox.ts';
 import { memoryLimits, redisLimits, type Limits } from './core/limits.ts';
 import { createCore, type Core } from './core/index.ts';
 import { registerBodyParsers } from './http/common.ts';
+import { registerOpenApi } from './http/openapi.ts';
 import { Background } from './background.ts';
 import { Metrics } from './metrics.ts';
 import { registerMetrics } from './http/metrics.ts';
@@ -118,6 +119,7 @@ export async function buildApp(config: Config, options: { clock?: () => number; 
   await services.store.watchPeers();
 
   await app.register(cors, { origin: '*', methods: ['GET', 'POST', 'DELETE', 'OPTIONS'] });
+  await registerOpenApi(app, { publicUrl: config.publicUrl });
   registerBodyParsers(app);
   registerMetrics(app, metrics, config.metricsToken);
   await app.register(wikimediaRoutes, { prefix: '/v1', core });

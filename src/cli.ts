@@ -2,7 +2,6 @@
 // One commander program: each command declares its arguments, flags and help text in one place
 // below (add a command next to its siblings), and every usage mistake exits 2 naming the CLI's
 // own flags, before any store is opened.
-import fs from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { loadConfig, ConfigError, type Config } from './config.ts';
 import type { Services } from './app.ts';
@@ -10,8 +9,7 @@ import { isAuthError } from './core/errors.ts';
 import { isValidEmail, normalizeLogin, publicUser } from './core/users.ts';
 import { SIGNING_ALGS, type SigningAlg } from './core/keys.ts';
 import { isAddressedTo, outboxDir, readOutbox } from './mail/outbox.ts';
-
-const VERSION: string = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+import { VERSION } from './version.ts';
 
 /** The largest page `users list` shows (the core's cap). */
 const MAX_LIST_LIMIT = 1000;

@@ -12,6 +12,7 @@ export async function indexRoutes(app: FastifyInstance, { adminOn, introspection
     service: 'latchkey',
     apis: { wikimedia: '/v1', roypi: '/auth', ziik: '/api' },
     endpoints: {
+      openapi: '/openapi.json',
       discovery: '/.well-known/openid-configuration',
       jwks: '/.well-known/jwks.json',
       userinfo: '/userinfo',

@@ -105,6 +105,7 @@ export async function resourceRoutes(app: FastifyInstance, { core, issuer, publi
     app.route({
       method: ['GET', 'POST'],
       url: '/introspect',
+      schema: { hide: true },
       handler: async (_request, reply) =>
         reply.code(404).send({
           error: 'introspection_disabled',

@@ -1,0 +1,4 @@
+// The package's version, for `latchkey --version` and the OpenAPI document.
+import fs from 'node:fs';
+
+export const VERSION: string = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
