@@ -266,6 +266,28 @@ for (const engine of ENGINES) {
       assert.equal(external.stderr, 'latchkey: externally_managed: this user signs in through an external identity provider and has no password here\n');
     });
 
+    it('an external user gets each API’s ordinary wrong-credentials answer; the operator’s trail says why', async () => {
+      // dee was made with --external: no password here, whatever is tried.
+      const v1 = await post(`${server.url}/v1/login`, { username: 'dee', password: 'any-password' });
+      assert.deepEqual([v1.status, v1.body], [401, { status: 401, message: 'Incorrect username or password.' }]);
+      const roypi = await post(`${server.url}/auth/access_token/`, { username: 'dee', password: 'any-password' });
+      assert.deepEqual([roypi.status, roypi.body], [400, { non_field_errors: ['Unable to log in with provided credentials.'] }]);
+      const ziik = await post(`${server.url}/api/authenticate`, { username: 'dee@example.com', password: 'any-password' });
+      assert.deepEqual([ziik.status, ziik.body], [401, { message: 'Invalid credentials.' }]);
+      // The same answers as for someone who does not exist.
+      const nobody = await post(`${server.url}/v1/login`, { username: 'nobody', password: 'any-password' });
+      assert.deepEqual([nobody.status, nobody.body], [v1.status, v1.body]);
+
+      const events = json(await run(['users', 'events', 'dee']));
+      const failures = events.filter((e: { kind: string }) => e.kind === 'login_failed');
+      assert.equal(failures.length, 3);
+      assert.ok(failures.every((e: { detail: string }) => e.detail === 'externally_managed'));
+      // A local user's wrong password is not labelled so.
+      await post(`${server.url}/v1/login`, { username: 'ben', password: 'wrong-password' });
+      const ben = json(await run(['users', 'events', 'ben'])).filter((e: { kind: string }) => e.kind === 'login_failed');
+      assert.deepEqual(ben.map((e: { detail: string | null }) => e.detail), [null]);
+    });
+
     it('users list pages with --limit and --after', async () => {
       // Users were made concurrently: the list is in id order, whatever order that is.
       const everyone = json(await run(['users', 'list']));

@@ -76,7 +76,10 @@ export class Sessions {
     const user = by === 'email' ? await store.userByEmail(loginName) : await store.userByUsername(loginName);
     const check = typeof password === 'string' ? await verifyPassword(user?.password_hash, password) : undefined;
     if (!check?.ok || !user) {
-      await this.ctx.audit.record({ kind: 'login_failed', userId: user?.id ?? null, ip: request.ip });
+      // The caller gets the same answer as for a wrong password (an account that signs in
+      // elsewhere is not revealed); the operator's trail says why.
+      const detail = user?.managed_by === 'external' ? 'externally_managed' : undefined;
+      await this.ctx.audit.record({ kind: 'login_failed', userId: user?.id ?? null, ip: request.ip, detail });
       return undefined;
     }
     await counters.loginAttempts.reset(loginName);
