@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { ENGINES, freshStore, startServer, post, type FreshStore, type TestServer } from './helpers.ts';
+import { ENGINES, freshStore, startServer, post, call, createUser, ADMIN_TOKEN, type FreshStore, type TestServer } from './helpers.ts';
 import { main } from '../src/cli.ts';
 
 const CLI = new URL('../bin/latchkey.js', import.meta.url).pathname;
@@ -211,6 +211,12 @@ for (const engine of ENGINES) {
       store = await freshStore(engine);
       // No LATCHKEY_SMTP_URL: reset mail goes to the outbox the CLI reads.
       server = await startServer(engine, {}, store);
+      // Each test's own users, so any test runs alone (the creation test makes its own by CLI).
+      await createUser(server, { username: 'lia', email: 'lia@example.com', password: 'lia-password' });
+      await createUser(server, { username: 'ext', email: 'ext@example.com', external: true });
+      await createUser(server, { username: 'mo', email: 'mo@example.com', password: 'mo-password' });
+      await createUser(server, { username: 'nia', email: 'nia@example.com', password: 'nia-password' });
+      await createUser(server, { username: 'ola', email: 'ola@example.com', password: 'ola-password' });
     });
     after(async () => {
       await server.close();
@@ -249,10 +255,10 @@ for (const engine of ENGINES) {
     it('refusals exit 1 with the core’s code: a taken name, an unknown user, a weak password, an external user’s password', async () => {
       const [taken, missing, weak, external] = await all(
         [
-          ['users', 'create', 'ANN', '--email', 'other@example.com', '--external'],
+          ['users', 'create', 'LIA', '--email', 'other@example.com', '--external'],
           ['users', 'get', 'nobody'],
           ['users', 'create', 'fay', '--email', 'fay@example.com', '--password', 'short'],
-          ['users', 'set-password', 'dee', '--password', 'dee-password'],
+          ['users', 'set-password', 'ext', '--password', 'ext-password'],
         ],
         (args) => run(args),
       );
@@ -267,56 +273,72 @@ for (const engine of ENGINES) {
     });
 
     it('an external user gets each API’s ordinary wrong-credentials answer; the operator’s trail says why', async () => {
-      // dee was made with --external: no password here, whatever is tried.
-      const v1 = await post(`${server.url}/v1/login`, { username: 'dee', password: 'any-password' });
+      // ext is external: no password here, whatever is tried.
+      const v1 = await post(`${server.url}/v1/login`, { username: 'ext', password: 'any-password' });
       assert.deepEqual([v1.status, v1.body], [401, { status: 401, message: 'Incorrect username or password.' }]);
-      const roypi = await post(`${server.url}/auth/access_token/`, { username: 'dee', password: 'any-password' });
+      const roypi = await post(`${server.url}/auth/access_token/`, { username: 'ext', password: 'any-password' });
       assert.deepEqual([roypi.status, roypi.body], [400, { non_field_errors: ['Unable to log in with provided credentials.'] }]);
-      const ziik = await post(`${server.url}/api/authenticate`, { username: 'dee@example.com', password: 'any-password' });
+      const ziik = await post(`${server.url}/api/authenticate`, { username: 'ext@example.com', password: 'any-password' });
       assert.deepEqual([ziik.status, ziik.body], [401, { message: 'Invalid credentials.' }]);
       // The same answers as for someone who does not exist.
       const nobody = await post(`${server.url}/v1/login`, { username: 'nobody', password: 'any-password' });
       assert.deepEqual([nobody.status, nobody.body], [v1.status, v1.body]);
 
-      const events = json(await run(['users', 'events', 'dee']));
+      const events = json(await run(['users', 'events', 'ext']));
       const failures = events.filter((e: { kind: string }) => e.kind === 'login_failed');
       assert.equal(failures.length, 3);
       assert.ok(failures.every((e: { detail: string }) => e.detail === 'externally_managed'));
+      // Nor can an admin give one a password, by API or CLI (the CLI's refusal is tested above).
+      const setByAdmin = await post(`${server.url}/admin/users/ext/password`, { password: 'ext-password' }, { authorization: `Bearer ${ADMIN_TOKEN}` });
+      assert.deepEqual([setByAdmin.status, setByAdmin.body], [
+        409,
+        { error: 'externally_managed', message: 'this user signs in through an external identity provider and has no password here' },
+      ]);
       // A local user's wrong password is not labelled so.
-      await post(`${server.url}/v1/login`, { username: 'ben', password: 'wrong-password' });
-      const ben = json(await run(['users', 'events', 'ben'])).filter((e: { kind: string }) => e.kind === 'login_failed');
-      assert.deepEqual(ben.map((e: { detail: string | null }) => e.detail), [null]);
+      await post(`${server.url}/v1/login`, { username: 'lia', password: 'wrong-password' });
+      const lia = json(await run(['users', 'events', 'lia'])).filter((e: { kind: string }) => e.kind === 'login_failed');
+      assert.deepEqual(lia.map((e: { detail: string | null }) => e.detail), [null]);
     });
 
     it('users list pages with --limit and --after', async () => {
-      // Users were made concurrently: the list is in id order, whatever order that is.
+      // Three users made now are the three last ids; before the first come the others' users.
+      const made = [];
+      for (const username of ['pia', 'quin', 'rex']) made.push(await createUser(server, { username, email: `${username}@example.com`, external: true }));
+      const ids = made.map((u) => u.id);
       const everyone = json(await run(['users', 'list']));
-      const names = everyone.map((u: { username: string }) => u.username);
-      assert.deepEqual([...names].sort(), ['ann', 'ben', 'cat', 'dee', 'eve']);
-      const ids = everyone.map((u: { id: number }) => u.id);
-      assert.deepEqual(ids, [...ids].sort((a, b) => a - b));
+      assert.deepEqual(everyone.slice(-3).map((u: { id: number }) => u.id), ids);
+      const allIds = everyone.map((u: { id: number }) => u.id);
+      assert.deepEqual(allIds, [...allIds].sort((a, b) => a - b));
       const [first, rest, one] = await all(
         [
           ['users', 'list', '--limit', '2'],
-          ['users', 'list', '--after', String(ids[1])],
-          ['users', 'list', '--limit', '1', '--after', String(ids[2])],
+          ['users', 'list', '--after', String(ids[0])],
+          ['users', 'list', '--limit', '1', '--after', String(ids[0] - 1)],
         ],
         (args) => run(args),
       );
       const usernames = (r: Run) => json(r).map((u: { username: string }) => u.username);
-      assert.deepEqual(usernames(first), names.slice(0, 2));
-      assert.deepEqual(usernames(rest), names.slice(2));
-      assert.deepEqual(usernames(one), [names[3]]);
-      assert.deepEqual(json(await run(['users', 'list', '--after', String(ids[4])])), []);
+      assert.deepEqual(usernames(first), everyone.slice(0, 2).map((u: { username: string }) => u.username));
+      assert.deepEqual(usernames(rest), ['quin', 'rex']);
+      assert.deepEqual(usernames(one), ['pia']);
+      assert.deepEqual(json(await run(['users', 'list', '--after', String(ids[2])])), []);
+      // The admin API draws the same line as --limit: 1 to 1000, a larger page refused rather than cut.
+      const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+      assert.equal((await call(`${server.url}/admin/users?limit=1000`, { headers: admin })).status, 200);
+      for (const limit of ['1001', '9999', '0', '-1', 'ten']) {
+        const refused = await call(`${server.url}/admin/users?limit=${limit}`, { headers: admin });
+        assert.deepEqual([refused.status, refused.body.error, refused.body.message], [400, 'validation', 'limit is not valid'], limit);
+      }
     });
 
     it('set-password takes --password or --password-stdin, and --temporary', async () => {
-      const stdin = json(await run(['users', 'set-password', 'ann', '--password-stdin'], 'ann-new-password\n'));
+      const stdin = json(await run(['users', 'set-password', 'mo', '--password-stdin'], 'mo-new-password\n'));
       assert.equal(stdin.status, 'active');
-      assert.equal((await post(`${server.url}/v1/login`, { username: 'ann', password: 'ann-new-password' })).status, 200);
-      const temporary = json(await run(['users', 'set-password', 'ann', '--password', 'ann-temporary', '--temporary']));
+      assert.equal((await post(`${server.url}/v1/login`, { username: 'mo', password: 'mo-new-password' })).status, 200);
+      assert.equal((await post(`${server.url}/v1/login`, { username: 'mo', password: 'mo-password' })).status, 401);
+      const temporary = json(await run(['users', 'set-password', 'mo', '--password', 'mo-temporary', '--temporary']));
       assert.equal(temporary.status, 'force_change_password');
-      assert.equal((await post(`${server.url}/v1/login`, { username: 'ann', password: 'ann-temporary' })).body.challenge_name, 'NEW_PASSWORD_REQUIRED');
+      assert.equal((await post(`${server.url}/v1/login`, { username: 'mo', password: 'mo-temporary' })).body.challenge_name, 'NEW_PASSWORD_REQUIRED');
     });
 
     it('keys rotate --alg makes a key of that algorithm', async () => {
@@ -333,28 +355,28 @@ for (const engine of ENGINES) {
 
       const outbox = path.join(store.env.LATCHKEY_DATA_DIR, 'outbox');
       const mails = () => (fs.existsSync(outbox) ? fs.readdirSync(outbox).length : 0);
-      for (const [username, expected] of [['ben', 1], ['cat', 2]] as const) {
+      for (const [username, expected] of [['nia', 1], ['ola', 2]] as const) {
         assert.equal((await post(`${server.url}/v1/forgot-password`, { username })).status, 204);
         // The mail is written after the answer; wait for the file (bounded by the test runner, not asserted).
         while (mails() < expected) await new Promise((resolve) => setTimeout(resolve, 20));
       }
 
       const latest = json(await run(['outbox']));
-      assert.deepEqual(latest.to, ['cat@example.com']);
+      assert.deepEqual(latest.to, ['ola@example.com']);
       assert.equal(latest.subject, 'Your password reset code');
-      assert.match(latest.text, /Hello cat,[\s\S]*Confirmation code: \d{6}/);
+      assert.match(latest.text, /Hello ola,[\s\S]*Confirmation code: \d{6}/);
       assert.ok(latest.file.startsWith(outbox));
 
-      const toBen = json(await run(['outbox', '--to', 'BEN@example.com']));
-      assert.deepEqual(toBen.to, ['ben@example.com']);
-      const code = /Confirmation code: (\d{6})/.exec(toBen.text)![1];
+      const toNia = json(await run(['outbox', '--to', 'NIA@example.com']));
+      assert.deepEqual(toNia.to, ['nia@example.com']);
+      const code = /Confirmation code: (\d{6})/.exec(toNia.text)![1];
       // What the outbox shows is the real code: it resets the password.
-      const confirmed = await post(`${server.url}/v1/forgot-password-confirm`, { username: 'ben', confirmation_code: code, password: 'ben-reset-password' });
+      const confirmed = await post(`${server.url}/v1/forgot-password-confirm`, { username: 'nia', confirmation_code: code, password: 'nia-reset-password' });
       assert.equal(confirmed.status, 204, confirmed.text);
 
       const listed = json(await run(['outbox', '--all']));
-      assert.deepEqual(listed.map((m: { to: string[] }) => m.to[0]), ['ben@example.com', 'cat@example.com']);
-      assert.deepEqual(json(await run(['outbox', '--all', '--to', 'cat@example.com'])).map((m: { to: string[] }) => m.to[0]), ['cat@example.com']);
+      assert.deepEqual(listed.map((m: { to: string[] }) => m.to[0]), ['nia@example.com', 'ola@example.com']);
+      assert.deepEqual(json(await run(['outbox', '--all', '--to', 'ola@example.com'])).map((m: { to: string[] }) => m.to[0]), ['ola@example.com']);
 
       const nobody = await run(['outbox', '--to', 'nobody@example.com']);
       assert.equal(nobody.code, 1);

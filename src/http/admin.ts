@@ -68,7 +68,8 @@ export async function adminRoutes(app: FastifyInstance, { core, adminToken }: { 
       schema: {
         querystring: {
           type: 'object',
-          properties: { limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$' }, after: { type: 'string', pattern: '^[0-9]{1,15}$' } },
+          // 1 to 1000, as `latchkey users list --limit`: a larger page is refused, not silently cut.
+          properties: { limit: { type: 'string', pattern: '^(?:[1-9][0-9]{0,2}|1000)$' }, after: { type: 'string', pattern: '^[0-9]{1,15}$' } },
         },
       },
     },
