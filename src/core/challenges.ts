@@ -4,7 +4,7 @@ import type { User } from '../store/schema.ts';
 import type { CoreContext } from './context.ts';
 import { MINUTE } from './context.ts';
 import type { Codes } from './codes.ts';
-import { isAuthError, TokenInvalid } from './errors.ts';
+import { InvalidCredentials, isAuthError, TokenInvalid } from './errors.ts';
 import { checkPasswordPolicy, hashPassword } from './passwords.ts';
 import { randomToken } from './secrets.ts';
 import { normalizeLogin, type Users } from './users.ts';
@@ -18,9 +18,12 @@ export class Challenges {
     private readonly users: Users,
   ) {}
 
+  /** A challenge session for a user whose temporary password was just checked; refused if it changed meanwhile. */
   async start(user: User): Promise<string> {
     const session = randomToken();
-    await this.codes.issue(user.id, 'challenge', session, CHALLENGE_TTL_MS, 'by-token');
+    if (!(await this.codes.issue(user, 'challenge', session, CHALLENGE_TTL_MS, 'by-token'))) {
+      throw InvalidCredentials('Incorrect username or password.');
+    }
     return session;
   }
 
@@ -40,6 +43,7 @@ export class Challenges {
     checkPasswordPolicy(newPassword, { minLength: this.ctx.settings.passwordMinLength }, user.username);
     return this.users.applyPassword(user, await hashPassword(newPassword), {
       consumeCodeId: code.id,
+      unchangedSince: { stamp: user.security_stamp, orElse: () => TokenInvalid('The challenge session is not valid, used, or expired.') },
       kind: 'password_set_at_challenge',
     });
   }

@@ -1,6 +1,6 @@
 // One-time codes: reset codes typed from an email, reset links, and challenge sessions.
 // Only a hash is stored; each one works once, for a limited time, and a few wrong guesses kill it.
-import type { CodePurpose, OneTimeCode } from '../store/schema.ts';
+import type { CodePurpose, OneTimeCode, User } from '../store/schema.ts';
 import type { CoreContext } from './context.ts';
 import { CodeMismatch, ExpiredCode } from './errors.ts';
 import { randomId, safeEqual, sha256 } from './secrets.ts';
@@ -15,11 +15,23 @@ const hashOfToken = (purpose: CodePurpose, token: string) => sha256(`${purpose}:
 export class Codes {
   constructor(private readonly ctx: CoreContext) {}
 
-  /** Stores a new code for the user, retiring any earlier one of the same purpose. */
-  async issue(userId: number, purpose: CodePurpose, secret: string, ttlMs: number, lookup: 'by-user' | 'by-token'): Promise<void> {
+  /**
+   * Stores a new code for the user, retiring any earlier one of the same purpose; false, and
+   * nothing stored, when the user's security stamp is no longer `user.security_stamp` (a password
+   * change or disable committed since the user was read) or the user is disabled or gone.
+   */
+  async issue(
+    user: Pick<User, 'id' | 'security_stamp'>,
+    purpose: CodePurpose,
+    secret: string,
+    ttlMs: number,
+    lookup: 'by-user' | 'by-token',
+  ): Promise<boolean> {
     const now = this.ctx.clock();
     const id = randomId();
-    await this.ctx.store.transaction(async (tx) => {
+    const userId = user.id;
+    return this.ctx.store.transaction(async (tx) => {
+      if (!(await tx.holdUserAt(userId, user.security_stamp))) return false;
       await tx.retireCodes(userId, purpose, now);
       await tx.insertCode({
         id,
@@ -31,6 +43,7 @@ export class Codes {
         used_at: null,
         created_at: now,
       });
+      return true;
     });
   }
 

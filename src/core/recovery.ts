@@ -38,7 +38,8 @@ export class Recovery {
       const user = await this.recipient(await this.ctx.store.userByUsername(normalizeLogin(username)));
       if (!user) return;
       const code = randomDigits(RESET_CODE_DIGITS);
-      await this.codes.issue(user.id, 'reset_code', code, RESET_TTL_MS, 'by-user');
+      // Not when the password changed or the user was disabled since the lookup.
+      if (!(await this.codes.issue(user, 'reset_code', code, RESET_TTL_MS, 'by-user'))) return;
       await this.ctx.audit.record({ kind: 'reset_code_sent', userId: user.id });
       this.ctx.mailer.enqueue(resetCodeMessage(user.email, user.username, code, RESET_TTL_MS / MINUTE));
     });
@@ -61,7 +62,7 @@ export class Recovery {
       const user = await this.recipient(await this.ctx.store.userByEmail(normalizeLogin(email)));
       if (!user) return;
       const token = randomToken();
-      await this.codes.issue(user.id, 'reset_link', token, RESET_TTL_MS, 'by-token');
+      if (!(await this.codes.issue(user, 'reset_link', token, RESET_TTL_MS, 'by-token'))) return;
       await this.ctx.audit.record({ kind: 'reset_link_sent', userId: user.id });
       const link = `${this.ctx.settings.publicUrl}/reset-password?token=${encodeURIComponent(token)}`;
       this.ctx.mailer.enqueue(resetLinkMessage(user.email, link, RESET_TTL_MS / MINUTE));

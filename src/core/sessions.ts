@@ -109,7 +109,7 @@ export class Sessions {
     return this.start(user, profile, request);
   }
 
-  /** Opens a session and mints its first tokens. */
+  /** Opens a session and mints its first tokens, for a user as read when their password was checked. */
   async start(user: User, profile: Profile, request: RequestContext = {}): Promise<TokenSet> {
     const now = this.ctx.clock();
     const refreshToken = profile.refreshToken ? randomToken() : undefined;
@@ -126,7 +126,12 @@ export class Sessions {
       ip: request.ip ?? null,
       user_agent: request.userAgent?.slice(0, 512) ?? null,
     };
-    await this.ctx.store.insertSession(session);
+    // Only while the user is as their password was checked: a password change or disable that
+    // committed since voids the login, and one that comes after waits for this insert, then ends it.
+    await this.ctx.store.transaction(async (tx) => {
+      if (!(await tx.holdUserAt(user.id, user.security_stamp))) throw InvalidCredentials(GENERIC_FAILURE);
+      await tx.insertSession(session);
+    });
     await this.ctx.audit.record({ kind: 'login', userId: user.id, ip: request.ip, detail: profile.dialect });
     return { ...(await this.mint(user, session, profile)), refreshToken };
   }
@@ -215,6 +220,11 @@ export class Sessions {
     const checked = await this.checkPassword(user.username, previous, 'username', request);
     if (!checked) throw InvalidCredentials(GENERIC_FAILURE);
     checkPasswordPolicy(proposed, { minLength: this.ctx.settings.passwordMinLength }, user.username);
-    await this.users.applyPassword(user, await hashPassword(proposed), { keepSessionId: session.id, kind: 'password_changed' });
+    await this.users.applyPassword(user, await hashPassword(proposed), {
+      keepSessionId: session.id,
+      // The password checked above must still be the current one when the new one lands.
+      unchangedSince: { stamp: checked.security_stamp, orElse: () => InvalidCredentials(GENERIC_FAILURE) },
+      kind: 'password_changed',
+    });
   }
 }

@@ -3,7 +3,7 @@ import type { User, UserStatus } from '../store/schema.ts';
 import { UniqueViolation } from '../store/store.ts';
 import type { CoreContext } from './context.ts';
 import type { AuditKind } from './audit.ts';
-import { CodeMismatch, ExternallyManaged, UserExists, UserNotFound, Validation } from './errors.ts';
+import { CodeMismatch, ExternallyManaged, UserExists, UserNotFound, Validation, type AuthError } from './errors.ts';
 import { checkPasswordPolicy, hashPassword } from './passwords.ts';
 
 const USERNAME = /^[\p{L}\p{M}\p{S}\p{N}\p{P}]{1,128}$/u;
@@ -108,11 +108,16 @@ export class Users {
     const user = await this.find(idOrUsername);
     const now = this.ctx.clock();
     const updated = await this.ctx.store.transaction(async (tx) => {
+      // The row (and its new stamp) first, so no login or reset that read the user before can
+      // open a session or issue a secret after; then what is already out.
+      const disabled = await tx.updateCredentials(user.id, { status: 'disabled', updated_at: now });
+      if (!disabled) throw UserNotFound('No such user.');
       await tx.revokeUserSessions(user.id, now);
+      await tx.retireCodes(user.id, undefined, now);
       await this.ctx.audit.record({ kind: 'user_disabled', userId: user.id }, tx);
-      return tx.updateUser(user.id, { status: 'disabled', updated_at: now });
+      return disabled;
     });
-    return updated!;
+    return updated;
   }
 
   async enable(idOrUsername: string | number): Promise<User> {
@@ -198,31 +203,47 @@ export class Users {
   }
 
   /**
-   * The one way a password changes: new hash, new status, and every session but `keepSessionId`
-   * revoked, in one transaction. `consumeCodeId` burns the one-time code that authorised it.
+   * The one way a password changes: new hash, new status, a new security stamp, every session
+   * but `keepSessionId` revoked and every outstanding secret (reset codes and links, challenge
+   * sessions) retired, in one transaction. `consumeCodeId` burns the one-time code that
+   * authorised it; `unchangedSince` refuses the change (with its error) when the user's stamp has
+   * moved since the caller checked their password, so the last of two racing changes cannot
+   * silently win with a password it never proved.
    */
   async applyPassword(
     user: User,
     passwordHash: string,
-    options: { status?: UserStatus; keepSessionId?: string; consumeCodeId?: string; kind: AuditKind },
+    options: {
+      status?: UserStatus;
+      keepSessionId?: string;
+      consumeCodeId?: string;
+      unchangedSince?: { stamp: number; orElse: () => AuthError };
+      kind: AuditKind;
+    },
   ): Promise<User> {
     const now = this.ctx.clock();
     return this.ctx.store.transaction(async (tx) => {
+      // The user row first: every credential change takes its lock before anything else, so two
+      // of them queue up there instead of deadlocking over codes and sessions on PostgreSQL.
+      const updated = await tx.updateCredentials(
+        user.id,
+        {
+          password_hash: passwordHash,
+          status: options.status ?? 'active',
+          password_changed_at: options.status === 'force_change_password' ? null : now,
+          updated_at: now,
+        },
+        options.unchangedSince?.stamp,
+      );
+      if (!updated) throw options.unchangedSince?.orElse() ?? UserNotFound('No such user.');
       if (options.consumeCodeId && !(await tx.consumeCode(options.consumeCodeId, now))) {
         throw CodeMismatch('this code was already used');
       }
-      const updated = await tx.updateUser(user.id, {
-        password_hash: passwordHash,
-        status: user.status === 'disabled' ? 'disabled' : (options.status ?? 'active'),
-        password_changed_at: options.status === 'force_change_password' ? null : now,
-        updated_at: now,
-      });
       await tx.revokeUserSessions(user.id, now, options.keepSessionId);
-      // Codes sent before the change must not undo it.
-      await tx.retireCodes(user.id, 'reset_code', now);
-      await tx.retireCodes(user.id, 'reset_link', now);
+      // Secrets sent before the change must not undo it.
+      await tx.retireCodes(user.id, undefined, now);
       await this.ctx.audit.record({ kind: options.kind, userId: user.id }, tx);
-      return updated!;
+      return updated;
     });
   }
 }

@@ -74,6 +74,13 @@ function migrations(engine: Engine): Record<string, Migration> {
         await db.schema.createIndex('audit_events_user_at').on('audit_events').columns(['user_id', 'at']).execute();
       },
     },
+    // Bumped by every password change and by disabling: a login, challenge or reset request that
+    // read the user before such a change may not open a session or issue a secret after it.
+    '0002_security_stamp': {
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('users').addColumn('security_stamp', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      },
+    },
   };
 }
 

@@ -15,6 +15,11 @@ export interface UsersTable {
   created_at: number;
   updated_at: number;
   password_changed_at: number | null;
+  /**
+   * Bumped by every password change and by disabling. A session or one-time secret is only
+   * created while the stamp is still the one its request read along with the password it checked.
+   */
+  security_stamp: Generated<number>;
 }
 
 export interface SessionsTable {

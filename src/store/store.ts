@@ -8,6 +8,7 @@ import type {
   Session,
   SigningKeyRow,
   User,
+  UserStatus,
   UserUpdate,
 } from './schema.ts';
 import { connect, migrate, type Connection } from './db.ts';
@@ -161,6 +162,46 @@ export class Store {
     return Number(result.numUpdatedRows) === 1;
   }
 
+  /**
+   * Inside a transaction: whether the user still has `stamp` and is not disabled, holding the
+   * row until the transaction ends so no password change or disable can commit in between
+   * (FOR SHARE on PostgreSQL; on SQLite the immediate transaction already holds the write lock).
+   */
+  async holdUserAt(id: number, stamp: number): Promise<boolean> {
+    let query = this.db
+      .selectFrom('users')
+      .select('id')
+      .where('id', '=', id)
+      .where('security_stamp', '=', stamp)
+      .where('status', '!=', 'disabled');
+    if (this.engine === 'postgres') query = query.forShare();
+    return (await query.executeTakeFirst()) !== undefined;
+  }
+
+  /**
+   * Sets a user's credentials and status and bumps their security stamp, which voids every
+   * request that read the user before. A disabled user stays disabled whatever `status` says
+   * (decided in the row, so a racing disable always wins). With `expectStamp`, only if nothing
+   * changed the credentials since that stamp was read; undefined otherwise.
+   */
+  async updateCredentials(
+    id: number,
+    change: { status: UserStatus; updated_at: number; password_hash?: string; password_changed_at?: number | null },
+    expectStamp?: number,
+  ): Promise<User | undefined> {
+    const { status, ...rest } = change;
+    let query = this.db
+      .updateTable('users')
+      .set((eb) => ({
+        ...rest,
+        status: sql<UserStatus>`case when status = 'disabled' then 'disabled' else ${status} end`,
+        security_stamp: eb('security_stamp', '+', 1),
+      }))
+      .where('id', '=', id);
+    if (expectStamp !== undefined) query = query.where('security_stamp', '=', expectStamp);
+    return query.returningAll().executeTakeFirst();
+  }
+
   async deleteUser(id: number): Promise<boolean> {
     const result = await this.db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
     return Number(result.numDeletedRows) > 0;
@@ -194,11 +235,12 @@ export class Store {
         'users.created_at as u_created_at',
         'users.updated_at as u_updated_at',
         'users.password_changed_at as u_password_changed_at',
+        'users.security_stamp as u_security_stamp',
       ])
       .where('id' in by ? 'sessions.id' : 'sessions.refresh_token_hash', '=', 'id' in by ? by.id : by.refreshHash)
       .executeTakeFirst();
     if (!row) return undefined;
-    const { u_username, u_email, u_password_hash, u_status, u_managed_by, u_created_at, u_updated_at, u_password_changed_at, ...session } = row;
+    const { u_username, u_email, u_password_hash, u_status, u_managed_by, u_created_at, u_updated_at, u_password_changed_at, u_security_stamp, ...session } = row;
     return {
       session,
       user: {
@@ -211,6 +253,7 @@ export class Store {
         created_at: u_created_at,
         updated_at: u_updated_at,
         password_changed_at: u_password_changed_at,
+        security_stamp: u_security_stamp,
       },
     };
   }
@@ -265,15 +308,15 @@ export class Store {
     await this.db.insertInto('one_time_codes').values(code).execute();
   }
 
-  /** Kills every live code of this purpose, so only the newest one sent works. */
-  async retireCodes(userId: number, purpose: CodePurpose, now: number): Promise<void> {
-    await this.db
+  /** Kills every live code of this purpose (of every purpose when none is given), so only the newest one sent works. */
+  async retireCodes(userId: number, purpose: CodePurpose | undefined, now: number): Promise<void> {
+    let query = this.db
       .updateTable('one_time_codes')
       .set({ used_at: now })
       .where('user_id', '=', userId)
-      .where('purpose', '=', purpose)
-      .where('used_at', 'is', null)
-      .execute();
+      .where('used_at', 'is', null);
+    if (purpose) query = query.where('purpose', '=', purpose);
+    await query.execute();
   }
 
   latestLiveCode(userId: number, purpose: CodePurpose): Promise<OneTimeCode | undefined> {
