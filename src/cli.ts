@@ -209,6 +209,17 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found), 2 a usage 
     .description('publish a new signing key now, and sign with it once every verifier has seen it; old keys stay in the JWKS until their tokens expire')
     .addOption(new Option('--alg <alg>', 'algorithm of the new key (default: LATCHKEY_SIGNING_ALG)').choices(SIGNING_ALGS))
     .action((options: { alg?: SigningAlg }) => withServices(async ({ core }) => ({ kid: await core.keys.rotate(options.alg) })));
+  keys
+    .command('retire <kid>')
+    .description('withdraw a (compromised) key at once: no token it signed verifies from now on, the JWKS drops it, and another key signs; needs --now (for a graceful change, `keys rotate`)')
+    .addOption(new Option('--now', 'withdraw it now (the only way there is)'))
+    .action(function (this: Command, kid: string, options: { now?: boolean }) {
+      if (!options.now) this.error('keys retire withdraws a key at once and needs --now; use `keys rotate` to change keys gracefully');
+      return withServices(async ({ core }) => {
+        const { signingKid } = await core.keys.withdraw(kid);
+        return { kid, signing_kid: signingKid };
+      });
+    });
 
   program
     .command('outbox')

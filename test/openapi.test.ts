@@ -53,6 +53,8 @@ const OPERATIONS_ADMIN = [
   'post /admin/users/{user}/sign-out',
   'get /admin/users/{user}/sessions',
   'get /admin/users/{user}/events',
+  'get /admin/keys',
+  'post /admin/keys/{kid}/retire',
 ];
 
 function operations(doc: Doc): string[] {
@@ -221,6 +223,9 @@ for (const engine of ENGINES) {
       assert.equal((await postTo('/admin/users/pia/disable', {}, admin)).status, 200);
       assert.equal((await postTo('/admin/users/pia/enable', {}, admin)).status, 200);
       assert.equal((await postTo('/admin/users/pia/password', { password: 'pia-new-password' }, admin)).status, 200);
+      const keys = await getFrom('/admin/keys', admin);
+      const signing = keys.body.keys.find((k: { signing: boolean }) => k.signing).kid;
+      assert.equal((await postTo(`/admin/keys/${signing}/retire`, {}, admin)).status, 200);
       const removed = await call(`${server.url}/admin/users/pia`, { method: 'DELETE', headers: admin });
       conforms('DELETE', '/admin/users/pia', removed);
       assert.equal(removed.status, 204);

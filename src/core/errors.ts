@@ -19,6 +19,7 @@ export type AuthErrorCode =
   | 'password_change_required'
   | 'user_exists'
   | 'user_not_found'
+  | 'key_not_found'
   | 'validation';
 
 export class AuthError extends Error {
@@ -50,6 +51,7 @@ export const UserDisabled = make('user_disabled');
 export const PasswordChangeRequired = make('password_change_required');
 export const UserExists = make('user_exists');
 export const UserNotFound = make('user_not_found');
+export const KeyNotFound = make('key_not_found');
 export const Validation = make('validation');
 
 export function TooManyAttempts(message: string, retryAfter?: number): AuthError {

@@ -105,6 +105,8 @@ export async function createCore({ config, store, mailer, limits, background, cl
         sessionsBefore: now - maxTokenTtlMs,
         auditBefore: now - config.auditRetentionDays * 86_400_000,
       });
+      // Keys past their retention verify nothing any more (keys.ts); their rows can go too.
+      await store.deleteKeysRetiredBefore(now - maxTokenTtlMs);
     },
   };
 }

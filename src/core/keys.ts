@@ -4,6 +4,7 @@ import crypto from 'node:crypto';
 import { exportJWK, importJWK, type CryptoKey, type JWK } from 'jose';
 import type { Store } from '../store/store.ts';
 import { seal, unseal } from './secrets.ts';
+import { KeyNotFound } from './errors.ts';
 
 export type SigningAlg = 'EdDSA' | 'ES256' | 'RS256';
 export const SIGNING_ALGS: readonly SigningAlg[] = ['EdDSA', 'ES256', 'RS256'];
@@ -36,8 +37,12 @@ function generate(alg: SigningAlg) {
   }
 }
 
-/** How often a running instance looks for keys another instance or the CLI added. */
-const RELOAD_EVERY_MS = 60_000;
+/**
+ * How often a running instance reads the keys again whatever it heard: the bound on how long
+ * another instance may go on accepting a key the CLI or another instance withdrew, should the
+ * store's change announcement (src/store/changes.ts) not reach it.
+ */
+export const RELOAD_EVERY_MS = 60_000;
 /** How long resource servers may cache the JWKS (its Cache-Control max-age). */
 export const JWKS_MAX_AGE_SECONDS = 300;
 /**
@@ -74,25 +79,54 @@ export class KeyRing {
    * is the first); the keys it replaces stay published until the tokens they signed have expired.
    */
   async rotate(alg: SigningAlg = this.options.alg): Promise<string> {
-    const { privateKey, publicKey } = generate(alg);
-    const kid = crypto.randomBytes(12).toString('base64url');
-    const jwk = { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' };
-    const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     const now = this.options.clock();
-    await this.store.transaction(async (tx) => {
-      await tx.insertKey({
-        kid,
-        alg,
-        private_key: seal(pem, this.options.secret),
-        public_jwk: JSON.stringify(jwk),
-        created_at: now,
-        retired_at: null,
-      });
+    const kid = await this.store.transaction(async (tx) => {
+      const kid = await this.insertNewKey(tx, alg, now);
       await tx.retireKeys(now + PUBLISH_AHEAD_MS, kid);
+      return kid;
     });
     await this.store.deleteKeysRetiredBefore(now - this.options.retainMs);
     // A fresh read, not a shared one that may have started before the insert.
     await this.readKeys();
+    return kid;
+  }
+
+  /**
+   * Withdraws a key now (a compromise): its row is deleted, so from this moment no path on this
+   * instance accepts a token it signed and the JWKS no longer lists it; other instances drop it
+   * when they hear of the change, and within RELOAD_EVERY_MS whatever happens. If no remaining
+   * key is set to sign on, a new one is made and signs at once (when nothing else may sign
+   * meanwhile): it cannot be published ahead, since the key it replaces must not sign another
+   * token. Returns the key that signs from now on.
+   */
+  async withdraw(kid: string): Promise<{ kid: string; signingKid: string }> {
+    const now = this.options.clock();
+    const successor = await this.store.transaction(async (tx) => {
+      if (!(await tx.deleteKey(kid))) return undefined;
+      const rows = await tx.listKeys();
+      // A key not due to retire takes over (at once when the withdrawn one was signing).
+      if (rows.some((row) => row.retired_at === null)) return null;
+      return this.insertNewKey(tx, this.options.alg, now);
+    });
+    if (successor === undefined) throw KeyNotFound('No such signing key.');
+    await this.readKeys();
+    if (!this.signing || this.signing.kid === kid) throw new Error('no signing key after withdrawing one');
+    return { kid, signingKid: this.signing.kid };
+  }
+
+  private async insertNewKey(tx: Store, alg: SigningAlg, now: number): Promise<string> {
+    const { privateKey, publicKey } = generate(alg);
+    const kid = crypto.randomBytes(12).toString('base64url');
+    const jwk = { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' };
+    const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    await tx.insertKey({
+      kid,
+      alg,
+      private_key: seal(pem, this.options.secret),
+      public_jwk: JSON.stringify(jwk),
+      created_at: now,
+      retired_at: null,
+    });
     return kid;
   }
 
@@ -127,7 +161,9 @@ export class KeyRing {
     const now = this.options.clock();
     const live = this.keys.filter((k) => k.retiredAt === null || k.retiredAt > now);
     const current = live[live.length - 1];
-    if (current && current.kid !== this.signing?.kid) {
+    // Never sign on with a key that was withdrawn or has retired, whatever comes after.
+    if (!current) this.signing = undefined;
+    else if (current.kid !== this.signing?.kid) {
       this.signing = {
         kid: current.kid,
         alg: current.alg,
@@ -154,7 +190,12 @@ export class KeyRing {
     return this.signing;
   }
 
-  /** The public key for a kid, or undefined when no live key has it. */
+  /** Whether a key may still verify: not withdrawn (its row is gone) and not retired longer ago than the retention. */
+  private verifies(key: LoadedKey, now: number): boolean {
+    return key.retiredAt === null || key.retiredAt > now - this.options.retainMs;
+  }
+
+  /** The public key for a kid, or undefined when no key that may still verify has it. */
   async verificationKey(kid: string | undefined): Promise<{ key: CryptoKey; alg: SigningAlg } | undefined> {
     await this.maybeReload();
     let found = this.keys.find((k) => k.kid === kid);
@@ -164,14 +205,24 @@ export class KeyRing {
       await this.load();
       found = this.keys.find((k) => k.kid === kid);
     }
-    return found && { key: found.publicKey, alg: found.alg };
+    return found && this.verifies(found, now) ? { key: found.publicKey, alg: found.alg } : undefined;
+  }
+
+  /**
+   * Whether a token signed by `kid` (its signature checked earlier and remembered) may still be
+   * accepted: the key may have been withdrawn or outlived its retention since.
+   */
+  async stillVerifies(kid: string | undefined): Promise<boolean> {
+    await this.maybeReload();
+    const found = this.keys.find((k) => k.kid === kid);
+    return found !== undefined && this.verifies(found, this.options.clock());
   }
 
   /** Every key a live token may have been signed with. */
   async jwks(): Promise<{ keys: JWK[] }> {
     await this.maybeReload();
-    const cutoff = this.options.clock() - this.options.retainMs;
-    return { keys: this.keys.filter((k) => k.retiredAt === null || k.retiredAt > cutoff).map((k) => k.jwk) };
+    const now = this.options.clock();
+    return { keys: this.keys.filter((k) => this.verifies(k, now)).map((k) => k.jwk) };
   }
 
   list() {

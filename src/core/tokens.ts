@@ -37,6 +37,14 @@ export interface Minted {
   claims: Claims;
 }
 
+function kidOf(token: string): string | undefined {
+  try {
+    return decodeProtectedHeader(token).kid;
+  } catch {
+    throw TokenInvalid('The token is not valid.');
+  }
+}
+
 export class TokenService {
   constructor(
     private readonly keys: KeyRing,
@@ -71,6 +79,8 @@ export class TokenService {
       throw TokenInvalid('The token is not valid.');
     }
     const claims = this.options.cache ? await this.options.cache.tokenClaims(token, () => this.checkSignature(token)) : await this.checkSignature(token);
+    // A remembered signature may be by a key withdrawn, or past its retention, since it was checked.
+    if (this.options.cache && !(await this.keys.stillVerifies(kidOf(token)))) throw TokenInvalid('The token is not valid.');
     // jose's rule, applied again to a remembered token: expired once `exp` is not in the future.
     if (claims.exp <= Math.floor(this.options.clock() / 1000)) throw TokenExpired('The token has expired.');
     if (claims.token_use !== use) throw TokenInvalid('The token is not valid.');
@@ -78,12 +88,7 @@ export class TokenService {
   }
 
   private async checkSignature(token: string): Promise<Claims> {
-    let kid: string | undefined;
-    try {
-      kid = decodeProtectedHeader(token).kid;
-    } catch {
-      throw TokenInvalid('The token is not valid.');
-    }
+    const kid = kidOf(token);
     const found = await this.keys.verificationKey(kid);
     if (!found) throw TokenInvalid('The token is not valid.');
     let payload: JWTPayload;

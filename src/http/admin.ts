@@ -14,6 +14,7 @@ const errors: DialectErrors = {
     password_policy: as(400),
     user_exists: as(409),
     user_not_found: as(404),
+    key_not_found: as(404),
     externally_managed: as(409),
   },
   badRequest: (problem) => ({ status: problem.status, body: { error: 'validation', message: problem.message, fields: problem.fields } }),
@@ -120,6 +121,19 @@ export async function adminRoutes(app: FastifyInstance, { core, adminToken }: { 
   app.get<{ Params: { user: string } }>('/users/:user/events', { schema: { params: userParams } }, async (request) => ({
     events: await core.users.events(request.params.user),
   }));
+
+  app.get('/keys', async () => ({ keys: core.keys.list() }));
+
+  // Withdraws a signing key now (a compromise): tokens it signed stop verifying at once.
+  app.post<{ Params: { kid: string } }>(
+    '/keys/:kid/retire',
+    { schema: { params: { type: 'object', required: ['kid'], properties: { kid: { type: 'string', minLength: 1, maxLength: 128 } } } } },
+    async (request) => {
+      const { kid, signingKid } = await core.keys.withdraw(request.params.kid);
+      request.log.warn({ kid }, 'signing key withdrawn');
+      return { kid, signing_kid: signingKid };
+    },
+  );
 
   app.post<{ Params: { user: string } }>('/users/:user/sign-out', { schema: { params: userParams } }, async (request) => ({
     revoked_sessions: await core.users.signOutEverywhere(request.params.user),

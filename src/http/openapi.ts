@@ -133,6 +133,14 @@ const RESPONSES: Record<string, Operation> = {
     summary: 'The user’s sessions, newest first',
     responses: { 200: ok('Sessions', obj({ sessions: { type: 'array', items: obj({ id: str, api: str, live: { type: 'boolean' } }) } })) },
   },
+  'GET /admin/keys': {
+    summary: 'The signing keys, and which one signs',
+    responses: { 200: ok('Keys', obj({ keys: { type: 'array', items: obj({ kid: str, alg: str, signing: { type: 'boolean' }, retired_at: nullable('string') }) } })) },
+  },
+  'POST /admin/keys/:kid/retire': {
+    summary: 'Withdraw a (compromised) signing key now: no token it signed verifies from now on',
+    responses: { 200: ok('The withdrawn key and the one that signs from now on', obj({ kid: str, signing_kid: str })) },
+  },
   'GET /admin/users/:user/events': {
     summary: 'The user’s audit trail, newest first',
     responses: { 200: ok('Events', obj({ events: { type: 'array', items: obj({ at: dateTime, kind: str }) } })) },

@@ -391,6 +391,11 @@ export class Store {
       .execute();
   }
 
+  async deleteKey(kid: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('signing_keys').where('kid', '=', kid).executeTakeFirst();
+    return Number(result.numDeletedRows) === 1;
+  }
+
   async deleteKeysRetiredBefore(cutoff: number): Promise<number> {
     const result = await this.db.deleteFrom('signing_keys').where('retired_at', '<', cutoff).executeTakeFirst();
     return Number(result.numDeletedRows);
