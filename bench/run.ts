@@ -43,6 +43,13 @@ const ARGON2 = { algorithm: Algorithm.Argon2id, memoryCost: 19_456, timeCost: 2,
 
 class ScenarioFailed extends Error {}
 
+/** The server is started exactly as `npm start` starts it: the same node flags, the same entry. */
+const START: string[] = (() => {
+  const [node, ...argv] = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts.start as string).split(/\s+/);
+  if (node !== 'node') throw new Error(`cannot read npm start: ${node}`);
+  return argv;
+})();
+
 async function freePort(): Promise<number> {
   const probe = net.createServer();
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
@@ -64,7 +71,7 @@ class Proc {
     const port = await freePort();
     const child = spawn(process.execPath, argv, { cwd: ROOT, env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit'] });
     const proc = new Proc(child, `http://127.0.0.1:${port}`);
-    for (let i = 0; i < 300; i++) {
+    for (let i = 0; i < 1200; i++) {
       if (child.exitCode !== null) throw new ScenarioFailed(`${argv.join(' ')} exited with ${child.exitCode}`);
       if (await fetch(proc.url + readyPath).then((r) => r.ok, () => false)) return proc;
       await new Promise((r) => setTimeout(r, 100));
@@ -256,7 +263,7 @@ interface StoreRun {
 }
 
 async function benchStore(name: string, storeEnv: Record<string, string>, hello: Proc): Promise<StoreRun> {
-  const server = await Proc.start(['-r', './bin/threadpool.cjs', '--import', 'tsx', 'src/main.ts', 'serve'], {
+  const server = await Proc.start(START, {
     ...storeEnv,
     LATCHKEY_ADMIN_TOKEN: ADMIN,
     LOG_LEVEL: 'warn',

@@ -1,4 +1,4 @@
-// Password hashing runs on libuv's thread pool, sized to the cores by bin/threadpool.cjs, which
+// How the server process starts. Password hashing runs on libuv's thread pool, sized to the cores by bin/threadpool.cjs, which
 // `npm start` and the bench preload: in an ES module entry the pool has already started (at
 // libuv's default of 4) before any of our code could set UV_THREADPOOL_SIZE.
 import { describe, it } from 'node:test';
@@ -34,5 +34,19 @@ describe('thread pool sizing', () => {
     const scripts = JSON.parse(fs.readFileSync('package.json', 'utf8')).scripts;
     assert.match(scripts.start, /^node -r \.\/bin\/threadpool\.cjs /);
     assert.match(scripts.bench, /^node -r \.\/bin\/threadpool\.cjs /);
+  });
+});
+
+describe('the latchkey entry point', () => {
+  it('runs the sources from one esbuild bundle, built once and reused until a source changes', async () => {
+    const { stdout } = await run(process.execPath, ['bin/latchkey.js', '--version']);
+    assert.equal(stdout.trim(), JSON.parse(fs.readFileSync('package.json', 'utf8')).version);
+    const bundles = () => fs.readdirSync('.cache').filter((f) => f.endsWith('.mjs')).map((f) => [f, fs.statSync(`.cache/${f}`).mtimeMs].join(':'));
+    const first = bundles();
+    assert.ok(first.length >= 1, 'a bundle in .cache');
+    await run(process.execPath, ['bin/latchkey.js', '--version']);
+    assert.deepEqual(bundles(), first, 'reused, not rebuilt');
+    // No module loader thread beside the server: npm start runs the bundle, not tsx.
+    assert.match(JSON.parse(fs.readFileSync('package.json', 'utf8')).scripts.start, / bin\/latchkey\.js serve$/);
   });
 });
