@@ -69,7 +69,7 @@ for (const engine of ENGINES) {
       assert.equal((await post(`${base}/v1/forgot-password`, { username: 'sam' })).status, 204);
       const outbox = path.join(store.env.LATCHKEY_DATA_DIR, 'outbox');
       let files: string[] = [];
-      for (let i = 0; i < 50 && files.length === 0; i++) {
+      for (let i = 0; i < 600 && files.length === 0; i++) {
         await new Promise((r) => setTimeout(r, 100));
         files = fs.existsSync(outbox) ? fs.readdirSync(outbox) : [];
       }
@@ -86,7 +86,7 @@ for (const engine of ENGINES) {
       assert.equal(confirmed.status, 204);
 
       await post(`${base}/api/password/request`, { email: 'sam@example.com' });
-      for (let i = 0; i < 50 && fs.readdirSync(outbox).length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 600 && fs.readdirSync(outbox).length < 2; i++) await new Promise((r) => setTimeout(r, 100));
       const mails = await Promise.all(fs.readdirSync(outbox).map((f) => simpleParser(fs.readFileSync(path.join(outbox, f)))));
       const linkMail = mails.find((m) => m.text?.includes('reset-password?token='))!;
       const linkToken = decodeURIComponent(/reset-password\?token=([\w%-]+)/.exec(linkMail.text!)![1]);
@@ -120,7 +120,7 @@ for (const engine of ENGINES) {
       });
       child.stdout!.on('data', (d) => (output += d));
       child.stderr!.on('data', (d) => (output += d));
-      for (let i = 0; i < 100 && !output.includes('Server listening'); i++) await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 600 && !output.includes('Server listening'); i++) await new Promise((r) => setTimeout(r, 100));
       assert.match(output, /Server listening/, output);
       await walkEveryFlow();
     });

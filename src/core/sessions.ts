@@ -133,11 +133,13 @@ export class Sessions {
       await tx.insertSession(session);
     });
     await this.ctx.audit.record({ kind: 'login', userId: user.id, ip: request.ip, detail: profile.dialect });
-    return { ...(await this.mint(user, session, profile)), refreshToken };
+    // Issued at the session's own time, so a Roypi token's iat is its orig_iat.
+    return { ...(await this.mint(user, session, profile, session.created_at)), refreshToken };
   }
 
-  private async mint(user: User, session: Session, profile: Profile): Promise<TokenSet> {
+  private async mint(user: User, session: Session, profile: Profile, issuedAtMs?: number): Promise<TokenSet> {
     const base = {
+      issuedAtMs,
       userId: user.id,
       username: user.username,
       sessionId: session.id,

@@ -30,6 +30,8 @@ export interface MintRequest {
   sessionId: string;
   ttlSeconds: number;
   extra?: Record<string, unknown>;
+  /** Epoch ms the token is issued at; now by default. A login's first tokens share its session's time. */
+  issuedAtMs?: number;
 }
 
 export interface Minted {
@@ -53,7 +55,7 @@ export class TokenService {
 
   async mint(request: MintRequest): Promise<Minted> {
     const key = await this.keys.signingKey();
-    const iat = Math.floor(this.options.clock() / 1000);
+    const iat = Math.floor((request.issuedAtMs ?? this.options.clock()) / 1000);
     const claims: Claims = {
       ...request.extra,
       iss: this.options.issuer,
