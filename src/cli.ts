@@ -2,10 +2,12 @@
 // One commander program: each command declares its arguments, flags and help text in one place
 // below (add a command next to its siblings), and every usage mistake exits 2 naming the CLI's
 // own flags, before any store is opened.
+import fs from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { loadConfig, ConfigError, type Config } from './config.ts';
 import type { Services } from './app.ts';
 import { isAuthError } from './core/errors.ts';
+import { TransferFormatError } from './transfer/records.ts';
 import { isValidEmail, normalizeLogin, publicUser } from './core/users.ts';
 import { SIGNING_ALGS, type SigningAlg } from './core/keys.ts';
 import { isAddressedTo, outboxDir, readOutbox } from './mail/outbox.ts';
@@ -81,12 +83,13 @@ function valueFlag(flags: string, description: string, parse: (value: string) =>
 function buildProgram(io: Io): Command {
   const print = (value: unknown) => io.out(JSON.stringify(value, null, 2) + '\n');
 
-  /** Opens the configured store for one command, and prints what the work returns. */
+  /** Opens the configured store for one command, and prints what the work returns (if anything). */
   const withServices = async (work: (services: Services) => Promise<unknown>): Promise<void> => {
     const { openServices } = await import('./app.ts'); // loaded only when needed: help and usage errors stay quick
     const services = await openServices(loadConfig(), quietLog);
     try {
-      print(await work(services));
+      const result = await work(services);
+      if (result !== undefined) print(result);
     } finally {
       await services.close();
     }
@@ -199,6 +202,35 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found), 2 a usage 
       await withServices(async ({ core }) => publicUser(await core.users.setPassword(user, password, { temporary: options.temporary })));
     });
 
+  users
+    .command('import <file>')
+    .description('import users from CSV or JSON Lines (- reads standard input): username, email, password_hash | password | neither (external), status, created_at, id; see the README, "Migrating users"')
+    .addOption(new Option('--format <format>', 'the file format (default: from the file name, .csv or .jsonl/.ndjson)').choices(['csv', 'jsonl']))
+    .addOption(new Option('--update', 'update users that exist already (by username) instead of skipping them'))
+    .addOption(valueFlag('--rejects <path>', 'where rejected rows go, with line number and reason (default: FILE.rejects.jsonl)'))
+    .action(async function (this: Command, file: string, options: { format?: string; update?: boolean; rejects?: string }) {
+      const { formatOf } = await import('./transfer/records.ts');
+      if (!options.format && !formatOf(file)) this.error(`cannot tell the format of ${file} from its name: give --format csv or --format jsonl`);
+      if (file !== '-' && !fs.existsSync(file)) throw new Refusal(`no such file: ${file}`);
+      const { importCommand } = await import('./transfer/cli.ts');
+      await withServices(({ core }) => importCommand(core, file, options));
+    });
+
+  users
+    .command('export')
+    .description('write every user as JSON Lines, in the format `users import` reads (to standard output, or --output)')
+    .addOption(new Option('--with-hashes', 'include password hashes (keep the file as secret as the database)'))
+    .addOption(valueFlag('--output <path>', 'write to this file (created owner-only) instead of standard output'))
+    .action(async (options: { withHashes?: boolean; output?: string }) => {
+      const { exportCommand } = await import('./transfer/cli.ts');
+      await withServices(async ({ core }) => {
+        const summary = await exportCommand(core, options);
+        // With the rows on standard output, the summary goes to standard error.
+        if (options.output) return summary;
+        io.err(JSON.stringify(summary) + '\n');
+      });
+    });
+
   const keys = program.command('keys').description('signing keys');
   keys
     .command('list')
@@ -291,7 +323,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       io.err(`latchkey: ${error.code}: ${error.message}\n`);
       return 1;
     }
-    if (error instanceof Refusal) {
+    if (error instanceof Refusal || error instanceof TransferFormatError) {
       io.err(`latchkey: ${error.message}\n`);
       return 1;
     }

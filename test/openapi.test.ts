@@ -55,6 +55,7 @@ const OPERATIONS_ADMIN = [
   'get /admin/users/{user}/events',
   'get /admin/keys',
   'post /admin/keys/{kid}/retire',
+  'post /admin/users/import',
 ];
 
 function operations(doc: Doc): string[] {
@@ -226,6 +227,12 @@ for (const engine of ENGINES) {
       const keys = await getFrom('/admin/keys', admin);
       const signing = keys.body.keys.find((k: { signing: boolean }) => k.signing).kid;
       assert.equal((await postTo(`/admin/keys/${signing}/retire`, {}, admin)).status, 200);
+      const imported = await call(`${server.url}/admin/users/import`, {
+        body: '{"username":"imported","email":"imported@example.com"}\n{"username":""}\n',
+        headers: { ...admin, 'content-type': 'application/x-ndjson' },
+      });
+      conforms('POST', '/admin/users/import', imported);
+      assert.deepEqual([imported.status, imported.body.imported, imported.body.rejected], [200, 1, 1]);
       const removed = await call(`${server.url}/admin/users/pia`, { method: 'DELETE', headers: admin });
       conforms('DELETE', '/admin/users/pia', removed);
       assert.equal(removed.status, 204);

@@ -16,7 +16,8 @@ export type AuditKind =
   | 'user_disabled'
   | 'user_enabled'
   | 'user_deleted'
-  | 'signed_out_everywhere';
+  | 'signed_out_everywhere'
+  | 'users_imported';
 
 export interface AuditEvent {
   kind: AuditKind;

@@ -40,13 +40,15 @@ const pbkdf2 = promisify(crypto.pbkdf2);
 const scrypt = promisify(crypto.scrypt) as (password: string, salt: Buffer, keylen: number, options: crypto.ScryptOptions) => Promise<Buffer>;
 
 const B64 = '[A-Za-z0-9+/]+={0,2}';
+/** Django salts are printable ASCII without '$' (get_random_string). */
+const SALT = '[\\x21-\\x23\\x25-\\x7e]{1,128}';
 /** PHC strings use unpadded base64; passlib writes '.' for '+'. */
 const PHC_B64 = '[A-Za-z0-9+/.]+';
 const ARGON2_PHC = new RegExp(`^\\$argon2(?:id|i|d)\\$(?:v=(?:16|19)\\$)?m=(\\d{1,7}),t=(\\d{1,3}),p=(\\d{1,3})\\$${PHC_B64}\\$${PHC_B64}$`);
 const BCRYPT = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/;
 const SCRYPT_PHC = new RegExp(`^\\$scrypt\\$ln=(\\d{1,2}),r=(\\d{1,3}),p=(\\d{1,3})\\$(${PHC_B64})\\$(${PHC_B64})$`);
-const DJANGO_PBKDF2 = new RegExp(`^pbkdf2_(sha256|sha1)\\$(\\d{1,8})\\$([^$]+)\\$(${B64})$`);
-const DJANGO_SCRYPT = new RegExp(`^scrypt\\$([^$]+)\\$(\\d{1,8})\\$(\\d{1,3})\\$(\\d{1,3})\\$(${B64})$`);
+const DJANGO_PBKDF2 = new RegExp(`^pbkdf2_(sha256|sha1)\\$(\\d{1,8})\\$(${SALT})\\$(${B64})$`);
+const DJANGO_SCRYPT = new RegExp(`^scrypt\\$(${SALT})\\$(\\d{1,8})\\$(\\d{1,3})\\$(\\d{1,3})\\$(${B64})$`);
 
 const phcBytes = (text: string) => Buffer.from(text.replaceAll('.', '+'), 'base64');
 

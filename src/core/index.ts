@@ -7,6 +7,7 @@ import type { CoreContext } from './context.ts';
 import { KeyRing } from './keys.ts';
 import { TokenService } from './tokens.ts';
 import { Users } from './users.ts';
+import { UserTransfer } from './user-transfer.ts';
 import { Codes } from './codes.ts';
 import { Challenges } from './challenges.ts';
 import { Sessions } from './sessions.ts';
@@ -18,6 +19,7 @@ import { VerifyCache } from './verify-cache.ts';
 
 export interface Core {
   users: Users;
+  transfer: UserTransfer;
   sessions: Sessions;
   recovery: Recovery;
   challenges: Challenges;
@@ -87,6 +89,7 @@ export async function createCore({ config, store, mailer, limits, background, cl
   const challenges = new Challenges(ctx, codes, users);
   return {
     users,
+    transfer: new UserTransfer(ctx),
     challenges,
     sessions: new Sessions(ctx, users, challenges),
     recovery: new Recovery(ctx, codes, users),

@@ -18,6 +18,15 @@ export function isValidEmail(value: string): boolean {
   return value.length <= 254 && EMAIL.test(value);
 }
 
+/** A username and email as stored (normalized), or a Validation error saying which is wrong. */
+export function checkIdentity(rawUsername: string, rawEmail: string | null | undefined): { username: string; email: string | null } {
+  const username = normalizeLogin(rawUsername);
+  if (!USERNAME.test(username)) throw Validation('username must be 1-128 visible characters without spaces');
+  const email = rawEmail ? normalizeLogin(rawEmail) : null;
+  if (email !== null && !isValidEmail(email)) throw Validation('email is not a valid address');
+  return { username, email };
+}
+
 export interface PublicUser {
   id: number;
   username: string;
@@ -59,10 +68,7 @@ export class Users {
   constructor(private readonly ctx: CoreContext) {}
 
   async create(input: NewUserInput): Promise<User> {
-    const username = normalizeLogin(input.username ?? '');
-    if (!USERNAME.test(username)) throw Validation('username must be 1-128 visible characters without spaces');
-    const email = input.email ? normalizeLogin(input.email) : null;
-    if (email !== null && !isValidEmail(email)) throw Validation('email is not a valid address');
+    const { username, email } = checkIdentity(input.username ?? '', input.email);
     const secrets = [input.password, input.temporaryPassword].filter((p) => p !== undefined);
     if (input.external ? secrets.length > 0 : secrets.length !== 1) {
       throw Validation('give exactly one of password or temporary_password, or external: true');

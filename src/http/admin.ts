@@ -1,9 +1,12 @@
 // The admin API, /admin/*: user management behind `Authorization: Bearer $LATCHKEY_ADMIN_TOKEN`.
+import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Core } from '../core/index.ts';
 import type { AuthError } from '../core/errors.ts';
 import { publicUser } from '../core/users.ts';
 import { hasBearer, useDialectErrors, type DialectErrors } from './common.ts';
+import { jsonLines } from '../transfer/records.ts';
+import type { ImportReject } from '../core/user-transfer.ts';
 
 const error = (status: number, code: string, message: string) => ({ status, body: { error: code, message } });
 const as = (status: number) => (e: AuthError) => error(status, e.code, e.message);
@@ -22,6 +25,10 @@ const errors: DialectErrors = {
   internal: () => error(500, 'internal', 'Internal Server Error.'),
   fallback: as(400),
 };
+
+/** Rejected rows listed in an import's answer; the counts cover all of them. */
+const MAX_LISTED_REJECTS = 1000;
+const JSON_LINES = ['application/x-ndjson', 'application/jsonl', 'application/x-jsonlines'];
 
 const userParams = {
   type: 'object',
@@ -60,6 +67,26 @@ export async function adminRoutes(app: FastifyInstance, { core, adminToken }: { 
       const { username, email, password, temporary_password, external } = request.body;
       const user = await core.users.create({ username, email, password, temporaryPassword: temporary_password, external });
       return reply.code(201).send(publicUser(user));
+    },
+  );
+
+  // The import body is streamed to the importer as it arrives, whatever its size: only this
+  // route, behind the admin token, reads JSON Lines.
+  app.addContentTypeParser(JSON_LINES, (_request, payload, done) => done(null, payload));
+
+  app.post<{ Querystring: { update?: string } }>(
+    '/users/import',
+    { schema: { querystring: { type: 'object', properties: { update: { type: 'string', enum: ['true', 'false'] } } } } },
+    async (request, reply) => {
+      if (!JSON_LINES.includes(String(request.headers['content-type']).split(';')[0].trim().toLowerCase())) {
+        return reply.code(415).send(error(415, 'unsupported_media_type', 'Send JSON Lines as application/x-ndjson.').body);
+      }
+      const rejects: ImportReject[] = [];
+      const counts = await core.transfer.importUsers(jsonLines(request.body as Readable), {
+        update: request.query.update === 'true',
+        onReject: (reject) => void (rejects.length < MAX_LISTED_REJECTS && rejects.push(reject)),
+      });
+      return { ...counts, rejects };
     },
   );
 

@@ -119,6 +119,15 @@ const RESPONSES: Record<string, Operation> = {
   'POST /reset-password': { summary: 'Set a password from the hosted form (HTML)', responses: {} },
   'GET /assets/latchkey.css': { summary: 'The reset page’s stylesheet', responses: {} },
   'POST /admin/users': { summary: 'Create a user', responses: { 201: ok('The user', adminUser) } },
+  'POST /admin/users/import': {
+    summary: 'Import users from a JSON Lines body (application/x-ndjson), streamed; see the README, "Migrating users"',
+    responses: {
+      200: ok(
+        'The counts, and the first 1,000 rejected rows',
+        obj({ imported: int, updated: int, skipped: int, rejected: int, rejects: { type: 'array', items: obj({ line: int, reason: { type: 'string' } }) } }),
+      ),
+    },
+  },
   'GET /admin/users': {
     summary: 'List users by id',
     responses: { 200: ok('A page of users', obj({ users: { type: 'array', items: adminUser }, next_after: nullable('integer') })) },

@@ -129,6 +129,50 @@ export class Store {
     return this.db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
   }
 
+  /** Every user with one of these usernames, emails or ids, in one round trip (bulk import). */
+  usersMatching(keys: { usernames: string[]; emails: string[]; ids: number[] }): Promise<User[]> {
+    if (!keys.usernames.length && !keys.emails.length && !keys.ids.length) return Promise.resolve([]);
+    return this.db
+      .selectFrom('users')
+      .selectAll()
+      .where((eb) =>
+        eb.or([
+          ...(keys.usernames.length ? [eb('username', 'in', keys.usernames)] : []),
+          ...(keys.emails.length ? [eb('email', 'in', keys.emails)] : []),
+          ...(keys.ids.length ? [eb('id', 'in', keys.ids)] : []),
+        ]),
+      )
+      .execute();
+  }
+
+  /** Many users in one statement per shape (rows with and without an id); all or none. */
+  async insertUsers(users: NewUser[]): Promise<void> {
+    const withId = users.filter((u) => u.id !== undefined);
+    const withoutId = users.filter((u) => u.id === undefined);
+    try {
+      for (const group of [withId, withoutId]) {
+        if (group.length) await this.db.insertInto('users').values(group).execute();
+      }
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new UniqueViolation('username, email or id already taken');
+      throw error;
+    }
+  }
+
+  /**
+   * After users were inserted with their own ids: PostgreSQL's identity sequence does not see
+   * them, so move it past the largest id (SQLite's AUTOINCREMENT does this by itself).
+   */
+  async syncUserIds(): Promise<void> {
+    if (this.engine !== 'postgres') return;
+    // Never backwards: an id once handed out (to a since-deleted user) is not handed out again.
+    await sql`
+      with seq as (select pg_get_serial_sequence('users', 'id')::regclass as name)
+      select setval(seq.name, top.id)
+      from seq, (select max(id) as id from users) top
+      where top.id > coalesce(pg_sequence_last_value(seq.name), 0)`.execute(this.db);
+  }
+
   listUsers(options: { limit: number; afterId: number }): Promise<User[]> {
     return this.db
       .selectFrom('users')

@@ -27,9 +27,25 @@ export function realHashes(password: string): Record<string, string> {
   return { ...django, ...php, htpasswd_bcrypt: htpasswd };
 }
 
-/** bcrypt hashes in the `$2y$` form PHP and htpasswd write, from PHP, for a list of users at once. */
-export function phpBcryptHashes(passwords: string[]): string[] {
-  return JSON.parse(
-    run('php', ['-r', 'echo json_encode(array_map(fn($p) => password_hash($p, PASSWORD_BCRYPT, ["cost" => 6]), array_slice($argv, 1)));', ...passwords]),
-  );
+export interface SourceUser {
+  username: string;
+  email: string;
+  password: string;
+  /** Django only: which of its hashers made the hash (default: its default, pbkdf2_sha256). */
+  hasher?: string;
+  active?: boolean;
+}
+
+/** A Django auth_user table, built by Django itself, dumped to CSV by the README's query. */
+export function djangoUsersCsv(outPath: string, users: SourceUser[]): void {
+  run('/usr/bin/python3', [path.join(import.meta.dirname, 'django-users-csv.py'), outPath, JSON.stringify(users)]);
+}
+
+/** A PHP app's user list as JSON Lines, its hashes made by password_hash (bcrypt, `$2y$`). */
+export function phpUsersJsonLines(users: SourceUser[]): string {
+  return run('php', [
+    '-r',
+    'foreach (json_decode($argv[1], true) as $u) echo json_encode(["username" => $u["username"], "email" => $u["email"], "password_hash" => password_hash($u["password"], PASSWORD_BCRYPT, ["cost" => 6])]), "\n";',
+    JSON.stringify(users),
+  ]);
 }

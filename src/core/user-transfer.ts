@@ -1,0 +1,316 @@
+// Users in and out in bulk: import from another system (with its password hashes, plain passwords
+// or none), and export in the same format. Rows are validated one by one and written in batches,
+// each batch in one transaction; the same file imported twice changes nothing the second time.
+import type { NewUser, User, UserStatus, UserUpdate } from '../store/schema.ts';
+import { UniqueViolation, type Store } from '../store/store.ts';
+import type { CoreContext } from './context.ts';
+import { AuthError } from './errors.ts';
+import { parseHash } from './hash-formats.ts';
+import { checkPasswordPolicy, hashPassword, verifyPassword } from './passwords.ts';
+import { checkIdentity } from './users.ts';
+
+/** The fields of an import or export row; anything else in a row is refused. */
+export const TRANSFER_FIELDS = ['id', 'username', 'email', 'password_hash', 'password', 'status', 'created_at'] as const;
+const STATUSES: readonly UserStatus[] = ['active', 'disabled', 'force_change_password'];
+const ISO_TIME = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2})?)(\.\d+)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
+
+/** One row as read from a file: its fields, or why it could not be read. */
+export interface ImportRecord {
+  line: number;
+  fields?: unknown;
+  error?: string;
+}
+
+export interface ImportReject {
+  line: number;
+  reason: string;
+}
+
+export interface ImportCounts {
+  imported: number;
+  updated: number;
+  skipped: number;
+  rejected: number;
+}
+
+export interface ImportOptions {
+  /** Update users that already exist (by username) instead of skipping them. */
+  update?: boolean;
+  batchSize?: number;
+  onReject?(reject: ImportReject): void;
+  /** After each batch is written. */
+  onProgress?(counts: ImportCounts): void;
+}
+
+export interface ExportRow {
+  id: number;
+  username: string;
+  email: string | null;
+  status: UserStatus;
+  created_at: string;
+  password_hash?: string;
+}
+
+type Secret = { kind: 'hash'; hash: string } | { kind: 'password'; password: string } | { kind: 'none' };
+
+interface ImportRow {
+  line: number;
+  id?: number;
+  username: string;
+  /** undefined: not given (an update keeps the current one). */
+  email?: string;
+  secret: Secret;
+  status?: UserStatus;
+  createdAt?: number;
+}
+
+class RowRejected extends Error {}
+
+function parseTime(value: string): number {
+  const match = ISO_TIME.exec(value.trim());
+  if (!match) throw new RowRejected('created_at must be an ISO 8601 time');
+  const [, date, time = '00:00:00', fraction = '', zone = 'Z'] = match;
+  // Milliseconds are what we keep; a time without a zone is UTC.
+  const ms = Date.parse(`${date}T${time}${fraction.slice(0, 4)}${zone.toUpperCase()}`);
+  if (!Number.isFinite(ms)) throw new RowRejected('created_at must be an ISO 8601 time');
+  return ms;
+}
+
+export class UserTransfer {
+  constructor(private readonly ctx: CoreContext) {}
+
+  /** Reads, checks and normalizes one row; throws RowRejected with the reason. */
+  private validate(record: ImportRecord): ImportRow {
+    if (record.error) throw new RowRejected(record.error);
+    const fields = record.fields;
+    if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) throw new RowRejected('a row must be an object');
+    const unknown = Object.keys(fields).filter((key) => !(TRANSFER_FIELDS as readonly string[]).includes(key));
+    if (unknown.length) throw new RowRejected(`unknown field: ${unknown[0]}`);
+    const get = (key: (typeof TRANSFER_FIELDS)[number], numeric = false): string | undefined => {
+      const value = (fields as Record<string, unknown>)[key];
+      if (value === undefined || value === null || value === '') return undefined;
+      if (typeof value === 'string') return value;
+      if (numeric && typeof value === 'number') return String(value);
+      throw new RowRejected(`${key} must be a string`);
+    };
+
+    const rawUsername = get('username');
+    if (rawUsername === undefined) throw new RowRejected('username is required');
+    let identity: { username: string; email: string | null };
+    try {
+      identity = checkIdentity(rawUsername, get('email'));
+    } catch (error) {
+      throw new RowRejected((error as Error).message);
+    }
+
+    const idText = get('id', true);
+    let id: number | undefined;
+    if (idText !== undefined) {
+      id = Number(idText);
+      if (!/^[1-9][0-9]{0,15}$/.test(idText) || !Number.isSafeInteger(id)) throw new RowRejected('id must be a positive integer');
+    }
+
+    const passwordHash = get('password_hash');
+    const password = get('password');
+    let secret: Secret = { kind: 'none' };
+    if (passwordHash !== undefined && password !== undefined) throw new RowRejected('give password_hash or password, not both');
+    if (passwordHash !== undefined) {
+      if (!parseHash(passwordHash)) throw new RowRejected('password_hash is in an unknown or unsupported format');
+      secret = { kind: 'hash', hash: passwordHash };
+    } else if (password !== undefined) {
+      try {
+        checkPasswordPolicy(password, { minLength: this.ctx.settings.passwordMinLength }, identity.username);
+      } catch (error) {
+        throw new RowRejected(error instanceof AuthError ? error.message : 'password is not acceptable');
+      }
+      secret = { kind: 'password', password };
+    }
+
+    const status = get('status') as UserStatus | undefined;
+    if (status !== undefined && !STATUSES.includes(status)) throw new RowRejected(`status must be one of ${STATUSES.join(', ')}`);
+    if (status === 'force_change_password' && secret.kind === 'none') {
+      throw new RowRejected('a user without a password cannot be made to change it');
+    }
+    const createdAt = get('created_at');
+    return {
+      line: record.line,
+      id,
+      username: identity.username,
+      email: identity.email ?? undefined,
+      secret,
+      status,
+      createdAt: createdAt === undefined ? undefined : parseTime(createdAt),
+    };
+  }
+
+  /**
+   * Imports users from `records` (streamed: memory stays bounded by the batch size). A user who
+   * exists already (by username) is skipped, or with `update` updated; a row that cannot go in is
+   * reported to onReject with its line and reason while the rest go in.
+   */
+  async importUsers(records: AsyncIterable<ImportRecord>, options: ImportOptions = {}): Promise<ImportCounts> {
+    const counts: ImportCounts = { imported: 0, updated: 0, skipped: 0, rejected: 0 };
+    const batchSize = options.batchSize ?? 1000;
+    const reject = (line: number, reason: string) => {
+      counts.rejected++;
+      options.onReject?.({ line, reason });
+    };
+    let batch: ImportRow[] = [];
+    const keys = new Set<string>();
+    let sawId = false;
+    const flush = async () => {
+      if (!batch.length) return;
+      const rows = batch;
+      batch = [];
+      keys.clear();
+      await this.writeBatch(rows, options.update ?? false, counts, reject);
+      options.onProgress?.({ ...counts });
+    };
+
+    try {
+      for await (const record of records) {
+        let row: ImportRow;
+        try {
+          row = this.validate(record);
+        } catch (error) {
+          if (!(error instanceof RowRejected)) throw error;
+          reject(record.line, error.message);
+          continue;
+        }
+        // A row about the same user, email or id as one waiting in this batch sees that one written first.
+        const rowKeys = [`u:${row.username}`, ...(row.email ? [`e:${row.email}`] : []), ...(row.id ? [`i:${row.id}`] : [])];
+        if (rowKeys.some((key) => keys.has(key))) await flush();
+        rowKeys.forEach((key) => keys.add(key));
+        sawId ||= row.id !== undefined;
+        batch.push(row);
+        if (batch.length >= batchSize) await flush();
+      }
+      await flush();
+    } finally {
+      if (sawId) await this.ctx.store.syncUserIds();
+    }
+    await this.ctx.audit.record({ kind: 'users_imported', userId: null, detail: JSON.stringify(counts) });
+    return counts;
+  }
+
+  private async writeBatch(rows: ImportRow[], update: boolean, counts: ImportCounts, reject: (line: number, reason: string) => void) {
+    const store = this.ctx.store;
+    const found = await store.usersMatching({
+      usernames: rows.map((r) => r.username),
+      emails: rows.flatMap((r) => (r.email ? [r.email] : [])),
+      ids: rows.flatMap((r) => (r.id ? [r.id] : [])),
+    });
+    const byUsername = new Map(found.map((u) => [u.username, u]));
+    const byEmail = new Map(found.filter((u) => u.email).map((u) => [u.email!, u]));
+    const byId = new Map(found.map((u) => [u.id, u]));
+    const now = this.ctx.clock();
+
+    type Plan = { insert: NewUser } | { update: { user: User; patch: UserUpdate; endSessions: boolean } } | { reject: string } | 'skip';
+    const plan = async (row: ImportRow): Promise<Plan> => {
+      const existing = byUsername.get(row.username);
+      const idHolder = row.id ? byId.get(row.id) : undefined;
+      const emailHolder = row.email ? byEmail.get(row.email) : undefined;
+      if (idHolder && idHolder !== existing) return { reject: `id ${row.id} belongs to another user` };
+      if (emailHolder && emailHolder !== existing) return { reject: 'email belongs to another user' };
+      if (!existing) return { insert: await this.newUser(row, now) };
+      if (!update) return 'skip';
+      if (row.id !== undefined && row.id !== existing.id) {
+        return { reject: `id ${row.id} does not match the existing user's id ${existing.id}` };
+      }
+      const change = await this.changes(existing, row, now);
+      return change ? { update: change } : 'skip';
+    };
+    // Planned together (plain passwords hash in parallel on the thread pool), written in file order.
+    const plans = await Promise.all(rows.map(plan));
+    const inserts = plans.flatMap((p) => (typeof p === 'object' && 'insert' in p ? [p.insert] : []));
+    const updates = plans.flatMap((p) => (typeof p === 'object' && 'update' in p ? [p.update] : []));
+
+    try {
+      await store.transaction(async (tx) => {
+        await tx.insertUsers(inserts);
+        for (const { user, patch, endSessions } of updates) {
+          await tx.updateUser(user.id, patch);
+          if (endSessions) await this.endSessions(tx, user.id, now);
+        }
+      });
+    } catch (error) {
+      if (!(error instanceof UniqueViolation)) throw error;
+      // Someone else created one of these users meanwhile: go row by row so only that one is refused.
+      if (rows.length === 1) return reject(rows[0].line, 'username, email or id already taken');
+      for (const row of rows) await this.writeBatch([row], update, counts, reject);
+      return;
+    }
+    counts.imported += inserts.length;
+    counts.updated += updates.length;
+    plans.forEach((p, i) => {
+      if (p === 'skip') counts.skipped++;
+      else if ('reject' in p) reject(rows[i].line, p.reject);
+    });
+  }
+
+  private async newUser(row: ImportRow, now: number): Promise<NewUser> {
+    const { secret } = row;
+    const status = row.status ?? 'active';
+    return {
+      ...(row.id !== undefined ? { id: row.id } : {}),
+      username: row.username,
+      email: row.email ?? null,
+      password_hash: secret.kind === 'hash' ? secret.hash : secret.kind === 'password' ? await hashPassword(secret.password) : null,
+      status,
+      // Without a password here, the password lives elsewhere: an external user (see LATCHKEY_MIGRATE_FROM).
+      managed_by: secret.kind === 'none' ? 'external' : 'local',
+      created_at: row.createdAt ?? now,
+      updated_at: now,
+      password_changed_at: secret.kind === 'none' || status === 'force_change_password' ? null : now,
+    };
+  }
+
+  /** What an update changes, or undefined when the row says what the store already holds. */
+  private async changes(user: User, row: ImportRow, now: number) {
+    const patch: UserUpdate = {};
+    if (row.email !== undefined && row.email !== user.email) patch.email = row.email;
+    if (row.status !== undefined && row.status !== user.status) patch.status = row.status;
+    if (row.createdAt !== undefined && row.createdAt !== user.created_at) patch.created_at = row.createdAt;
+    const { secret } = row;
+    let newHash: string | undefined;
+    if (secret.kind === 'hash' && secret.hash !== user.password_hash) newHash = secret.hash;
+    if (secret.kind === 'password' && !(await verifyPassword(user.password_hash, secret.password)).ok) {
+      newHash = await hashPassword(secret.password);
+    }
+    if (newHash !== undefined) {
+      patch.password_hash = newHash;
+      patch.managed_by = 'local';
+      patch.password_changed_at = (row.status ?? user.status) === 'force_change_password' ? null : now;
+    }
+    if (!Object.keys(patch).length) return undefined;
+    patch.updated_at = now;
+    // A new password or a disabled account ends every session, as it does anywhere else.
+    return { user, patch, endSessions: newHash !== undefined || patch.status === 'disabled' };
+  }
+
+  private async endSessions(tx: Store, userId: number, now: number) {
+    await tx.revokeUserSessions(userId, now);
+    await tx.retireCodes(userId, 'reset_code', now);
+    await tx.retireCodes(userId, 'reset_link', now);
+  }
+
+  /** Every user, by id, in the import format; hashes only when asked for. */
+  async *exportUsers(options: { withHashes?: boolean } = {}): AsyncGenerator<ExportRow> {
+    let afterId = 0;
+    for (;;) {
+      const page = await this.ctx.store.listUsers({ limit: 1000, afterId });
+      if (!page.length) return;
+      for (const user of page) {
+        yield {
+          id: user.id,
+          username: user.username,
+          email: user.email,
+          status: user.status,
+          created_at: new Date(user.created_at).toISOString(),
+          ...(options.withHashes && user.password_hash ? { password_hash: user.password_hash } : {}),
+        };
+      }
+      afterId = page[page.length - 1].id;
+    }
+  }
+}
