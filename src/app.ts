@@ -6,7 +6,7 @@ import type { Config } from './config.ts';
 import { Store } from './store/store.ts';
 import { createMailer, type Mailer } from './mail/mailer.ts';
 import { outboxDir } from './mail/outbox.ts';
-import { memoryLimits, redisLimits, type Limits } from './core/limits.ts';
+import { limitsOn, redisTallies, type Limits } from './core/limits.ts';
 import { createCore, type Core } from './core/index.ts';
 import { registerBodyParsers } from './http/common.ts';
 import { registerOpenApi } from './http/openapi.ts';
@@ -40,23 +40,29 @@ export async function openServices(config: Config, log: Logger, options: { clock
   let limits: Limits | undefined;
   try {
     const migrated = await store.migrate();
+    const clock = options.clock ?? Date.now;
+    // Tallies live beside the store, so the CLI and every instance see the same lockouts.
+    const tallies = store.openTallies();
     if (config.redisUrl) {
-      // No offline queue: while Redis is down a command fails at once and the limits fall
-      // back to counting in memory, instead of holding the login until Redis returns.
+      // No offline queue: while Redis is down a command fails at once and the limits count in
+      // the store meanwhile, instead of holding the login until Redis returns.
       const client = new Redis(config.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
       let down = false;
       client.on('error', (err) => {
-        if (!down) log.warn({ err: err.message }, 'redis unavailable; limits count in memory meanwhile');
+        if (!down) log.warn({ err: err.message }, 'redis unavailable; limits count in the store meanwhile');
         down = true;
       });
       client.on('ready', () => {
         if (down) log.info('redis is back');
         down = false;
       });
+      limits = limitsOn(redisTallies(client, config.redisPrefix, tallies), 'redis', clock, async () => {
+        client.disconnect();
+        await tallies.close();
+      });
       await client.connect();
-      limits = redisLimits(client, config.redisPrefix);
     } else {
-      limits = memoryLimits();
+      limits = limitsOn(tallies, 'store', clock, () => tallies.close());
     }
     const background = new Background((err, what) => log.error({ err }, `${what} failed`));
     const mailer = createMailer({
@@ -88,6 +94,9 @@ export async function openServices(config: Config, log: Logger, options: { clock
   }
 }
 
+/** proxy-addr's trust function for "the nearest n hops are proxies". */
+const hops = (n: number) => (_address: string, hop: number) => hop < n;
+
 // Never log a query string: reset links carry their token there.
 const withoutQuery = (url: string) => url.split('?')[0];
 
@@ -106,8 +115,9 @@ export async function buildApp(config: Config, options: { clock?: () => number; 
     bodyLimit: 64 * 1024,
     // Roypi documents trailing slashes, the others none; accept either everywhere.
     routerOptions: { ignoreTrailingSlash: true },
-    // A hop count is valid at run time though the types only name booleans and addresses.
-    trustProxy: config.trustProxy as boolean,
+    // fastify fails closed on a bare hop count (it cannot check the peer is a proxy); the
+    // operator who sets one says they run behind that many proxies, so trust that many hops.
+    trustProxy: typeof config.trustProxy === 'number' ? hops(config.trustProxy) : config.trustProxy,
     // No type coercion: a number where a password should be is a client bug to report, not to guess at.
     ajv: { customOptions: { allErrors: true, coerceTypes: false } },
   });

@@ -173,7 +173,8 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found), 2 a usage 
     );
 
   const oneUser: [string, string, (services: Services, user: string) => Promise<unknown>][] = [
-    ['get', 'show a user', async ({ core }, user) => publicUser(await core.users.find(user))],
+    ['get', 'show a user, and whether and until when they are locked out', async ({ core }, user) => core.users.view(await core.users.find(user))],
+    ['unlock', 'lift every lockout of a user (the account\'s delay and each address\'s)', async ({ core }, user) => core.users.view(await core.users.unlock(user))],
     ['disable', 'disable a user and end every session of theirs', async ({ core }, user) => publicUser(await core.users.disable(user))],
     ['enable', 'enable a disabled user', async ({ core }, user) => publicUser(await core.users.enable(user))],
     ['delete', 'delete a user', async ({ core }, user) => (await core.users.remove(user), { deleted: user })],

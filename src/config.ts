@@ -41,14 +41,30 @@ export interface Config {
   metricsToken?: string;
   keySecret?: string;
   logLevel: string;
-  /** Trust X-Forwarded-For from this many proxies (or true for any), for the client IP. */
-  trustProxy: boolean | number;
+  /**
+   * Which X-Forwarded-For hops to believe for the client IP: none (false), all (true), the
+   * nearest N (a number), or those from these proxy addresses (comma-separated addresses,
+   * CIDRs, or proxy-addr's names loopback, linklocal, uniquelocal).
+   */
+  trustProxy: boolean | number | string;
   passwordMinLength: number;
-  /** Failed logins per username before it is locked out for lockoutSeconds. */
+  /** Failed password checks per (account, client IP) before that IP is locked out of the account for lockoutSeconds. */
   lockoutThreshold: number;
   lockoutSeconds: number;
-  /** Requests per minute per client IP on the credential-taking endpoints. */
+  /** Requests per minute per client IP on every unauthenticated credential and recovery endpoint. */
   ipRateLimit: number;
+  /** Failed password checks per account (from any IP) in accountWindowSeconds before each attempt waits a growing delay. */
+  accountSlowdownAfter: number;
+  accountWindowSeconds: number;
+  /** The growing delay's ceiling, seconds. */
+  accountMaxDelay: number;
+  /** Reset mails per hour per (account, client IP); reset requests per hour per client IP; reset mails per hour per account. */
+  resetMailsPerAccountIp: number;
+  resetRequestsPerIp: number;
+  resetMailsPerAccount: number;
+  /** Wrong reset codes per (account, client IP) per hour; and per code, from everywhere, before it dies. */
+  codeAttemptsPerIp: number;
+  codeMaxAttempts: number;
   /** Audit events older than this many days are deleted. */
   auditRetentionDays: number;
   /** Verified tokens, and sessions with their users, kept in memory (each); 0 turns the cache off. */
@@ -96,6 +112,18 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
 
 const DAY = 86_400;
 
+function trustProxy(raw: string | undefined): Config['trustProxy'] {
+  if (!raw || raw === 'false' || raw === '0') return false;
+  if (raw === 'true') return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  const entries = raw.split(',').map((e) => e.trim());
+  const address = /^(loopback|linklocal|uniquelocal|[0-9a-fA-F.:]+(\/\d{1,3})?)$/;
+  if (entries.some((e) => !address.test(e))) {
+    throw new ConfigError('LATCHKEY_TRUST_PROXY must be true, a hop count, or comma-separated proxy addresses or CIDRs');
+  }
+  return entries.join(',');
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const port = int(env, 'PORT', 8080);
   const host = env.HOST || '127.0.0.1';
@@ -122,11 +150,19 @@ export function loadConfig(env: Env = process.env): Config {
     introspectionToken: env.LATCHKEY_INTROSPECTION_TOKEN || undefined,
     keySecret: env.LATCHKEY_KEY_SECRET || undefined,
     logLevel: env.LOG_LEVEL || 'info',
-    trustProxy: env.LATCHKEY_TRUST_PROXY === 'true' ? true : int(env, 'LATCHKEY_TRUST_PROXY', 0),
+    trustProxy: trustProxy(env.LATCHKEY_TRUST_PROXY),
     passwordMinLength: int(env, 'LATCHKEY_PASSWORD_MIN_LENGTH', 8, 1),
     lockoutThreshold: int(env, 'LATCHKEY_LOCKOUT_THRESHOLD', 5, 1),
     lockoutSeconds: int(env, 'LATCHKEY_LOCKOUT_SECONDS', 900, 1),
     ipRateLimit: int(env, 'LATCHKEY_IP_RATE_LIMIT', 60, 1),
+    accountSlowdownAfter: int(env, 'LATCHKEY_ACCOUNT_SLOWDOWN_AFTER', 20, 1),
+    accountWindowSeconds: int(env, 'LATCHKEY_ACCOUNT_WINDOW_SECONDS', 3600, 1),
+    accountMaxDelay: int(env, 'LATCHKEY_ACCOUNT_MAX_DELAY', 60, 1),
+    resetMailsPerAccountIp: int(env, 'LATCHKEY_RESET_MAILS_PER_ACCOUNT_IP', 2, 1),
+    resetRequestsPerIp: int(env, 'LATCHKEY_RESET_REQUESTS_PER_IP', 20, 1),
+    resetMailsPerAccount: int(env, 'LATCHKEY_RESET_MAILS_PER_ACCOUNT', 5, 1),
+    codeAttemptsPerIp: int(env, 'LATCHKEY_CODE_ATTEMPTS_PER_IP', 5, 1),
+    codeMaxAttempts: int(env, 'LATCHKEY_CODE_MAX_ATTEMPTS', 10, 1),
     auditRetentionDays: int(env, 'LATCHKEY_AUDIT_RETENTION_DAYS', 365, 1),
     verifyCacheEntries: int(env, 'LATCHKEY_VERIFY_CACHE_ENTRIES', 10_000, 0),
     verifyCacheMaxAgeSeconds: int(env, 'LATCHKEY_VERIFY_CACHE_MAX_AGE', 60, 1),

@@ -100,7 +100,7 @@ describe('limits when Redis goes away', { skip: needs(`no ${REDIS_SERVER}`, have
     if (redis.exitCode === null) redis.kill('SIGKILL');
   });
 
-  it('logins keep working, and the lockout keeps counting, in memory', async () => {
+  it('logins keep working, and the lockout keeps counting, in the store', async () => {
     const login = (password: string) => post(`${server.url}/v1/login`, { username: 'morpheus', password });
     assert.equal((await login('morpheus-password')).status, 200);
     const exited = new Promise((resolve) => redis.once('exit', resolve));

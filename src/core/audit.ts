@@ -12,6 +12,8 @@ export type AuditKind =
   | 'password_rehashed'
   | 'reset_code_sent'
   | 'reset_link_sent'
+  | 'reset_request_ignored'
+  | 'user_unlocked'
   | 'user_created'
   | 'user_disabled'
   | 'user_enabled'

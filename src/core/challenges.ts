@@ -1,7 +1,7 @@
 // NEW_PASSWORD_REQUIRED: a user created with a temporary password proves it at login, gets a
 // short-lived single-use session, and trades it with a new password for a full token set.
 import type { User } from '../store/schema.ts';
-import type { CoreContext } from './context.ts';
+import type { CoreContext, RequestContext } from './context.ts';
 import { MINUTE } from './context.ts';
 import type { Codes } from './codes.ts';
 import { InvalidCredentials, isAuthError, TokenInvalid } from './errors.ts';
@@ -28,7 +28,8 @@ export class Challenges {
   }
 
   /** Sets the new password and returns the user, now active; the caller opens the session. */
-  async answerNewPassword(session: string, username: string, newPassword: string): Promise<User> {
+  async answerNewPassword(session: string, username: string, newPassword: string, request: RequestContext = {}): Promise<User> {
+    await this.ctx.guard.admit(request.ip);
     let code;
     try {
       code = await this.codes.findByToken('challenge', session);

@@ -1,22 +1,35 @@
 // One-time codes: reset codes typed from an email, reset links, and challenge sessions.
 // Only a hash is stored; each one works once, for a limited time, and a few wrong guesses kill it.
 import type { CodePurpose, OneTimeCode, User } from '../store/schema.ts';
+import type { Store } from '../store/store.ts';
 import type { CoreContext } from './context.ts';
 import { CodeMismatch, ExpiredCode } from './errors.ts';
 import { randomId, safeEqual, sha256 } from './secrets.ts';
 
-export const MAX_CODE_ATTEMPTS = 5;
+/** Every way a typed code can fail says this, so the answer tells nothing about the account. */
+export const INVALID_CODE = 'Invalid verification code provided, please try again.';
 
 /** Short codes are bound to their row, so equal codes of two users never share a hash. */
 const hashOf = (id: string, secret: string) => sha256(`${id}:${secret}`);
 /** Long random tokens are looked up by their hash alone. */
 const hashOfToken = (purpose: CodePurpose, token: string) => sha256(`${purpose}:${token}`);
 
+export interface IssueOptions {
+  /**
+   * Earlier live codes that stay valid beside the new one (default none). A reset request can
+   * come from anyone, so it must not kill the code the account's owner is about to type.
+   */
+  keepEarlier?: number;
+  /** More writes for the same transaction (the audit event). */
+  also?: (tx: Store) => Promise<void>;
+}
+
 export class Codes {
   constructor(private readonly ctx: CoreContext) {}
 
   /**
-   * Stores a new code for the user, retiring any earlier one of the same purpose; false, and
+   * Stores a new code for the user, retiring earlier ones of the same purpose beyond
+   * `options.keepEarlier`; false, and
    * nothing stored, when the user's security stamp is no longer `user.security_stamp` (a password
    * change or disable committed since the user was read) or the user is disabled or gone.
    */
@@ -26,13 +39,14 @@ export class Codes {
     secret: string,
     ttlMs: number,
     lookup: 'by-user' | 'by-token',
+    options: IssueOptions = {},
   ): Promise<boolean> {
     const now = this.ctx.clock();
     const id = randomId();
     const userId = user.id;
     return this.ctx.store.transaction(async (tx) => {
       if (!(await tx.holdUserAt(userId, user.security_stamp))) return false;
-      await tx.retireCodes(userId, purpose, now);
+      await tx.retireCodes(userId, purpose, now, options.keepEarlier ?? 0);
       await tx.insertCode({
         id,
         purpose,
@@ -43,22 +57,25 @@ export class Codes {
         used_at: null,
         created_at: now,
       });
+      await options.also?.(tx);
       return true;
     });
   }
 
-  /** Checks a typed code against the user's newest one; after MAX_CODE_ATTEMPTS guesses it is dead. */
-  async checkForUser(userId: number, purpose: CodePurpose, guess: string): Promise<OneTimeCode> {
-    const code = await this.ctx.store.latestLiveCode(userId, purpose);
-    if (!code) throw CodeMismatch('Invalid verification code provided, please try again.');
-    if (code.expires_at <= this.ctx.clock()) throw ExpiredCode('Invalid code provided, please request a code again.');
-    if (!(await this.ctx.store.takeCodeAttempt(code.id, MAX_CODE_ATTEMPTS))) {
-      throw ExpiredCode('Attempt limit exceeded, please request a code again.');
+  /**
+   * Checks a typed code against each of the user's live ones (at most `among`). Every guess
+   * spends an attempt of each code it is compared with, so no code takes more than the
+   * configured number of guesses in all, whoever sends them.
+   */
+  async checkForUser(userId: number, purpose: CodePurpose, guess: string, among: number): Promise<OneTimeCode> {
+    const { store, settings } = this.ctx;
+    let match: OneTimeCode | undefined;
+    for (const code of await store.liveCodes(userId, purpose, this.ctx.clock(), among)) {
+      if (!(await store.takeCodeAttempt(code.id, settings.codeMaxAttempts))) continue;
+      if (safeEqual(hashOf(code.id, guess), code.code_hash)) match ??= code;
     }
-    if (!safeEqual(hashOf(code.id, guess), code.code_hash)) {
-      throw CodeMismatch('Invalid verification code provided, please try again.');
-    }
-    return code;
+    if (!match) throw CodeMismatch(INVALID_CODE);
+    return match;
   }
 
   /** Finds a live code by its token; says why when it is unknown, used or expired. */

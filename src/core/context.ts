@@ -3,7 +3,7 @@ import type { Store } from '../store/store.ts';
 import type { Mailer } from '../mail/mailer.ts';
 import type { KeyRing } from './keys.ts';
 import type { TokenService } from './tokens.ts';
-import type { Counter } from './limits.ts';
+import type { Guard } from './guard.ts';
 import type { Audit } from './audit.ts';
 import type { Background } from '../background.ts';
 import type { VerifyCache } from './verify-cache.ts';
@@ -16,15 +16,10 @@ export interface RequestContext {
 export interface CoreSettings {
   passwordMinLength: number;
   publicUrl: string;
-}
-
-export interface Counters {
-  /** Password checks per login name, cleared by a success: the lockout. */
-  loginAttempts: Counter;
-  /** Credential attempts per client IP. */
-  perIp: Counter;
-  /** Reset mails per account, so nobody can mail-bomb a user. */
-  resetMails: Counter;
+  /** Wrong guesses one reset code takes, from everywhere, before it dies. */
+  codeMaxAttempts: number;
+  /** Reset codes (and links) of one account that stay valid at once: more than one IP may cause in an hour. */
+  liveResetCodes: number;
 }
 
 export interface CoreContext {
@@ -34,7 +29,8 @@ export interface CoreContext {
   /** Verified tokens, sessions and users, kept true by the store's change feed. */
   verifyCache: VerifyCache;
   mailer: Mailer;
-  counters: Counters;
+  /** The limits on every unauthenticated path. */
+  guard: Guard;
   settings: CoreSettings;
   audit: Audit;
   background: Background;

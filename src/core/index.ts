@@ -11,7 +11,8 @@ import { UserTransfer } from './user-transfer.ts';
 import { Codes } from './codes.ts';
 import { Challenges } from './challenges.ts';
 import { Sessions } from './sessions.ts';
-import { Recovery } from './recovery.ts';
+import { Recovery, RESET_TTL_MS } from './recovery.ts';
+import { Guard } from './guard.ts';
 import { profiles } from './profiles.ts';
 import { Audit, type AuditKind } from './audit.ts';
 import type { Background } from '../background.ts';
@@ -23,6 +24,8 @@ export interface Core {
   sessions: Sessions;
   recovery: Recovery;
   challenges: Challenges;
+  /** Limits and lockouts: the admin's view of them, and unlock. */
+  guard: Guard;
   keys: KeyRing;
   tokens: TokenService;
   profiles: ReturnType<typeof profiles>;
@@ -72,17 +75,22 @@ export async function createCore({ config, store, mailer, limits, background, cl
     clock,
     background,
     audit: new Audit(store, clock, onEvent),
-    settings: { passwordMinLength: config.passwordMinLength, publicUrl: config.publicUrl },
-    counters: {
-      loginAttempts: limits.counter({
-        name: 'login-attempts',
-        points: config.lockoutThreshold,
-        durationSeconds: config.lockoutSeconds,
-        blockSeconds: config.lockoutSeconds,
-      }),
-      perIp: limits.counter({ name: 'ip', points: config.ipRateLimit, durationSeconds: 60 }),
-      resetMails: limits.counter({ name: 'reset-mails', points: 5, durationSeconds: 3600 }),
+    settings: { passwordMinLength: config.passwordMinLength, publicUrl: config.publicUrl, codeMaxAttempts: config.codeMaxAttempts,
+      liveResetCodes: config.resetMailsPerAccountIp + 1,
     },
+    guard: new Guard(limits, {
+      ipRateLimit: config.ipRateLimit,
+      lockoutThreshold: config.lockoutThreshold,
+      lockoutSeconds: config.lockoutSeconds,
+      accountSlowdownAfter: config.accountSlowdownAfter,
+      accountWindowSeconds: config.accountWindowSeconds,
+      accountMaxDelay: config.accountMaxDelay,
+      resetMailsPerAccountIp: config.resetMailsPerAccountIp,
+      resetMailsPerIp: config.resetRequestsPerIp,
+      resetMailsPerAccount: config.resetMailsPerAccount,
+      codeAttemptsPerIp: config.codeAttemptsPerIp,
+      codeWindowSeconds: RESET_TTL_MS / 1000,
+    }),
   };
   const users = new Users(ctx);
   const codes = new Codes(ctx);
@@ -93,6 +101,7 @@ export async function createCore({ config, store, mailer, limits, background, cl
     challenges,
     sessions: new Sessions(ctx, users, challenges),
     recovery: new Recovery(ctx, codes, users),
+    guard: ctx.guard,
     keys,
     tokens,
     profiles: profiles(config),
@@ -110,6 +119,7 @@ export async function createCore({ config, store, mailer, limits, background, cl
       });
       // Keys past their retention verify nothing any more (keys.ts); their rows can go too.
       await store.deleteKeysRetiredBefore(now - maxTokenTtlMs);
+      await limits.tallies.sweep(now);
     },
   };
 }

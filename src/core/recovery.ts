@@ -1,9 +1,9 @@
 // Forgotten passwords: a code by email (Wikimedia) or a one-time link to the hosted page (Ziik).
 // Requests answer the same whether or not the account exists, and never wait for the mail.
-import type { User } from '../store/schema.ts';
-import type { CoreContext } from './context.ts';
+import type { CoreContext, RequestContext } from './context.ts';
 import { MINUTE } from './context.ts';
-import type { Codes } from './codes.ts';
+import { INVALID_CODE, type Codes } from './codes.ts';
+import { accountOf } from './guard.ts';
 import { CodeMismatch, ExternallyManaged, Validation } from './errors.ts';
 import { checkPasswordPolicy, hashPassword } from './passwords.ts';
 import { randomDigits, randomToken } from './secrets.ts';
@@ -22,51 +22,69 @@ export class Recovery {
     private readonly users: Users,
   ) {}
 
-  /** The user, when they exist, may reset and have not had too many reset mails lately. */
-  private async recipient(user: User | undefined): Promise<(User & { email: string }) | undefined> {
-    if (!user || !user.email || user.managed_by !== 'local' || user.status === 'disabled') return undefined;
-    if ((await this.ctx.counters.resetMails.hit(String(user.id))) > 0) return undefined;
-    return user as User & { email: string };
-  }
-
   /**
-   * Emails a confirmation code to the user, if there is such a user who may reset. The work
-   * happens after the answer, so its time cannot tell whether the account exists.
+   * Finds who a reset request is for and mails them a code or link, after the answer. The
+   * path is the same for every name: the same lookups and counts, one write transaction
+   * (the code and its audit event, or for nobody an audit event of the ignored request), and
+   * a message rendered; only the mail's delivery differs. So neither the answer nor the work
+   * that follows it tells whether the account exists.
    */
-  requestCode(username: string): void {
-    this.ctx.background.run('reset code request', async () => {
-      const user = await this.recipient(await this.ctx.store.userByUsername(normalizeLogin(username)));
-      if (!user) return;
-      const code = randomDigits(RESET_CODE_DIGITS);
+  private deliver(what: 'reset_code' | 'reset_link', loginName: string, request: RequestContext): void {
+    this.ctx.background.run(`reset ${what === 'reset_code' ? 'code' : 'link'} request`, async () => {
+      const { store, guard } = this.ctx;
+      const found = what === 'reset_code' ? await store.userByUsername(loginName) : await store.userByEmail(loginName);
+      const allowed = await guard.mayMail(accountOf(found, loginName), request.ip);
+      const user = allowed && found?.email && found.managed_by === 'local' && found.status !== 'disabled' ? found : undefined;
+      const to = user?.email ?? 'nobody@invalid.invalid';
+      const secret = what === 'reset_code' ? randomDigits(RESET_CODE_DIGITS) : randomToken();
+      const message =
+        what === 'reset_code'
+          ? resetCodeMessage(to, user?.username ?? loginName, secret, RESET_TTL_MS / MINUTE)
+          : resetLinkMessage(to, `${this.ctx.settings.publicUrl}/reset-password?token=${encodeURIComponent(secret)}`, RESET_TTL_MS / MINUTE);
+      if (!user) {
+        await store.transaction(async (tx) => {
+          await tx.retireCodes(0, what, this.ctx.clock(), this.ctx.settings.liveResetCodes);
+          await this.ctx.audit.record({ kind: 'reset_request_ignored', userId: found?.id ?? null, ip: request.ip }, tx);
+        });
+        return;
+      }
+      const kind = what === 'reset_code' ? 'reset_code_sent' : 'reset_link_sent';
+      const issued = await this.codes.issue(user, what, secret, RESET_TTL_MS, what === 'reset_code' ? 'by-user' : 'by-token', {
+        keepEarlier: this.ctx.settings.liveResetCodes - 1,
+        also: (tx) => this.ctx.audit.record({ kind, userId: user.id, ip: request.ip }, tx),
+      });
       // Not when the password changed or the user was disabled since the lookup.
-      if (!(await this.codes.issue(user, 'reset_code', code, RESET_TTL_MS, 'by-user'))) return;
-      await this.ctx.audit.record({ kind: 'reset_code_sent', userId: user.id });
-      this.ctx.mailer.enqueue(resetCodeMessage(user.email, user.username, code, RESET_TTL_MS / MINUTE));
+      if (issued) this.ctx.mailer.enqueue(message);
     });
   }
 
+  /** Emails a confirmation code to the user, if there is such a user who may reset. Answers before the work. */
+  async requestCode(username: string, request: RequestContext = {}): Promise<void> {
+    await this.ctx.guard.admit(request.ip);
+    await this.ctx.guard.admitResetRequest(request.ip);
+    this.deliver('reset_code', normalizeLogin(username), request);
+  }
+
   /** Sets a new password with an emailed code; every session of the user ends. */
-  async confirmCode(username: string, code: string, newPassword: string): Promise<void> {
-    const user = await this.ctx.store.userByUsername(normalizeLogin(username));
+  async confirmCode(username: string, code: string, newPassword: string, request: RequestContext = {}): Promise<void> {
+    const { guard, store } = this.ctx;
+    await guard.admit(request.ip);
+    const name = normalizeLogin(username);
+    const user = await store.userByUsername(name);
+    await guard.beforeCodeCheck(accountOf(user, name), request.ip);
     // Unknown and externally managed users never get a code, so they fail here like a wrong guess.
-    if (!user) throw CodeMismatch('Invalid verification code provided, please try again.');
-    const checked = await this.codes.checkForUser(user.id, 'reset_code', code);
+    if (!user) throw CodeMismatch(INVALID_CODE);
+    const checked = await this.codes.checkForUser(user.id, 'reset_code', code, this.ctx.settings.liveResetCodes);
     checkPasswordPolicy(newPassword, { minLength: this.ctx.settings.passwordMinLength }, user.username);
     await this.users.applyPassword(user, await hashPassword(newPassword), { consumeCodeId: checked.id, kind: 'password_reset' });
   }
 
-  /** Emails a one-time link to the hosted reset page, if the address belongs to a user who may reset; like requestCode, after the answer. */
-  requestLink(email: string): void {
+  /** Emails a one-time link to the hosted reset page, if the address belongs to a user who may reset; like requestCode. */
+  async requestLink(email: string, request: RequestContext = {}): Promise<void> {
     if (!isValidEmail(normalizeLogin(email))) throw Validation('The email must be a valid email address.');
-    this.ctx.background.run('reset link request', async () => {
-      const user = await this.recipient(await this.ctx.store.userByEmail(normalizeLogin(email)));
-      if (!user) return;
-      const token = randomToken();
-      if (!(await this.codes.issue(user, 'reset_link', token, RESET_TTL_MS, 'by-token'))) return;
-      await this.ctx.audit.record({ kind: 'reset_link_sent', userId: user.id });
-      const link = `${this.ctx.settings.publicUrl}/reset-password?token=${encodeURIComponent(token)}`;
-      this.ctx.mailer.enqueue(resetLinkMessage(user.email, link, RESET_TTL_MS / MINUTE));
-    });
+    await this.ctx.guard.admit(request.ip);
+    await this.ctx.guard.admitResetRequest(request.ip);
+    this.deliver('reset_link', normalizeLogin(email), request);
   }
 
   /** Whether a link still works, without using it up: mail scanners open links too. */
@@ -85,7 +103,9 @@ export class Recovery {
    * Sets a new password with a link token; both passwords must agree, and the email, when
    * given (the API asks for it; the hosted page already knows it), must be the account's.
    */
-  async resetWithLink(input: { token: string; email?: string; password: string; passwordConfirm: string }): Promise<void> {
+  async resetWithLink(input: { token: string; email?: string; password: string; passwordConfirm: string }, request: RequestContext = {}): Promise<void> {
+    // The token is 256 random bits and spends no attempts: the per-IP limit is all it needs.
+    await this.ctx.guard.admit(request.ip);
     if (input.password !== input.passwordConfirm) throw Validation('The password confirmation does not match.');
     const code = await this.codes.findByToken('reset_link', input.token);
     const user = await this.ctx.store.userById(code.user_id);

@@ -10,11 +10,9 @@ import {
   InvalidCredentials,
   LimitExceeded,
   PasswordChangeRequired,
-  RateLimited,
   RefreshExpired,
   TokenInvalid,
   TokenRevoked,
-  TooManyAttempts,
   UserDisabled,
   UserNotFound,
 } from './errors.ts';
@@ -22,6 +20,7 @@ import { checkPasswordPolicy, hashPassword, verifyPassword } from './passwords.t
 import { randomId, randomToken, sha256 } from './secrets.ts';
 import { normalizeLogin, type Users } from './users.ts';
 import type { Challenges } from './challenges.ts';
+import { accountOf } from './guard.ts';
 
 export interface TokenSet {
   user: User;
@@ -62,18 +61,15 @@ export class Sessions {
   ) {}
 
   /**
-   * Checks a password under the per-IP limit and the per-login lockout; returns the user.
-   * Every attempt is counted before the check and the count cleared on success, so a burst
-   * of concurrent guesses cannot all pass before the first failure is recorded.
+   * Checks a password under the limits (src/core/guard.ts) and returns the user. The lockout
+   * counts per account, whichever name (username or email) the login used.
    */
   private async checkPassword(loginName: string, password: unknown, by: Profile['loginBy'], request: RequestContext): Promise<User | undefined> {
-    const { counters, store } = this.ctx;
-    const ipWait = request.ip ? await counters.perIp.hit(request.ip) : 0;
-    if (ipWait > 0) throw RateLimited('Too many requests; try again later.', ipWait);
-    const lockWait = await counters.loginAttempts.hit(loginName);
-    if (lockWait > 0) throw TooManyAttempts('Too many failed attempts; try again later.', lockWait);
-
+    const { guard, store } = this.ctx;
+    await guard.admit(request.ip);
     const user = by === 'email' ? await store.userByEmail(loginName) : await store.userByUsername(loginName);
+    const account = accountOf(user, loginName);
+    await guard.beforePasswordCheck(account, request.ip);
     const check = typeof password === 'string' ? await verifyPassword(user?.password_hash, password) : undefined;
     if (!check?.ok || !user) {
       // The caller gets the same answer as for a wrong password (an account that signs in
@@ -82,7 +78,7 @@ export class Sessions {
       await this.ctx.audit.record({ kind: 'login_failed', userId: user?.id ?? null, ip: request.ip, detail });
       return undefined;
     }
-    await counters.loginAttempts.reset(loginName);
+    await guard.passed(account, request.ip);
     return check.needsRehash ? this.users.upgradeHash(user, password as string) : user;
   }
 

@@ -183,6 +183,19 @@ export class Users {
     }));
   }
 
+  /** A user as an operator sees them: publicUser, with whether and where they are locked out. */
+  async view(user: User) {
+    return { ...publicUser(user), lockout: await this.ctx.guard.lockState(user) };
+  }
+
+  /** Lifts every lockout of the user (src/core/guard.ts): the account's delay and each address's. */
+  async unlock(idOrUsername: string | number): Promise<User> {
+    const user = await this.find(idOrUsername);
+    await this.ctx.guard.unlock(user);
+    await this.ctx.audit.record({ kind: 'user_unlocked', userId: user.id });
+    return user;
+  }
+
   async signOutEverywhere(idOrUsername: string | number): Promise<number> {
     const user = await this.find(idOrUsername);
     const now = this.ctx.clock();

@@ -109,7 +109,11 @@ export async function adminRoutes(app: FastifyInstance, { core, adminToken }: { 
   );
 
   app.get<{ Params: { user: string } }>('/users/:user', { schema: { params: userParams } }, async (request) =>
-    publicUser(await core.users.find(request.params.user)),
+    core.users.view(await core.users.find(request.params.user)),
+  );
+
+  app.post<{ Params: { user: string } }>('/users/:user/unlock', { schema: { params: userParams } }, async (request) =>
+    core.users.view(await core.users.unlock(request.params.user)),
   );
 
   app.delete<{ Params: { user: string } }>('/users/:user', { schema: { params: userParams } }, async (request, reply) => {

@@ -5,6 +5,7 @@ import type { Core } from '../core/index.ts';
 import { isAuthError } from '../core/errors.ts';
 import { MAX_PASSWORD_LENGTH } from '../core/passwords.ts';
 import { escapeHtml } from '../html.ts';
+import { requestContext } from './common.ts';
 
 
 const STYLE = `
@@ -112,9 +113,13 @@ export async function resetPageRoutes(app: FastifyInstance, { core, minLength }:
     const field = (name: string) => (typeof body[name] === 'string' ? (body[name] as string) : '');
     const token = field('token');
     try {
-      await core.recovery.resetWithLink({ token, password: field('password'), passwordConfirm: field('password_confirm') });
+      await core.recovery.resetWithLink({ token, password: field('password'), passwordConfirm: field('password_confirm') }, requestContext(request));
     } catch (error) {
       if (!isAuthError(error)) throw error;
+      if (error.code === 'rate_limited') {
+        reply.header('retry-after', String(error.retryAfter ?? 60));
+        return html(reply, 429, page('Too many attempts', `<h1>Too many attempts</h1><div class="alert error" role="alert">Too many attempts from your network. Try again in ${error.retryAfter ?? 60} seconds.</div>`));
+      }
       if (error.code !== 'validation' && error.code !== 'password_policy') return html(reply, 400, dead(error.message));
       // Only a fixable mistake shows the form again, which needs the link's account.
       const state = await core.recovery.inspectLink(token);

@@ -79,7 +79,7 @@ export async function wikimediaRoutes(app: FastifyInstance, { core }: { core: Co
     '/forgot-password',
     { schema: { body: stringFields(['username']) } },
     async (request, reply) => {
-      core.recovery.requestCode(request.body.username);
+      await core.recovery.requestCode(request.body.username, requestContext(request));
       return reply.code(204).send();
     },
   );
@@ -89,7 +89,7 @@ export async function wikimediaRoutes(app: FastifyInstance, { core }: { core: Co
     { schema: { body: stringFields(['username', 'password', 'confirmation_code']) } },
     async (request, reply) => {
       const { username, password, confirmation_code } = request.body;
-      await core.recovery.confirmCode(username, confirmation_code, password);
+      await core.recovery.confirmCode(username, confirmation_code, password, requestContext(request));
       return reply.code(204).send();
     },
   );
@@ -109,7 +109,7 @@ export async function wikimediaRoutes(app: FastifyInstance, { core }: { core: Co
     { schema: { body: stringFields(['session', 'username', 'new_password']) } },
     async (request) => {
       const { session, username, new_password } = request.body;
-      const user = await core.challenges.answerNewPassword(session, username, new_password);
+      const user = await core.challenges.answerNewPassword(session, username, new_password, requestContext(request));
       return tokensBody(await core.sessions.start(user, profile, requestContext(request)), expiresIn);
     },
   );

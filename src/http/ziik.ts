@@ -69,7 +69,7 @@ export async function ziikRoutes(app: FastifyInstance, { core }: { core: Core })
     '/password/request',
     { schema: { body: stringFields(['email']) } },
     async (request, reply) => {
-      core.recovery.requestLink(request.body.email);
+      await core.recovery.requestLink(request.body.email, requestContext(request));
       return reply.code(204).send();
     },
   );
@@ -79,7 +79,7 @@ export async function ziikRoutes(app: FastifyInstance, { core }: { core: Core })
     { schema: { body: stringFields(['token', 'email', 'password', 'password_confirm']) } },
     async (request, reply) => {
       const { token, email, password, password_confirm } = request.body;
-      await core.recovery.resetWithLink({ token, email, password, passwordConfirm: password_confirm });
+      await core.recovery.resetWithLink({ token, email, password, passwordConfirm: password_confirm }, requestContext(request));
       return reply.code(204).send();
     },
   );

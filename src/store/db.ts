@@ -53,6 +53,8 @@ export interface Connection {
   sqlite?: SQLite.Database;
   /** Closes every connection, waiting at most CLOSE_TIMEOUT_SECONDS for queries in flight. */
   close(): Promise<void>;
+  /** The embedded store's folder; unset on PostgreSQL. */
+  dataDir?: string;
 }
 
 /** How long a PostgreSQL server may take to answer the first connection, and queries at close. */
@@ -95,7 +97,7 @@ export function connect(options: { databaseUrl?: string; dataDir: string }): Con
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   const db = new Kysely<Database>({ dialect: new SqliteLockingDialect({ database: sqlite }) });
-  return { db, engine: 'sqlite', describe: `sqlite:${file}`, sqlite, close: () => db.destroy() };
+  return { db, engine: 'sqlite', describe: `sqlite:${file}`, sqlite, dataDir: options.dataDir, close: () => db.destroy() };
 }
 
 export async function migrate(connection: Pick<Connection, 'db' | 'engine'>): Promise<string[]> {

@@ -1,5 +1,5 @@
 // One migration set for both engines. Only the auto-increment id differs between them.
-import { type Kysely, type Migration, type MigrationProvider, type CreateTableBuilder } from 'kysely';
+import { sql, type Kysely, type Migration, type MigrationProvider, type CreateTableBuilder } from 'kysely';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -79,6 +79,22 @@ function migrations(engine: Engine): Record<string, Migration> {
     '0002_security_stamp': {
       async up(db: Kysely<any>) {
         await db.schema.alterTable('users').addColumn('security_stamp', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      },
+    },
+    '0003_limit_tallies': {
+      // Rate-limit counts when there is no Redis. Unlogged: a crash may forget a few counts, and
+      // no login should wait on a WAL flush for them. SQLite keeps them in limits.sqlite instead.
+      async up(db: Kysely<any>) {
+        if (engine !== 'postgres') return;
+        await db.schema
+          .createTable('limit_tallies')
+          .modifyFront(sql`unlogged`)
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('count', 'integer', (c) => c.notNull())
+          .addColumn('reset_at', 'bigint', (c) => c.notNull())
+          .addColumn('last_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('limit_tallies_reset_at').on('limit_tallies').column('reset_at').execute();
       },
     },
   };

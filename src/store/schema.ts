@@ -68,12 +68,21 @@ export interface AuditEventsTable {
   detail: string | null;
 }
 
+/** Rate-limit counts (PostgreSQL; SQLite keeps them in a file of their own). */
+export interface LimitTalliesTable {
+  name: string;
+  count: number;
+  reset_at: number;
+  last_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
   one_time_codes: OneTimeCodesTable;
   signing_keys: SigningKeysTable;
   audit_events: AuditEventsTable;
+  limit_tallies: LimitTalliesTable;
 }
 
 export type User = Selectable<UsersTable>;

@@ -14,6 +14,7 @@ import type {
 import { connect, migrate, type Connection } from './db.ts';
 import { ChangeFeed, ChangeTracker, type Change } from './changes.ts';
 import { peersOf, type Peers } from './peers.ts';
+import { sqlTallies, sqliteTallyFile, type TallyDatabase } from './tallies.ts';
 
 export class UniqueViolation extends Error {}
 
@@ -94,6 +95,12 @@ export class Store {
       plans.push({ sql: compiled.sql, plan });
     }
     return plans;
+  }
+
+  /** Rate-limit tallies next to this store (call after migrate); close them before the store. */
+  openTallies() {
+    if (this.engine === 'sqlite') return sqliteTallyFile(this.connection.dataDir!);
+    return sqlTallies(this.root as unknown as Kysely<TallyDatabase>);
   }
 
   /** Runs fn atomically: all of its writes land, or none do. */
@@ -352,27 +359,44 @@ export class Store {
     await this.db.insertInto('one_time_codes').values(code).execute();
   }
 
-  /** Kills every live code of this purpose (of every purpose when none is given), so only the newest one sent works. */
-  async retireCodes(userId: number, purpose: CodePurpose | undefined, now: number): Promise<void> {
+  /**
+   * Kills the user's live codes of this purpose (of every purpose when none is given), all of
+   * them or, for one purpose, all but the newest `keepNewest`.
+   */
+  async retireCodes(userId: number, purpose: CodePurpose | undefined, now: number, keepNewest = 0): Promise<void> {
     let query = this.db
       .updateTable('one_time_codes')
       .set({ used_at: now })
       .where('user_id', '=', userId)
       .where('used_at', 'is', null);
     if (purpose) query = query.where('purpose', '=', purpose);
+    if (purpose && keepNewest > 0) {
+      query = query.where('id', 'not in', (eb) =>
+        eb
+          .selectFrom('one_time_codes')
+          .select('id')
+          .where('user_id', '=', userId)
+          .where('purpose', '=', purpose)
+          .where('used_at', 'is', null)
+          .orderBy('created_at', 'desc')
+          .limit(keepNewest),
+      );
+    }
     await query.execute();
   }
 
-  latestLiveCode(userId: number, purpose: CodePurpose): Promise<OneTimeCode | undefined> {
+  /** The user's unused, unexpired codes of this purpose, newest first. */
+  liveCodes(userId: number, purpose: CodePurpose, now: number, limit: number): Promise<OneTimeCode[]> {
     return this.db
       .selectFrom('one_time_codes')
       .selectAll()
       .where('user_id', '=', userId)
       .where('purpose', '=', purpose)
       .where('used_at', 'is', null)
+      .where('expires_at', '>', now)
       .orderBy('created_at', 'desc')
-      .limit(1)
-      .executeTakeFirst();
+      .limit(limit)
+      .execute();
   }
 
   codeByHash(purpose: CodePurpose, hash: string): Promise<OneTimeCode | undefined> {

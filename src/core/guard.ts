@@ -1,0 +1,172 @@
+// Who may try a password or a code, and how often: the limits on every unauthenticated path.
+//
+// An attacker must not be able to lock a victim out, so the hard limits are per client IP and
+// per (account, IP): one attacking address spends only its own budget. The account as a whole
+// has a softer limit: past a high number of failures from everywhere, each further attempt
+// waits a growing delay, so a distributed guesser is slowed without ever locking the account
+// for long. A request refused by a limit is refused before anything is counted against the
+// account, so it never spends the victim's budget. Unknown login names are counted like
+// accounts (by a hash of the name), so the answers never tell who exists.
+import type { Limits, Tally } from './limits.ts';
+import { secondsUntil } from './limits.ts';
+import type { User } from '../store/schema.ts';
+import { RateLimited, TooManyAttempts } from './errors.ts';
+import { sha256 } from './secrets.ts';
+
+export interface GuardSettings {
+  /** Requests per minute per client IP, on every unauthenticated credential and recovery path. */
+  ipRateLimit: number;
+  /** Failed password checks per (account, IP) before that IP is locked out of the account. */
+  lockoutThreshold: number;
+  lockoutSeconds: number;
+  /** Failed password checks per account, from anywhere, before each attempt waits a growing delay. */
+  accountSlowdownAfter: number;
+  accountWindowSeconds: number;
+  /** Longest delay between two password checks of one account, seconds. */
+  accountMaxDelay: number;
+  /** Reset mails per hour: per (account, IP), per IP, and per account. */
+  resetMailsPerAccountIp: number;
+  resetMailsPerIp: number;
+  resetMailsPerAccount: number;
+  /** Wrong reset codes per (account, IP) within a code's lifetime. */
+  codeAttemptsPerIp: number;
+  codeWindowSeconds: number;
+}
+
+/** A login name as the limits know it: the account's id, or a hash of a name nobody has. */
+export type AccountKey = string & { readonly __account: unique symbol };
+
+export const accountOf = (user: Pick<User, 'id'> | undefined, loginName: string): AccountKey =>
+  (user ? `u:${user.id}` : `n:${sha256(loginName).slice(0, 32)}`) as AccountKey;
+
+const HOUR = 3600;
+const NO_IP = '-';
+
+export interface LockState {
+  locked: boolean;
+  /** ISO time the account takes password checks again, when locked. */
+  locked_until: string | null;
+  /** Failed password checks counted against the account in its current window. */
+  failures: number;
+  /** Client addresses locked out of this account, and until when. */
+  locked_ips: { ip: string; until: string }[];
+}
+
+export class Guard {
+  private readonly ip;
+  private readonly loginIp;
+  private readonly loginAccount;
+  private readonly mailIp;
+  private readonly mailFrom;
+  private readonly mailAccount;
+  private readonly codeIp;
+
+  constructor(
+    private readonly limits: Limits,
+    private readonly settings: GuardSettings,
+  ) {
+    const s = settings;
+    this.ip = limits.counter({ name: 'ip', points: s.ipRateLimit, durationSeconds: 60 });
+    this.loginIp = limits.counter({ name: 'login-ip', points: s.lockoutThreshold, durationSeconds: s.lockoutSeconds });
+    // Its own arithmetic (the growing delay) decides; the points only bound the count.
+    this.loginAccount = limits.counter({ name: 'login-account', points: Number.MAX_SAFE_INTEGER, durationSeconds: s.accountWindowSeconds });
+    this.mailIp = limits.counter({ name: 'mail-ip', points: s.resetMailsPerAccountIp, durationSeconds: HOUR });
+    this.mailFrom = limits.counter({ name: 'mail-from', points: s.resetMailsPerIp, durationSeconds: HOUR });
+    this.mailAccount = limits.counter({ name: 'mail-account', points: s.resetMailsPerAccount, durationSeconds: HOUR });
+    this.codeIp = limits.counter({ name: 'code-ip', points: s.codeAttemptsPerIp, durationSeconds: s.codeWindowSeconds });
+  }
+
+  /** Every unauthenticated request spends one of its client IP's budget; over it, 429. */
+  async admit(ip: string | undefined): Promise<void> {
+    const wait = await this.ip.hit(ip ?? NO_IP);
+    if (wait > 0) throw RateLimited('Too many requests; try again later.', wait);
+  }
+
+  /**
+   * Before a password check. Refuses, counting nothing against the account, while this IP is
+   * locked out of the account or the account's delay runs; otherwise counts the attempt as a
+   * failure in advance (cleared by `passed`), so a burst of concurrent guesses cannot all get
+   * through before the first failure is recorded.
+   */
+  async beforePasswordCheck(account: AccountKey, ip: string | undefined): Promise<void> {
+    const pair = `${account}|${ip ?? NO_IP}`;
+    const ipWait = await this.loginIp.peek(pair);
+    if (ipWait > 0) throw TooManyAttempts('Too many failed attempts; try again later.', ipWait);
+    const accountWait = this.accountWait(await this.loginAccount.tally(account));
+    if (accountWait > 0) throw TooManyAttempts('Too many failed attempts on this account; try again later.', accountWait);
+    // The peek and the count are two steps; racing requests are caught here.
+    const raced = await this.loginIp.hit(pair);
+    if (raced > 0) throw TooManyAttempts('Too many failed attempts; try again later.', raced);
+    await this.loginAccount.hit(account);
+  }
+
+  /** A right password clears the failures counted for the account and for this IP. */
+  async passed(account: AccountKey, ip: string | undefined): Promise<void> {
+    await this.loginIp.reset(`${account}|${ip ?? NO_IP}`);
+    await this.loginAccount.reset(account);
+  }
+
+  /** When the account takes another password check (epoch ms), or 0 below the threshold. */
+  private accountOpensAt(tally: Tally | undefined): number {
+    const over = tally ? tally.count - this.settings.accountSlowdownAfter : -1;
+    if (!tally || over < 0) return 0;
+    return tally.lastAt + Math.min(2 ** over * 1000, this.settings.accountMaxDelay * 1000);
+  }
+
+  private accountWait(tally: Tally | undefined): number {
+    const opensAt = this.accountOpensAt(tally);
+    const now = this.limits.clock();
+    return opensAt > now ? secondsUntil(opensAt, now) : 0;
+  }
+
+  /**
+   * Whether a reset mail may go to this account for a request from this IP. Called for unknown
+   * names too, so both do the same counting; the answer to the client is 204 either way.
+   */
+  async mayMail(account: AccountKey, ip: string | undefined): Promise<boolean> {
+    if ((await this.mailIp.hit(`${account}|${ip ?? NO_IP}`)) > 0) return false;
+    return (await this.mailAccount.hit(account)) === 0;
+  }
+
+  /** Reset requests per IP, for any account: over it, 429 (it says nothing about an account). */
+  async admitResetRequest(ip: string | undefined): Promise<void> {
+    const wait = await this.mailFrom.hit(ip ?? NO_IP);
+    if (wait > 0) throw RateLimited('Too many reset requests; try again later.', wait);
+  }
+
+  /**
+   * Before a reset code is compared. Over the per-(account, IP) budget the guess is refused
+   * before it touches the code, so one address cannot use up the code's own attempts.
+   */
+  async beforeCodeCheck(account: AccountKey, ip: string | undefined): Promise<void> {
+    const pair = `${account}|${ip ?? NO_IP}`;
+    const wait = (await this.codeIp.peek(pair)) || (await this.codeIp.hit(pair));
+    if (wait > 0) throw RateLimited('Attempt limit exceeded, please try after some time.', wait);
+  }
+
+  /** What an operator sees: whether the account, or any address, is locked out of it. */
+  async lockState(user: Pick<User, 'id'>): Promise<LockState> {
+    const account = accountOf(user, '');
+    const now = this.limits.clock();
+    const tally = await this.loginAccount.tally(account);
+    const wait = this.accountWait(tally);
+    const prefix = `login-ip:${account}|`;
+    const ips = (await this.limits.tallies.list(prefix, now))
+      .filter(({ tally: t }) => t.count >= this.settings.lockoutThreshold)
+      .map(({ key, tally: t }) => ({ ip: key.slice(prefix.length), until: new Date(t.resetAt).toISOString() }));
+    return {
+      locked: wait > 0 || ips.length > 0,
+      locked_until: wait > 0 ? new Date(this.accountOpensAt(tally)).toISOString() : null,
+      failures: tally?.count ?? 0,
+      locked_ips: ips,
+    };
+  }
+
+  /** Lifts every lockout of the account: its own delay and every address's. */
+  async unlock(user: Pick<User, 'id'>): Promise<void> {
+    const account = accountOf(user, '');
+    await this.loginAccount.reset(account);
+    await this.loginIp.reset(`${account}|`, { prefix: true });
+    await this.codeIp.reset(`${account}|`, { prefix: true });
+  }
+}

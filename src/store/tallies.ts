@@ -1,0 +1,67 @@
+// Rate-limit tallies in SQL, for deployments without Redis: on PostgreSQL an unlogged table of
+// the main database; on SQLite a file of their own beside it, written without fsync. Counts are
+// worth sharing with the CLI and other instances, not worth a durable write per login attempt:
+// a crash forgets at most the last moments of counting.
+import fs from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, SqliteDialect, sql } from 'kysely';
+import type { Tally, TallyStore } from '../core/limits.ts';
+import type { LimitTalliesTable } from './schema.ts';
+
+export interface TallyDatabase {
+  limit_tallies: LimitTalliesTable;
+}
+
+const toTally = (row: { count: number; reset_at: number; last_at: number }): Tally => ({
+  count: Number(row.count),
+  resetAt: Number(row.reset_at),
+  lastAt: Number(row.last_at),
+});
+
+/** Tallies in the limit_tallies table of `db`; `close` ends what this module opened itself. */
+export function sqlTallies(db: Kysely<TallyDatabase>, close: () => Promise<void> = async () => {}): TallyStore & { close(): Promise<void> } {
+  const under = (prefix: string) => sql<boolean>`substr(name, 1, ${prefix.length}) = ${prefix}`;
+  return {
+    close,
+    async add(key, windowMs, now) {
+      // One statement, so two racing requests cannot both read the old count.
+      const { rows } = await sql<{ count: number; reset_at: number; last_at: number }>`
+        insert into limit_tallies (name, count, reset_at, last_at) values (${key}, 1, ${now + windowMs}, ${now})
+        on conflict (name) do update set
+          count = case when limit_tallies.reset_at <= excluded.last_at then 1 else limit_tallies.count + 1 end,
+          reset_at = case when limit_tallies.reset_at <= excluded.last_at then excluded.reset_at else limit_tallies.reset_at end,
+          last_at = excluded.last_at
+        returning count, reset_at, last_at`.execute(db);
+      return toTally(rows[0]);
+    },
+    async get(key, now) {
+      const row = await db.selectFrom('limit_tallies').selectAll().where('name', '=', key).where('reset_at', '>', now).executeTakeFirst();
+      return row ? toTally(row) : undefined;
+    },
+    async list(prefix, now) {
+      const rows = await db.selectFrom('limit_tallies').selectAll().where(under(prefix)).where('reset_at', '>', now).execute();
+      return rows.map((row) => ({ key: row.name, tally: toTally(row) }));
+    },
+    async delete(key, options) {
+      await db.deleteFrom('limit_tallies').where(options?.prefix ? under(key) : sql<boolean>`name = ${key}`).execute();
+    },
+    async sweep(now) {
+      await db.deleteFrom('limit_tallies').where('reset_at', '<=', now).execute();
+    },
+  };
+}
+
+/** The SQLite engine's tallies: `limits.sqlite` in the data directory, shared with the CLI. */
+export function sqliteTallyFile(dataDir: string) {
+  const name = path.join(dataDir, 'limits.sqlite');
+  const file = new SQLite(name);
+  // It names client IPs: owner-only, like the store.
+  fs.chmodSync(name, 0o600);
+  file.pragma('journal_mode = WAL');
+  file.pragma('synchronous = OFF');
+  file.pragma('busy_timeout = 5000');
+  file.exec('create table if not exists limit_tallies (name text primary key, count integer not null, reset_at integer not null, last_at integer not null)');
+  const db = new Kysely<TallyDatabase>({ dialect: new SqliteDialect({ database: file }) });
+  return sqlTallies(db, () => db.destroy());
+}
