@@ -271,6 +271,7 @@ async function benchStore(name: string, storeEnv: Record<string, string>, hello:
     LATCHKEY_IP_RATE_LIMIT: '100000000',
     LATCHKEY_WIKIMEDIA_REFRESH_LIMIT: '100000000',
     LATCHKEY_LOCKOUT_THRESHOLD: '100000000',
+    LATCHKEY_ACCOUNT_SLOWDOWN_AFTER: '100000000',
   }, '/health');
   const overall = server.watchRss();
   const figures: Figure[] = [];

@@ -6,6 +6,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { execFile } from 'node:child_process';
+import { loadConfig, ConfigError } from '../src/config.ts';
 import { ENGINES, ADMIN_TOKEN, startServer, startMailbox, freshStore, post, call, createUser, type TestServer, type Mailbox, type FreshStore } from './helpers.ts';
 
 const REDIS = process.env.TEST_REDIS_URL;
@@ -337,8 +338,36 @@ for (const engine of ENGINES) {
         await server.close();
       }
     });
+
+    it('set to proxy addresses, only hops from those proxies are believed', async () => {
+      const server = await startServer(engine, { LATCHKEY_TRUST_PROXY: 'loopback, 10.0.0.0/8' });
+      try {
+        await createUser(server, { username: 'neo', email: 'neo@example.com', password: PASSWORD });
+        // Loopback (the test's own socket) and 10.1.2.3 are proxies; 203.0.113.9 is the client.
+        for (let i = 0; i < 5; i++) {
+          assert.equal((await post(`${server.url}/v1/login`, { username: 'neo', password: `guess-${i}` }, from(`203.0.113.9, 10.1.2.3`))).status, 401);
+        }
+        assert.equal((await post(`${server.url}/v1/login`, { username: 'neo', password: PASSWORD }, from('203.0.113.9, 10.1.2.3'))).status, 429);
+        assert.equal((await post(`${server.url}/v1/login`, { username: 'neo', password: PASSWORD }, from('198.51.100.1'))).status, 200);
+      } finally {
+        await server.close();
+      }
+    });
   });
 }
+
+describe('LATCHKEY_TRUST_PROXY values', () => {
+  it('takes 0, a hop count, true, or proxy addresses; anything else stops the start naming it', () => {
+    assert.equal(loadConfig({}).trustProxy, false);
+    assert.equal(loadConfig({ LATCHKEY_TRUST_PROXY: '0' }).trustProxy, false);
+    assert.equal(loadConfig({ LATCHKEY_TRUST_PROXY: '2' }).trustProxy, 2);
+    assert.equal(loadConfig({ LATCHKEY_TRUST_PROXY: 'true' }).trustProxy, true);
+    assert.equal(loadConfig({ LATCHKEY_TRUST_PROXY: 'loopback, 10.0.0.0/8,::1' }).trustProxy, 'loopback,10.0.0.0/8,::1');
+    for (const bad of ['yes', '10.0.0.0/8; rm', 'proxy.example.com']) {
+      assert.throws(() => loadConfig({ LATCHKEY_TRUST_PROXY: bad }), (e: unknown) => e instanceof ConfigError && /LATCHKEY_TRUST_PROXY/.test(e.message));
+    }
+  });
+});
 
 /** Runs the CLI as an operator would, on the given store. */
 function cli(args: string[], env: Record<string, string>) {

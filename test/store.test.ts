@@ -36,7 +36,6 @@ for (const engine of ENGINES) {
       // Each migration applied exactly once, by one of them.
       const all = Object.keys(await migrationProvider(engine.name).getMigrations());
       assert.deepEqual(applied.sort(), all.sort());
-      assert.ok(all.includes('0001_initial'));
       assert.deepEqual(await a.migrate(), []);
       assert.deepEqual(await b.migrate(), []);
     });

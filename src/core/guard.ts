@@ -67,7 +67,7 @@ export class Guard {
   ) {
     const s = settings;
     this.ip = limits.counter({ name: 'ip', points: s.ipRateLimit, durationSeconds: 60 });
-    this.loginIp = limits.counter({ name: 'login-ip', points: s.lockoutThreshold, durationSeconds: s.lockoutSeconds });
+    this.loginIp = limits.counter({ name: 'login-ip', points: s.lockoutThreshold, durationSeconds: s.lockoutSeconds, blockSeconds: s.lockoutSeconds });
     // Its own arithmetic (the growing delay) decides; the points only bound the count.
     this.loginAccount = limits.counter({ name: 'login-account', points: Number.MAX_SAFE_INTEGER, durationSeconds: s.accountWindowSeconds });
     this.mailIp = limits.counter({ name: 'mail-ip', points: s.resetMailsPerAccountIp, durationSeconds: HOUR });

@@ -20,6 +20,8 @@ export interface TallyStore {
   get(key: string, now: number): Promise<Tally | undefined>;
   /** Running tallies whose key starts with prefix. */
   list(prefix: string, now: number): Promise<{ key: string; tally: Tally }[]>;
+  /** Keeps the key's window open until at least `until`: a lockout lasting from the moment it locks. */
+  hold(key: string, until: number): Promise<void>;
   /** Forgets one key, or every key starting with it when prefix is set. */
   delete(key: string, options?: { prefix?: boolean }): Promise<void>;
   /** Drops tallies whose window closed before `now`. */
@@ -31,6 +33,8 @@ export interface Rule {
   name: string;
   points: number;
   durationSeconds: number;
+  /** Once the budget is spent, the count holds this long from that moment (else to the window's end). */
+  blockSeconds?: number;
 }
 
 export interface Counter {
@@ -66,6 +70,7 @@ export function limitsOn(tallies: TallyStore, backend: Limits['backend'], clock:
         async hit(k) {
           const now = clock();
           const tally = await tallies.add(key(k), windowMs, now);
+          if (tally.count === rule.points && rule.blockSeconds) await tallies.hold(key(k), now + rule.blockSeconds * 1000);
           return tally.count > rule.points ? secondsUntil(tally.resetAt, now) : 0;
         },
         async peek(k) {
@@ -98,13 +103,27 @@ redis.call('PEXPIRE', KEYS[1], math.max(r - now, 1) + 60000)
 return {c, r}
 `;
 
-type ScriptedRedis = Redis & { latchkeyTallyAdd(key: string, now: number, windowMs: number): Promise<[number, number]> };
+const HOLD_SCRIPT = `
+local r = tonumber(redis.call('HGET', KEYS[1], 'r'))
+local until = tonumber(ARGV[1])
+if r and r < until then
+  redis.call('HSET', KEYS[1], 'r', until)
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+end
+return 1
+`;
+
+type ScriptedRedis = Redis & {
+  latchkeyTallyAdd(key: string, now: number, windowMs: number): Promise<[number, number]>;
+  latchkeyTallyHold(key: string, until: number, expireMs: number): Promise<number>;
+};
 
 const globEscape = (s: string) => s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 
 /** Tallies in Redis, shared by every instance; while Redis fails, `fallback` counts instead. */
 export function redisTallies(client: Redis, prefix: string, fallback: TallyStore): TallyStore {
   client.defineCommand('latchkeyTallyAdd', { numberOfKeys: 1, lua: ADD_SCRIPT });
+  client.defineCommand('latchkeyTallyHold', { numberOfKeys: 1, lua: HOLD_SCRIPT });
   const redis = client as ScriptedRedis;
   const full = (key: string) => `${prefix}:tally:${key}`;
   const strip = (key: string) => key.slice(`${prefix}:tally:`.length);
@@ -141,6 +160,11 @@ export function redisTallies(client: Redis, prefix: string, fallback: TallyStore
         () => fallback.add(key, windowMs, now),
       ),
     get: (key, now) => orFallback(() => read(key, now), () => fallback.get(key, now)),
+    hold: (key, until) =>
+      orFallback(
+        async () => void (await redis.latchkeyTallyHold(full(key), until, Math.max(until - Date.now(), 1) + 60_000)),
+        () => fallback.hold(key, until),
+      ),
     list: (keyPrefix, now) =>
       orFallback(
         async () => {

@@ -39,6 +39,13 @@ export function sqlTallies(db: Kysely<TallyDatabase>, close: () => Promise<void>
       const row = await db.selectFrom('limit_tallies').selectAll().where('name', '=', key).where('reset_at', '>', now).executeTakeFirst();
       return row ? toTally(row) : undefined;
     },
+    async hold(key, until) {
+      await db
+        .updateTable('limit_tallies')
+        .set({ reset_at: sql<number>`case when reset_at < ${until} then ${until} else reset_at end` })
+        .where('name', '=', key)
+        .execute();
+    },
     async list(prefix, now) {
       const rows = await db.selectFrom('limit_tallies').selectAll().where(under(prefix)).where('reset_at', '>', now).execute();
       return rows.map((row) => ({ key: row.name, tally: toTally(row) }));
