@@ -51,6 +51,7 @@ const OPERATIONS_ADMIN = [
   'post /admin/users/{user}/enable',
   'post /admin/users/{user}/password',
   'post /admin/users/{user}/sign-out',
+  'post /admin/users/{user}/unlock',
   'get /admin/users/{user}/sessions',
   'get /admin/users/{user}/events',
   'get /admin/keys',
@@ -224,6 +225,7 @@ for (const engine of ENGINES) {
       assert.equal((await postTo('/admin/users/pia/disable', {}, admin)).status, 200);
       assert.equal((await postTo('/admin/users/pia/enable', {}, admin)).status, 200);
       assert.equal((await postTo('/admin/users/pia/password', { password: 'pia-new-password' }, admin)).status, 200);
+      assert.equal((await postTo('/admin/users/pia/unlock', {}, admin)).status, 200);
       const keys = await getFrom('/admin/keys', admin);
       const signing = keys.body.keys.find((k: { signing: boolean }) => k.signing).kid;
       assert.equal((await postTo(`/admin/keys/${signing}/retire`, {}, admin)).status, 200);

@@ -33,6 +33,20 @@ const adminUser = obj({
   updated_at: dateTime,
   password_changed_at: { type: ['string', 'null'], format: 'date-time' },
 });
+/** A user as GET /admin/users/:user and unlock show them: with their lockout state. */
+const adminUserWithLockout = {
+  ...adminUser,
+  properties: {
+    ...(adminUser.properties as Record<string, Schema>),
+    lockout: obj({
+      locked: { type: 'boolean' },
+      locked_until: { type: ['string', 'null'], format: 'date-time' },
+      failures: int,
+      locked_ips: { type: 'array', items: obj({ ip: str, until: dateTime }) },
+    }),
+  },
+  required: [...(adminUser.required as string[]), 'lockout'],
+};
 const status = obj({ status: str });
 
 /** Each API's error body, the `default` response of its routes. */
@@ -132,7 +146,8 @@ const RESPONSES: Record<string, Operation> = {
     summary: 'List users by id',
     responses: { 200: ok('A page of users', obj({ users: { type: 'array', items: adminUser }, next_after: nullable('integer') })) },
   },
-  'GET /admin/users/:user': { summary: 'A user', responses: { 200: ok('The user', adminUser) } },
+  'GET /admin/users/:user': { summary: 'A user, and whether and until when they are locked out', responses: { 200: ok('The user', adminUserWithLockout) } },
+  'POST /admin/users/:user/unlock': { summary: 'Lift every lockout of a user', responses: { 200: ok('The user', adminUserWithLockout) } },
   'DELETE /admin/users/:user': { summary: 'Delete a user', responses: { 204: noContent } },
   'POST /admin/users/:user/disable': { summary: 'Disable a user and end their sessions', responses: { 200: ok('The user', adminUser) } },
   'POST /admin/users/:user/enable': { summary: 'Enable a user', responses: { 200: ok('The user', adminUser) } },
