@@ -26,7 +26,7 @@ function fingerprint(dir, hash = crypto.createHash('sha256')) {
 const key = fingerprint(path.join(root, 'src')).update(fs.readFileSync(path.join(root, 'package.json'))).digest('hex').slice(0, 16);
 // Beside src/, so `new URL('../package.json', import.meta.url)` means the same in the bundle.
 const bundle = path.join(root, '.cache', `latchkey-${key}.mjs`);
-if (!fs.existsSync(bundle)) {
+async function build() {
   const { buildSync } = await import('esbuild');
   const temp = `${bundle}.${process.pid}.tmp`;
   buildSync({
@@ -38,7 +38,7 @@ if (!fs.existsSync(bundle)) {
     target: 'node20',
     packages: 'external',
     sourcemap: 'linked',
-    logLevel: 'error',
+    logLevel: 'silent',
   });
   // Processes starting at once each build; the rename makes whichever lands last whole.
   fs.renameSync(`${temp}.map`, `${bundle}.map`);
@@ -48,6 +48,23 @@ if (!fs.existsSync(bundle)) {
     if (old.startsWith('latchkey-') && !old.startsWith(path.basename(bundle)) && !old.endsWith('.tmp')) fs.rmSync(path.join(path.dirname(bundle), old), { force: true });
   }
 }
-// Stack traces name src/*.ts lines, through the bundle's source map.
-process.setSourceMapsEnabled(true);
-await import(pathToFileURL(bundle).href);
+
+let bundled = fs.existsSync(bundle);
+if (!bundled) {
+  try {
+    await build();
+    bundled = true;
+  } catch {
+    // A read-only install (a container whose app directory is not the user's): run the
+    // sources through tsx's loader instead, as fast, with a heavier process.
+  }
+}
+if (bundled) {
+  // Stack traces name src/*.ts lines, through the bundle's source map.
+  process.setSourceMapsEnabled(true);
+  await import(pathToFileURL(bundle).href);
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import('../src/main.ts');
+}

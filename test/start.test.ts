@@ -50,3 +50,22 @@ describe('the latchkey entry point', () => {
     assert.match(JSON.parse(fs.readFileSync('package.json', 'utf8')).scripts.start, / bin\/latchkey\.js serve$/);
   });
 });
+
+describe('the latchkey entry point in a read-only install', () => {
+  it('falls back to running the sources through tsx when it cannot write its bundle', async () => {
+    const root = fs.mkdtempSync(`${os.tmpdir()}/latchkey-readonly-`);
+    try {
+      fs.mkdirSync(`${root}/bin`);
+      fs.copyFileSync('bin/latchkey.js', `${root}/bin/latchkey.js`);
+      fs.copyFileSync('package.json', `${root}/package.json`);
+      fs.symlinkSync(fs.realpathSync('src'), `${root}/src`);
+      fs.symlinkSync(fs.realpathSync('node_modules'), `${root}/node_modules`);
+      fs.writeFileSync(`${root}/.cache`, 'not a directory'); // no bundle can be written under it
+      const { stdout } = await run(process.execPath, [`${root}/bin/latchkey.js`, '--version']);
+      assert.equal(stdout.trim(), JSON.parse(fs.readFileSync('package.json', 'utf8')).version);
+      assert.equal(fs.readFileSync(`${root}/.cache`, 'utf8'), 'not a directory');
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
