@@ -8,6 +8,7 @@ import { createMailer, type Mailer } from './mail/mailer.ts';
 import { outboxDir } from './mail/outbox.ts';
 import { limitsOn, redisTallies, type Limits } from './core/limits.ts';
 import { createCore, type Core } from './core/index.ts';
+import { OldService } from './upstream/old-service.ts';
 import { registerBodyParsers } from './http/common.ts';
 import { registerOpenApi } from './http/openapi.ts';
 import { Background } from './background.ts';
@@ -72,7 +73,9 @@ export async function openServices(config: Config, log: Logger, options: { clock
       log,
       background,
     });
-    const core = await createCore({ config, store, mailer, limits, background, clock: options.clock, onEvent: options.metrics?.onEvent });
+    const upstream = config.migrateFrom && new OldService(config.migrateFrom);
+    if (upstream) log.info({ from: upstream.describe }, 'users without a password here are migrated from the old service at their first login');
+    const core = await createCore({ config, store, mailer, limits, background, clock: options.clock, onEvent: options.metrics?.onEvent, upstream });
     const openLimits = limits;
     return {
       store,

@@ -72,6 +72,18 @@ export interface Config {
   /** A cached session and user is read again after this many seconds even when no change was heard. */
   verifyCacheMaxAgeSeconds: number;
   lifetimes: DialectLifetimes;
+  migrateFrom?: MigrateFrom;
+}
+
+export type MigrationDialect = 'wikimedia' | 'roypi' | 'ziik';
+export const MIGRATION_DIALECTS: readonly MigrationDialect[] = ['wikimedia', 'roypi', 'ziik'];
+
+/** A live service users are migrated from at their first login (LATCHKEY_MIGRATE_FROM). */
+export interface MigrateFrom {
+  dialect: MigrationDialect;
+  /** Base URL, without a trailing slash. */
+  url: string;
+  timeoutMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -122,6 +134,19 @@ function trustProxy(raw: string | undefined): Config['trustProxy'] {
     throw new ConfigError('LATCHKEY_TRUST_PROXY must be true, a hop count, or comma-separated proxy addresses or CIDRs');
   }
   return entries.join(',');
+}
+
+/** `<dialect>+<base URL>`, e.g. `roypi+https://old.example.com`. */
+function migrateFrom(env: Env): MigrateFrom | undefined {
+  const raw = env.LATCHKEY_MIGRATE_FROM;
+  if (!raw) return undefined;
+  const match = /^([a-z]+)\+(.+)$/.exec(raw);
+  const dialect = match?.[1] as MigrationDialect | undefined;
+  if (!match || !MIGRATION_DIALECTS.includes(dialect!)) {
+    throw new ConfigError(`LATCHKEY_MIGRATE_FROM must be <${MIGRATION_DIALECTS.join('|')}>+<base URL>, e.g. roypi+https://old.example.com`);
+  }
+  const base = url({ LATCHKEY_MIGRATE_FROM: match[2] }, 'LATCHKEY_MIGRATE_FROM', ['https:', 'http:'])!;
+  return { dialect: dialect!, url: base.replace(/\/+$/, ''), timeoutMs: int(env, 'LATCHKEY_MIGRATE_TIMEOUT_MS', 5000, 100) };
 }
 
 export function loadConfig(env: Env = process.env): Config {
@@ -175,5 +200,6 @@ export function loadConfig(env: Env = process.env): Config {
       ziikTokenTtl: int(env, 'LATCHKEY_ZIIK_TOKEN_TTL', DAY, 1),
       ziikSessionTtl: int(env, 'LATCHKEY_ZIIK_SESSION_TTL', 30 * DAY, 1),
     },
+    migrateFrom: migrateFrom(env),
   };
 }

@@ -19,7 +19,8 @@ export type AuditKind =
   | 'user_enabled'
   | 'user_deleted'
   | 'signed_out_everywhere'
-  | 'users_imported';
+  | 'users_imported'
+  | 'user_migrated';
 
 export interface AuditEvent {
   kind: AuditKind;

@@ -8,6 +8,7 @@ import { KeyRing } from './keys.ts';
 import { TokenService } from './tokens.ts';
 import { Users } from './users.ts';
 import { UserTransfer } from './user-transfer.ts';
+import { LazyMigration, type UpstreamLogin } from './migration.ts';
 import { Codes } from './codes.ts';
 import { Challenges } from './challenges.ts';
 import { Sessions } from './sessions.ts';
@@ -46,9 +47,11 @@ export interface CoreDeps {
   clock?: () => number;
   /** Called for every audit event, for metrics. */
   onEvent?: (kind: AuditKind) => void;
+  /** The live service users are migrated from at their first login (LATCHKEY_MIGRATE_FROM). */
+  upstream?: UpstreamLogin;
 }
 
-export async function createCore({ config, store, mailer, limits, background, clock = Date.now, onEvent }: CoreDeps): Promise<Core> {
+export async function createCore({ config, store, mailer, limits, background, clock = Date.now, onEvent, upstream }: CoreDeps): Promise<Core> {
   const l = config.lifetimes;
   /** The longest a signed token lives; refresh tokens are opaque and need no key. */
   const maxTokenTtlMs = Math.max(l.wikimediaAccessTtl, l.roypiTokenTtl, l.ziikTokenTtl) * 1000;
@@ -99,7 +102,7 @@ export async function createCore({ config, store, mailer, limits, background, cl
     users,
     transfer: new UserTransfer(ctx),
     challenges,
-    sessions: new Sessions(ctx, users, challenges),
+    sessions: new Sessions(ctx, users, challenges, upstream && new LazyMigration(ctx, upstream)),
     recovery: new Recovery(ctx, codes, users),
     guard: ctx.guard,
     keys,

@@ -21,6 +21,7 @@ import { randomId, randomToken, sha256 } from './secrets.ts';
 import { normalizeLogin, type Users } from './users.ts';
 import type { Challenges } from './challenges.ts';
 import { accountOf } from './guard.ts';
+import type { LazyMigration } from './migration.ts';
 
 export interface TokenSet {
   user: User;
@@ -58,6 +59,8 @@ export class Sessions {
     private readonly ctx: CoreContext,
     private readonly users: Users,
     private readonly challenges: Challenges,
+    /** LATCHKEY_MIGRATE_FROM: users without a password here are checked once at the old service. */
+    private readonly migration?: LazyMigration,
   ) {}
 
   /**
@@ -67,9 +70,12 @@ export class Sessions {
   private async checkPassword(loginName: string, password: unknown, by: Profile['loginBy'], request: RequestContext): Promise<User | undefined> {
     const { guard, store } = this.ctx;
     await guard.admit(request.ip);
-    const user = by === 'email' ? await store.userByEmail(loginName) : await store.userByUsername(loginName);
+    let user = by === 'email' ? await store.userByEmail(loginName) : await store.userByUsername(loginName);
     const account = accountOf(user, loginName);
     await guard.beforePasswordCheck(account, request.ip);
+    if (this.migration?.applies(user) && typeof password === 'string') {
+      user = (await this.migration.migrate(loginName, by, user, password)) ?? user;
+    }
     const check = typeof password === 'string' ? await verifyPassword(user?.password_hash, password) : undefined;
     if (!check?.ok || !user) {
       // The caller gets the same answer as for a wrong password (an account that signs in

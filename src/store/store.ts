@@ -253,6 +253,17 @@ export class Store {
     return query.returningAll().executeTakeFirst();
   }
 
+  /** Gives a user without a password hash this one, as a local user; false when they have one by now. */
+  async claimPasswordHash(id: number, passwordHash: string, now: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable('users')
+      .set({ password_hash: passwordHash, managed_by: 'local', password_changed_at: now, updated_at: now })
+      .where('id', '=', id)
+      .where('password_hash', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
   async deleteUser(id: number): Promise<boolean> {
     const result = await this.db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
     return Number(result.numDeletedRows) > 0;

@@ -1,0 +1,103 @@
+// The live service users are migrated from (LATCHKEY_MIGRATE_FROM): one login, in that service's
+// own dialect, to learn whether a password is right. Whatever goes wrong (a refusal, a timeout, an
+// error, an answer we cannot read) is simply "not confirmed"; nothing of the answer goes further
+// than the identity it names.
+import type { MigrateFrom } from '../config.ts';
+import type { UpstreamIdentity, UpstreamLogin } from '../core/migration.ts';
+
+/** An answer larger than this is not a login answer. */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
+const LOGIN_PATHS = { wikimedia: '/v1/login', roypi: '/auth/access_token/', ziik: '/api/authenticate' } as const;
+
+async function readBounded(response: Response): Promise<string | undefined> {
+  const reader = response.body?.getReader();
+  if (!reader) return undefined;
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_ANSWER_BYTES) {
+      await reader.cancel();
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The claims of a JWT, unverified: used only to name the user the old service just confirmed. */
+function claimsOf(token: unknown): Record<string, unknown> {
+  if (typeof token !== 'string') return {};
+  try {
+    const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'));
+    return typeof claims === 'object' && claims !== null ? claims : {};
+  } catch {
+    return {};
+  }
+}
+
+function identityFrom(...sources: Record<string, unknown>[]): UpstreamIdentity {
+  const pick = (...keys: string[]) => {
+    for (const source of sources) {
+      for (const key of keys) if (typeof source[key] === 'string' && source[key]) return source[key] as string;
+    }
+    return undefined;
+  };
+  return { username: pick('username', 'cognito:username', 'preferred_username', 'user'), email: pick('email') };
+}
+
+export class OldService implements UpstreamLogin {
+  readonly loginBy: 'username' | 'email';
+
+  constructor(private readonly from: MigrateFrom) {
+    this.loginBy = from.dialect === 'ziik' ? 'email' : 'username';
+  }
+
+  get describe(): string {
+    return `${this.from.dialect}+${this.from.url}`;
+  }
+
+  /** The identity the old service confirms for this login and password, or undefined. Never throws. */
+  async login(identifier: string, password: string): Promise<UpstreamIdentity | undefined> {
+    try {
+      const response = await fetch(this.from.url + LOGIN_PATHS[this.from.dialect], {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify({ username: identifier, password }),
+        // A login answer is never a redirect; following one could send the password elsewhere.
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.from.timeoutMs),
+      });
+      if (response.status !== 200) {
+        await response.body?.cancel();
+        return undefined;
+      }
+      const text = await readBounded(response);
+      if (text === undefined) return undefined;
+      return this.confirmed(JSON.parse(text));
+    } catch {
+      return undefined;
+    }
+  }
+
+  private confirmed(body: any): UpstreamIdentity | undefined {
+    switch (this.from.dialect) {
+      case 'wikimedia':
+        // A challenge (NEW_PASSWORD_REQUIRED) is not a login: the user must finish it at the old service.
+        if (typeof body?.access_token !== 'string') return undefined;
+        return identityFrom(claimsOf(body.id_token), claimsOf(body.access_token));
+      case 'roypi': {
+        // Latchkey's Roypi answers access_token; django-rest-framework-jwt answers token.
+        const token = body?.access_token ?? body?.token;
+        if (typeof token !== 'string') return undefined;
+        return identityFrom(claimsOf(token), typeof body.user === 'string' ? { username: body.user } : {});
+      }
+      case 'ziik':
+        if (!Array.isArray(body) || typeof body[0]?.jwt !== 'string') return undefined;
+        return identityFrom(claimsOf(body[0].jwt));
+    }
+  }
+}

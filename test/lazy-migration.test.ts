@@ -1,0 +1,168 @@
+// LATCHKEY_MIGRATE_FROM: a user not here yet (or imported without a password) is checked once
+// against a live old service, in its own dialect; here the old service is a second Latchkey.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import { loadConfig, ConfigError } from '../src/config.ts';
+import { ENGINES, startServer, post, call, createUser, freePort, ADMIN_TOKEN, type TestServer } from './helpers.ts';
+
+const CURRENT = /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/;
+const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+
+async function loginEverywhere(server: TestServer, username: string, email: string, password: string) {
+  const wikimedia = await post(`${server.url}/v1/login`, { username, password });
+  const roypi = await post(`${server.url}/auth/access_token/`, { username, password });
+  const ziik = await post(`${server.url}/api/authenticate`, { username: email, password });
+  return [wikimedia.status, roypi.status, ziik.status];
+}
+
+/** Logins the old service saw for a user (successful ones are audited as `login`). */
+async function upstreamLogins(old: TestServer, username: string) {
+  return (await old.core.users.events(username)).filter((e) => e.kind === 'login').length;
+}
+
+describe('LATCHKEY_MIGRATE_FROM configuration', () => {
+  it('is <dialect>+<base URL>', () => {
+    const from = loadConfig({ LATCHKEY_MIGRATE_FROM: 'roypi+https://old.example.com/' }).migrateFrom;
+    assert.deepEqual(from, { dialect: 'roypi', url: 'https://old.example.com', timeoutMs: 5000 });
+    assert.equal(loadConfig({ LATCHKEY_MIGRATE_FROM: 'ziik+http://10.0.0.2:8000', LATCHKEY_MIGRATE_TIMEOUT_MS: '800' }).migrateFrom?.timeoutMs, 800);
+    for (const bad of ['https://old.example.com', 'cognito+https://x.example.com', 'roypi+ftp://x.example.com', 'roypi+not a url']) {
+      assert.throws(() => loadConfig({ LATCHKEY_MIGRATE_FROM: bad }), ConfigError, bad);
+    }
+    assert.equal(loadConfig({}).migrateFrom, undefined);
+  });
+});
+
+for (const engine of ENGINES) {
+  describe(`lazy migration from a live old service on ${engine.name}`, () => {
+    let old: TestServer;
+    before(async () => {
+      old = await startServer(engine);
+    });
+    after(async () => old.close());
+
+    for (const dialect of ['wikimedia', 'roypi', 'ziik'] as const) {
+      it(`${dialect}: the first login is checked at the old service, then the user lives here and the old service is never asked again`, async () => {
+        const username = `mig_${dialect}`;
+        const email = `mig.${dialect}@example.com`;
+        await createUser(old, { username, email, password: 'old-service-pass' });
+        const server = await startServer(engine, { LATCHKEY_MIGRATE_FROM: `${dialect}+${old.url}` });
+        try {
+          // Ziik's old service is asked by email, the others by username: the client logs in the same way.
+          const first =
+            dialect === 'ziik'
+              ? await post(`${server.url}/api/authenticate`, { username: email, password: 'old-service-pass' })
+              : await post(`${server.url}${dialect === 'wikimedia' ? '/v1/login' : '/auth/access_token/'}`, { username, password: 'old-service-pass' });
+          assert.equal(first.status, 200, first.text);
+          assert.equal(await upstreamLogins(old, username), 1);
+          const token = dialect === 'ziik' ? first.body[0].jwt : first.body.access_token;
+          const info = await call(`${server.url}/userinfo`, { headers: { authorization: `Bearer ${token}` } });
+          assert.equal(info.status, 200, 'the tokens are the new service own');
+          assert.deepEqual([info.body.username, info.body.email], [username, email]);
+
+          const local = (await server.core.store.userByUsername(username))!;
+          assert.match(local.password_hash!, CURRENT);
+          assert.equal(local.managed_by, 'local');
+          assert.ok((await server.core.users.events(username)).some((e) => e.kind === 'user_migrated'));
+
+          // The old service changes its mind; it is not asked again.
+          await call(`${old.url}/admin/users/${username}/password`, { json: { password: 'changed-at-old' }, headers: admin });
+          assert.deepEqual(await loginEverywhere(server, username, email, 'old-service-pass'), [200, 200, 200]);
+          assert.deepEqual(await loginEverywhere(server, username, email, 'changed-at-old'), [401, 400, 401]);
+          assert.equal(await upstreamLogins(old, username), 1);
+        } finally {
+          await server.close();
+        }
+      });
+    }
+
+    it('a wrong password, or an unknown user, is an ordinary failed login that creates nobody', async () => {
+      await createUser(old, { username: 'wrongpw', email: 'wrongpw@example.com', password: 'right-password' });
+      const server = await startServer(engine, { LATCHKEY_MIGRATE_FROM: `wikimedia+${old.url}` });
+      try {
+        const wrong = await post(`${server.url}/v1/login`, { username: 'wrongpw', password: 'wrong-password' });
+        const unknown = await post(`${server.url}/v1/login`, { username: 'nobody-anywhere', password: 'wrong-password' });
+        assert.deepEqual([wrong.status, wrong.body], [unknown.status, unknown.body]);
+        assert.equal(wrong.status, 401);
+        assert.equal(await server.core.store.userByUsername('wrongpw'), undefined);
+        assert.equal(await server.core.store.userByUsername('nobody-anywhere'), undefined);
+        const roypi = await post(`${server.url}/auth/access_token/`, { username: 'wrongpw', password: 'wrong-password' });
+        assert.equal(roypi.status, 400);
+        // Then the right password migrates them.
+        assert.equal((await post(`${server.url}/v1/login`, { username: 'wrongpw', password: 'right-password' })).status, 200);
+      } finally {
+        await server.close();
+      }
+    });
+
+    it('an old service that is down, hangs, fails or answers nonsense is a failed login, never a 5xx, and its answer never reaches the client', async () => {
+      const hanging = net.createServer(() => {}); // accepts, never answers
+      await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+      const answers: Record<string, [number, string]> = {
+        '/broken/v1/login': [500, '{"secret":"UPSTREAM-LEAK"}'],
+        '/nonsense/v1/login': [200, 'UPSTREAM-LEAK not json'],
+        '/redirect/v1/login': [302, ''],
+        '/challenge/v1/login': [200, '{"challenge_name":"NEW_PASSWORD_REQUIRED","session":"UPSTREAM-LEAK"}'],
+      };
+      const fake = http.createServer((request, response) => {
+        const [status, body] = answers[request.url!] ?? [404, ''];
+        if (status === 302) response.setHeader('location', `${old.url}/v1/login`);
+        response.writeHead(status, { 'content-type': 'application/json' }).end(body);
+      });
+      await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+      const fakeUrl = `http://127.0.0.1:${(fake.address() as AddressInfo).port}`;
+      await createUser(old, { username: 'flaky', email: 'flaky@example.com', password: 'flaky-password' });
+      const upstreams = [
+        `http://127.0.0.1:${await freePort()}`, // nothing listens
+        `http://127.0.0.1:${(hanging.address() as AddressInfo).port}`,
+        ...Object.keys(answers).map((path) => fakeUrl + path.replace('/v1/login', '')),
+      ];
+      try {
+        for (const upstream of upstreams) {
+          const server = await startServer(engine, { LATCHKEY_MIGRATE_FROM: `wikimedia+${upstream}`, LATCHKEY_MIGRATE_TIMEOUT_MS: '300' });
+          try {
+            const reply = await post(`${server.url}/v1/login`, { username: 'flaky', password: 'flaky-password' });
+            assert.equal(reply.status, 401, upstream);
+            assert.deepEqual(reply.body, { status: 401, message: 'Incorrect username or password.' }, upstream);
+            assert.doesNotMatch(reply.text, /UPSTREAM-LEAK/);
+            assert.equal(await server.core.store.userByUsername('flaky'), undefined);
+          } finally {
+            await server.close();
+          }
+        }
+      } finally {
+        hanging.close();
+        fake.close();
+      }
+    });
+
+    it('a user imported without a hash is migrated at their first login through any API; users with a hash here are never forwarded', async () => {
+      await createUser(old, { username: 'imported_nohash', email: 'imported.nohash@example.com', password: 'imported-old-pass' });
+      await createUser(old, { username: 'haslocal', email: 'haslocal@example.com', password: 'old-service-only' });
+      const server = await startServer(engine, { LATCHKEY_MIGRATE_FROM: `wikimedia+${old.url}` });
+      try {
+        const imported = await call(`${server.url}/admin/users/import`, {
+          body: '{"username":"imported_nohash","email":"imported.nohash@example.com"}\n',
+          headers: { ...admin, 'content-type': 'application/x-ndjson' },
+        });
+        assert.equal(imported.body.imported, 1);
+        await createUser(server, { username: 'haslocal', email: 'haslocal@example.com', password: 'local-password' });
+
+        // Through Ziik (by email): the old Wikimedia-style service is asked by the username we hold.
+        const ziik = await post(`${server.url}/api/authenticate`, { username: 'imported.nohash@example.com', password: 'imported-old-pass' });
+        assert.equal(ziik.status, 200, ziik.text);
+        const local = (await server.core.store.userByUsername('imported_nohash'))!;
+        assert.match(local.password_hash!, CURRENT);
+        assert.equal(local.managed_by, 'local');
+        assert.deepEqual(await loginEverywhere(server, 'imported_nohash', 'imported.nohash@example.com', 'imported-old-pass'), [200, 200, 200]);
+
+        assert.deepEqual(await loginEverywhere(server, 'haslocal', 'haslocal@example.com', 'old-service-only'), [401, 400, 401]);
+        assert.equal(await upstreamLogins(old, 'haslocal'), 0);
+        assert.deepEqual(await loginEverywhere(server, 'haslocal', 'haslocal@example.com', 'local-password'), [200, 200, 200]);
+      } finally {
+        await server.close();
+      }
+    });
+  });
+}
