@@ -24,10 +24,20 @@ interface Log {
   error(obj: object, msg: string): void;
 }
 
-const RETRY_DELAYS_MS = [1_000, 5_000, 30_000];
+/** Waits before the 2nd, 3rd and 4th delivery attempts; after the 4th fails the mail is given up. */
+export const RETRY_DELAYS_MS = [1_000, 5_000, 30_000];
 
-export function createMailer(options: { smtpUrl?: string; from: string; outboxDir: string; log: Log; background: Background }): Mailer {
+export function createMailer(options: {
+  smtpUrl?: string;
+  from: string;
+  outboxDir: string;
+  log: Log;
+  background: Background;
+  /** Tests shorten the waits; the number of attempts stays one more than the delays. */
+  retryDelaysMs?: readonly number[];
+}): Mailer {
   const { log } = options;
+  const retryDelaysMs = options.retryDelaysMs ?? RETRY_DELAYS_MS;
   let deliver: (message: Message) => Promise<void>;
   let describe: string;
 
@@ -56,7 +66,7 @@ export function createMailer(options: { smtpUrl?: string; from: string; outboxDi
         await deliver(message);
         return;
       } catch (error) {
-        const delay = RETRY_DELAYS_MS[attempt];
+        const delay = retryDelaysMs[attempt];
         // The recipient and subject only: the body carries the secret.
         const context = { to: message.to, subject: message.subject, attempt: attempt + 1, err: (error as Error).message };
         if (delay === undefined) {
