@@ -39,9 +39,23 @@ export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
 export class TestClock {
   offsetMs = 0;
-  readonly now = () => Date.now() + this.offsetMs;
+  /** While frozen, the real time it was frozen at; the server's time then moves only by advance(). */
+  private frozenAt?: number;
+  readonly now = () => (this.frozenAt ?? Date.now()) + this.offsetMs;
   advance(seconds: number) {
     this.offsetMs += seconds * 1000;
+  }
+  /**
+   * Stops the server's time, so "a second before the end" stays a second before however long the
+   * test's own requests take (a slow machine otherwise eats a one-second margin).
+   */
+  freeze() {
+    this.frozenAt ??= Date.now();
+  }
+  /** Real time again, and no offset. */
+  reset() {
+    this.frozenAt = undefined;
+    this.offsetMs = 0;
   }
 }
 

@@ -22,9 +22,7 @@ for (const engine of ENGINES) {
       await mailbox.close();
     });
     // Each test starts at the real time, whatever the one before it did to the clock.
-    afterEach(() => {
-      server.clock.offsetMs = 0;
-    });
+    afterEach(() => server.clock.reset());
 
     let users = 0;
     /** A user of the test's own, so no test leans on another's logins, codes or lockouts. */
@@ -35,13 +33,16 @@ for (const engine of ENGINES) {
       return { username, email, password: `${username}-password` };
     }
 
-    /** Moves the clock to `seconds` after the test's start (not after the last move). */
+    // Time stands still from begin(), and at() moves it to an exact second after, so a lifetime's
+    // last second is its last second however long the requests in between take.
     let start = 0;
+    const begin = () => {
+      server.clock.freeze();
+      start = server.clock.offsetMs;
+    };
+    /** Moves the clock to `seconds` after begin() (not after the last move). */
     const at = (seconds: number) => {
       server.clock.offsetMs = start + seconds * 1000;
-    };
-    const begin = () => {
-      start = server.clock.offsetMs;
     };
 
     const userinfo = (token: string) => call(`${server.url}/userinfo`, { headers: { authorization: `Bearer ${token}` } });
