@@ -26,6 +26,8 @@ export class AuthError extends Error {
   readonly code: AuthErrorCode;
   /** Seconds a client should wait, for rate limits and lockouts. */
   retryAfter?: number;
+  /** The request field a validation error is about, when it is about one. */
+  field?: string;
   constructor(code: AuthErrorCode, message: string) {
     super(message);
     this.name = 'AuthError';
@@ -52,7 +54,6 @@ export const PasswordChangeRequired = make('password_change_required');
 export const UserExists = make('user_exists');
 export const UserNotFound = make('user_not_found');
 export const KeyNotFound = make('key_not_found');
-export const Validation = make('validation');
 
 export function TooManyAttempts(message: string, retryAfter?: number): AuthError {
   const error = new AuthError('too_many_attempts', message);
@@ -63,6 +64,13 @@ export function TooManyAttempts(message: string, retryAfter?: number): AuthError
 export function RateLimited(message: string, retryAfter: number): AuthError {
   const error = new AuthError('rate_limited', message);
   error.retryAfter = retryAfter;
+  return error;
+}
+
+/** A request that is well-formed but not acceptable; `field` names the field at fault, if one is. */
+export function Validation(message: string, field?: string): AuthError {
+  const error = new AuthError('validation', message);
+  error.field = field;
   return error;
 }
 

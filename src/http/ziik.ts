@@ -29,7 +29,8 @@ const errors: DialectErrors = {
     expired_code: withMessage(400),
     externally_managed: () => error(403, 'This user is managed externally and cannot reset the password here.'),
     password_policy: (e) => ({ status: 422, body: { message: e.message, errors: { password: [e.message] } } }),
-    validation: (e) => ({ status: 422, body: { message: e.message, errors: {} } }),
+    // Laravel's 422: the message, and the messages of each field at fault.
+    validation: (e) => ({ status: 422, body: { message: e.message, errors: e.field ? { [e.field]: [e.message] } : {} } }),
   },
   badRequest: (problem) => ({
     status: problem.status === 400 ? 422 : problem.status,
