@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter, once } from 'node:events';
 import SQLite from 'better-sqlite3';
 import postgres from 'postgres';
 import { simpleParser } from 'mailparser';
@@ -39,6 +40,12 @@ for (const engine of ENGINES) {
     let store: FreshStore;
     let child: ChildProcess;
     let output = '';
+    const outputGrew = new EventEmitter();
+    /** Waits, without a fixed bound, until the server's output holds `pattern` `times` times. */
+    async function logged(pattern: RegExp, times = 1) {
+      const count = () => output.match(new RegExp(pattern.source, 'g'))?.length ?? 0;
+      while (count() < times) await once(outputGrew, 'data');
+    }
     let base: string;
     const secrets: string[] = [];
 
@@ -65,20 +72,17 @@ for (const engine of ENGINES) {
       secrets.push(timPassword);
       assert.equal((await post(`${base}/v1/new-password-required`, { session: challenge.body.session, username: 'tim', new_password: timPassword })).status, 200);
 
-      // No SMTP: the code lands in the outbox folder, and the log says where.
+      // No SMTP: the code lands in the outbox folder, and the log says so once the file is whole
+      // (polling the folder read a file still being written).
       assert.equal((await post(`${base}/v1/forgot-password`, { username: 'sam' })).status, 204);
       const outbox = path.join(store.env.LATCHKEY_DATA_DIR, 'outbox');
-      let files: string[] = [];
-      for (let i = 0; i < 600 && files.length === 0; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        files = fs.existsSync(outbox) ? fs.readdirSync(outbox) : [];
-      }
+      await logged(/mail written to the outbox/, 1);
+      const files = fs.readdirSync(outbox);
       assert.equal(files.length, 1);
       const mail = await simpleParser(fs.readFileSync(path.join(outbox, files[0])));
       assert.equal(mail.to && !Array.isArray(mail.to) ? mail.to.text : '', 'sam@example.com');
       const code = /Confirmation code: (\d{6})/.exec(mail.text!)![1];
       secrets.push(code);
-      assert.match(output, /mail written to the outbox/);
 
       const newPassword = 'Reset-password-one-of-a-kind';
       secrets.push(newPassword);
@@ -86,7 +90,7 @@ for (const engine of ENGINES) {
       assert.equal(confirmed.status, 204);
 
       await post(`${base}/api/password/request`, { email: 'sam@example.com' });
-      for (let i = 0; i < 600 && fs.readdirSync(outbox).length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+      await logged(/mail written to the outbox/, 2);
       const mails = await Promise.all(fs.readdirSync(outbox).map((f) => simpleParser(fs.readFileSync(path.join(outbox, f)))));
       const linkMail = mails.find((m) => m.text?.includes('reset-password?token='))!;
       const linkToken = decodeURIComponent(/reset-password\?token=([\w%-]+)/.exec(linkMail.text!)![1]);
@@ -118,12 +122,21 @@ for (const engine of ENGINES) {
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      child.stdout!.on('data', (d) => (output += d));
-      child.stderr!.on('data', (d) => (output += d));
-      for (let i = 0; i < 600 && !output.includes('Server listening'); i++) await new Promise((r) => setTimeout(r, 100));
-      assert.match(output, /Server listening/, output);
+      // Up when it says it listens, or failed when it exits first: no fixed wait, which a busy
+      // machine overran (the process took over 10 s to start in a full run).
+      const seen = (d: Buffer) => {
+        output += d;
+        outputGrew.emit('data');
+      };
+      child.stdout!.on('data', seen);
+      child.stderr!.on('data', seen);
+      const exited = once(child, 'exit').then(([code]) => {
+        throw new Error(`the server exited with ${code} before listening:\n${output}`);
+      });
+      await Promise.race([logged(/Server listening/), exited]);
+      exited.catch(() => {}); // it exits at the end, on purpose
       await walkEveryFlow();
-    });
+    }, { timeout: 180_000 }); // only so a server that never comes up fails the run instead of hanging it
     after(async () => {
       if (child.exitCode === null) child.kill('SIGKILL');
       await store.drop();
