@@ -55,7 +55,11 @@ export function createMailer(options: {
       const info = await transport.sendMail({ from: options.from, ...message });
       await fs.mkdir(options.outboxDir, { recursive: true });
       const file = path.join(options.outboxDir, `${Date.now()}-${info.messageId.replace(/[^\w.-]/g, '')}.eml`);
-      await fs.writeFile(file, info.message as Buffer, { mode: 0o600 });
+      // Written beside the folder, then renamed in: whoever reads the outbox (`latchkey outbox`,
+      // a test) never sees half a mail.
+      const partial = path.join(path.dirname(options.outboxDir), `.${path.basename(file)}.partial`);
+      await fs.writeFile(partial, info.message as Buffer, { mode: 0o600 });
+      await fs.rename(partial, file);
       log.info({ file }, 'mail written to the outbox');
     };
   }
