@@ -191,6 +191,43 @@ for (const engine of ENGINES) {
       }
     });
 
+    it('refreshes and renewals racing a password change mint nothing that outlives it', async () => {
+      await createUser(server, { username: 'race-renew', email: 'race-renew@example.com', password: OLD });
+      for (let round = 1; round <= ROUNDS; round++) {
+        const v1 = (await post(`${server.url}/v1/login`, { username: 'race-renew', password: round === 1 ? OLD : `renew-${round - 1}-pw` })).body;
+        const password = round === 1 ? OLD : `renew-${round - 1}-pw`;
+        const roypi = (await post(`${server.url}/auth/access_token/`, { username: 'race-renew', password })).body.access_token;
+        const ziik = (await post(`${server.url}/api/authenticate`, { username: 'race-renew@example.com', password })).body[0].jwt;
+        const minted: string[] = [];
+        let stop = false;
+        const renewals = [
+          async () => (await post(`${server.url}/v1/token-refresh`, { username: 'race-renew', refresh_token: v1.refresh_token })).body?.access_token,
+          async () => (await post(`${server.url}/auth/refresh_token/`, { token: roypi })).body?.token,
+          async () => {
+            const body = (await call(`${server.url}/api/renew`, { headers: { authorization: `Bearer ${ziik}` } })).body;
+            return Array.isArray(body) ? body[0].jwt : undefined;
+          },
+        ];
+        const loops = Array.from({ length: LOOPS }, async (_, i) => {
+          for (let n = 0; !stop && n < 25; n++) {
+            const token = await renewals[(i + n) % renewals.length]();
+            if (token) minted.push(token);
+          }
+        });
+        while (minted.length < LOOPS && !stop) await new Promise((resolve) => setTimeout(resolve, 5));
+        const set = await post(`${server.url}/admin/users/race-renew/password`, { password: `renew-${round}-pw` }, admin);
+        assert.equal(set.status, 200, set.text);
+        stop = true;
+        await Promise.all(loops);
+        const survivors: number[] = [];
+        for (const token of [...minted, v1.access_token, roypi, ziik]) {
+          const reply = await call(`${server.url}/userinfo`, { headers: { authorization: `Bearer ${token}` } });
+          if (reply.status !== 401) survivors.push(reply.status);
+        }
+        assert.deepEqual(survivors, [], `round ${round}: a refreshed or renewed token outlived the change`);
+      }
+    });
+
     it('the races above were real: logins were in flight during the changes', () => {
       // Without this, a machine too slow or too fast to interleave would pass the tests above vacuously.
       assert.ok(straddledTotal > 0, 'no login overlapped a password change');
