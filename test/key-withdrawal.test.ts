@@ -94,6 +94,9 @@ for (const engine of ENGINES) {
       const refreshed = await post(`${b.url}/v1/token-refresh`, { username: 'wanda', refresh_token: before.refresh });
       assert.equal(refreshed.status, 200);
       assert.equal(kidOf(refreshed.body.access_token), reply.body.signing_kid);
+      // The operator's trail says so (the event has no user; the metrics count it).
+      const metrics = (await call(`${a.url}/metrics`)).text;
+      assert.match(metrics, /^latchkey_auth_events_total\{kind="key_withdrawn"\} 1$/m);
       const list = (await call(`${a.url}/admin/keys`, { headers: admin })).body.keys as { kid: string; signing: boolean }[];
       assert.ok(!list.some((k) => k.kid === kid));
       assert.ok(list.some((k) => k.kid === reply.body.signing_kid && k.signing));

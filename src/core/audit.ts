@@ -10,6 +10,7 @@ export type AuditKind =
   | 'password_set_at_challenge'
   | 'password_set_by_admin'
   | 'password_rehashed'
+  | 'key_withdrawn'
   | 'reset_code_sent'
   | 'reset_link_sent'
   | 'reset_request_ignored'

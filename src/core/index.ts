@@ -55,12 +55,14 @@ export async function createCore({ config, store, mailer, limits, background, cl
   const l = config.lifetimes;
   /** The longest a signed token lives; refresh tokens are opaque and need no key. */
   const maxTokenTtlMs = Math.max(l.wikimediaAccessTtl, l.roypiTokenTtl, l.ziikTokenTtl) * 1000;
+  const audit = new Audit(store, clock, onEvent);
   const keys = new KeyRing(store, {
     secret: config.keySecret,
     alg: config.signingAlg,
     // A retired key stays published as long as the longest-lived token it may have signed.
     retainMs: maxTokenTtlMs,
     clock,
+    audit,
   });
   await keys.init();
   const verifyCache = new VerifyCache({ maxEntries: config.verifyCacheEntries, maxAgeMs: config.verifyCacheMaxAgeSeconds * 1000 });
@@ -77,7 +79,7 @@ export async function createCore({ config, store, mailer, limits, background, cl
     mailer,
     clock,
     background,
-    audit: new Audit(store, clock, onEvent),
+    audit,
     settings: { passwordMinLength: config.passwordMinLength, publicUrl: config.publicUrl, codeMaxAttempts: config.codeMaxAttempts,
       liveResetCodes: config.resetMailsPerAccountIp + 1,
     },

@@ -5,6 +5,7 @@ import { exportJWK, importJWK, type CryptoKey, type JWK } from 'jose';
 import type { Store } from '../store/store.ts';
 import { seal, unseal } from './secrets.ts';
 import { KeyNotFound } from './errors.ts';
+import type { Audit } from './audit.ts';
 
 export type SigningAlg = 'EdDSA' | 'ES256' | 'RS256';
 export const SIGNING_ALGS: readonly SigningAlg[] = ['EdDSA', 'ES256', 'RS256'];
@@ -63,7 +64,7 @@ export class KeyRing {
 
   constructor(
     private readonly store: Store,
-    private readonly options: { secret?: string; alg: SigningAlg; retainMs: number; clock: () => number },
+    private readonly options: { secret?: string; alg: SigningAlg; retainMs: number; clock: () => number; audit?: Audit },
   ) {}
 
   /** Loads keys, creating the first one when the store has none. */
@@ -103,6 +104,7 @@ export class KeyRing {
     const now = this.options.clock();
     const successor = await this.store.transaction(async (tx) => {
       if (!(await tx.deleteKey(kid))) return undefined;
+      await this.options.audit?.record({ kind: 'key_withdrawn', userId: null, detail: kid }, tx);
       const rows = await tx.listKeys();
       // A key not due to retire takes over (at once when the withdrawn one was signing).
       if (rows.some((row) => row.retired_at === null)) return null;
