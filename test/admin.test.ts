@@ -36,9 +36,12 @@ for (const engine of ENGINES) {
     }
 
     it('refuses without the admin token', async () => {
-      assert.equal((await post(`${server.url}/admin/users`, { username: 'x', email: 'x@example.com', password: 'password-123' })).status, 401);
+      const none = await post(`${server.url}/admin/users`, { username: 'x', email: 'x@example.com', password: 'password-123' });
       const wrong = await call(`${server.url}/admin/users`, { headers: { authorization: 'Bearer wrong-token-0123456789' } });
-      assert.equal(wrong.status, 401);
+      for (const reply of [none, wrong]) {
+        assert.deepEqual([reply.status, reply.body], [401, { error: 'unauthorized', message: 'Admin token required.' }]);
+        assert.equal(reply.headers.get('www-authenticate'), 'Bearer realm="latchkey-admin"');
+      }
     });
 
     it('creates users three ways and never shows a hash', async () => {
@@ -61,14 +64,22 @@ for (const engine of ENGINES) {
     });
 
     it('answers 409 for a taken username or email, 400 for bad input, 404 for unknown users', async () => {
-      assert.equal((await post(`${server.url}/admin/users`, { username: 'ALICE', email: 'other@example.com', password: 'password-123' }, admin)).status, 409);
-      assert.equal((await post(`${server.url}/admin/users`, { username: 'alice2', email: 'alice@example.com', password: 'password-123' }, admin)).status, 409);
-      assert.equal((await post(`${server.url}/admin/users`, { username: 'dave', email: 'not-an-email', password: 'password-123' }, admin)).status, 400);
-      assert.equal((await post(`${server.url}/admin/users`, { username: 'dave', email: 'dave@example.com', password: 'short' }, admin)).status, 400);
-      assert.equal((await post(`${server.url}/admin/users`, { username: 'dave', email: 'dave@example.com' }, admin)).status, 400);
-      assert.equal((await post(`${server.url}/admin/users`, { username: 'has space', email: 'd@example.com', password: 'password-123' }, admin)).status, 400);
-      assert.equal((await call(`${server.url}/admin/users/nobody`, { headers: admin })).status, 404);
-      assert.equal((await call(`${server.url}/admin/users?limit=abc`, { headers: admin })).status, 400);
+      // Its own user to clash with, so it runs alone as well as after the others.
+      assert.equal((await post(`${server.url}/admin/users`, { username: 'zoe', email: 'zoe@example.com', password: 'zoe-password' }, admin)).status, 201);
+      const refused = async (reply: Promise<{ status: number; body: any }>, status: number, error: string, message: string) => {
+        const { status: got, body } = await reply;
+        assert.deepEqual([got, body.error, body.message], [status, error, message]);
+      };
+      const taken = 'a user with that username or email already exists';
+      await refused(post(`${server.url}/admin/users`, { username: 'ZOE', email: 'other@example.com', password: 'password-123' }, admin), 409, 'user_exists', taken);
+      await refused(post(`${server.url}/admin/users`, { username: 'zoe2', email: 'Zoe@example.com', password: 'password-123' }, admin), 409, 'user_exists', taken);
+      await refused(post(`${server.url}/admin/users`, { username: 'dave', email: 'not-an-email', password: 'password-123' }, admin), 400, 'validation', 'email is not a valid address');
+      await refused(post(`${server.url}/admin/users`, { username: 'dave', email: 'dave@example.com', password: 'short' }, admin), 400, 'password_policy', 'Password must be at least 8 characters long.');
+      await refused(post(`${server.url}/admin/users`, { username: 'dave', email: 'dave@example.com' }, admin), 400, 'validation', 'give exactly one of password or temporary_password, or external: true');
+      await refused(post(`${server.url}/admin/users`, { username: 'has space', email: 'd@example.com', password: 'password-123' }, admin), 400, 'validation', 'username must be 1-128 visible characters without spaces');
+      await refused(call(`${server.url}/admin/users/nobody`, { headers: admin }), 404, 'user_not_found', 'No such user.');
+      const badLimit = await call(`${server.url}/admin/users?limit=abc`, { headers: admin });
+      assert.deepEqual([badLimit.status, badLimit.body.error], [400, 'validation']);
     });
 
     it('lists, gets, disables, enables, sets passwords and deletes', async () => {

@@ -66,15 +66,15 @@ for (const engine of ENGINES) {
     });
 
     it('missing fields, wrong types and malformed JSON get 422 in the error shape', async () => {
-      assertError(await post(`${v1}/login`, { username: 'ada' }), 422);
-      assertError(await post(`${v1}/login`, { username: 'ada', password: 42 }), 422);
-      assertError(await call(`${v1}/login`, { body: '{"username":', headers: { 'content-type': 'application/json' } }), 422);
-      assertError(await call(`${v1}/login`, { body: '', headers: { 'content-type': 'application/json' } }), 422);
-      assertError(await post(`${v1}/login`, ['ada', PASSWORD]), 422);
+      assertError(await post(`${v1}/login`, { username: 'ada' }), 422, 'password is required');
+      assertError(await post(`${v1}/login`, { username: 'ada', password: 42 }), 422, 'password must be a string');
+      assertError(await call(`${v1}/login`, { body: '{"username":', headers: { 'content-type': 'application/json' } }), 422, 'Request body is not valid JSON.');
+      assertError(await call(`${v1}/login`, { body: '', headers: { 'content-type': 'application/json' } }), 422, 'Request body is not valid JSON.');
+      assertError(await post(`${v1}/login`, ['ada', PASSWORD]), 422, 'Request body must be a JSON object.');
     });
 
     it('unknown paths get 404 in the same shape; CORS is open', async () => {
-      assertError(await post(`${v1}/no-such-thing`, {}), 404);
+      assertError(await post(`${v1}/no-such-thing`, {}), 404, 'Not Found.');
       const preflight = await call(`${v1}/login`, {
         method: 'OPTIONS',
         headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' },
@@ -147,12 +147,12 @@ for (const engine of ENGINES) {
       const answer = (session: string, new_password = 'grace-new-password') =>
         post(`${v1}/new-password-required`, { session, username: 'grace', new_password });
 
-      assertError(await answer(challenge.body.session, 'short'), 400);
-      assertError(await answer('not-a-session'), 401);
+      assertError(await answer(challenge.body.session, 'short'), 400, 'Password does not conform to policy: Password must be at least 8 characters long.');
+      assertError(await answer('not-a-session'), 401, 'Unauthorized.');
       const done = await answer(challenge.body.session);
       assert.equal(done.status, 200);
       assert.deepEqual(Object.keys(done.body).sort(), ['access_token', 'expires_in', 'id_token', 'refresh_token']);
-      assertError(await answer(challenge.body.session), 401);
+      assertError(await answer(challenge.body.session), 401, 'Unauthorized.');
       assert.equal((await login('grace', 'grace-new-password')).body.access_token !== undefined, true);
       assertError(await login('grace', 'Temporary-1'), 401);
 
@@ -184,8 +184,8 @@ for (const engine of ENGINES) {
       const code = codeFrom(mail.text ?? '');
       assert.ok((mail.html as string).includes(code));
 
-      assertError(await post(`${v1}/forgot-password-confirm`, { username: 'linus', password: 'linus-new-pass', confirmation_code: '000000' === code ? '111111' : '000000' }), 401);
-      assertError(await post(`${v1}/forgot-password-confirm`, { username: 'linus', password: 'short', confirmation_code: code }), 400);
+      assertError(await post(`${v1}/forgot-password-confirm`, { username: 'linus', password: 'linus-new-pass', confirmation_code: '000000' === code ? '111111' : '000000' }), 401, 'Invalid verification code provided, please try again.');
+      assertError(await post(`${v1}/forgot-password-confirm`, { username: 'linus', password: 'short', confirmation_code: code }), 400, 'Password does not conform to policy: Password must be at least 8 characters long.');
       const confirmed = await post(`${v1}/forgot-password-confirm`, { username: 'linus', password: 'linus-new-pass', confirmation_code: code });
       assert.equal(confirmed.status, 204);
       assertError(await post(`${v1}/forgot-password-confirm`, { username: 'linus', password: 'linus-other-pass', confirmation_code: code }), 401);
@@ -251,9 +251,9 @@ for (const engine of ENGINES) {
       const other = await login('ken');
       const change = (previous_password: string, proposed_password: string, access_token = mine.body.access_token) =>
         post(`${v1}/change-password`, { access_token, previous_password, proposed_password });
-      assertError(await change('wrong-password', 'ken-new-password'), 401);
-      assertError(await change(PASSWORD, 'ken-new-password', 'not-a-token'), 401);
-      assertError(await change(PASSWORD, 'short'), 400);
+      assertError(await change('wrong-password', 'ken-new-password'), 401, 'Incorrect username or password.');
+      assertError(await change(PASSWORD, 'ken-new-password', 'not-a-token'), 401, 'Unauthorized.');
+      assertError(await change(PASSWORD, 'short'), 400, 'Password does not conform to policy: Password must be at least 8 characters long.');
       assert.equal((await change(PASSWORD, 'ken-new-password')).status, 204);
       assert.equal((await call(`${server.url}/userinfo`, { headers: { authorization: `Bearer ${mine.body.access_token}` } })).status, 200);
       assert.equal((await call(`${server.url}/userinfo`, { headers: { authorization: `Token ${other.body.access_token}` } })).status, 401);
@@ -265,7 +265,7 @@ for (const engine of ENGINES) {
       await createUser(server, { username: 'mallory-target', email: 'target@example.com', password: PASSWORD });
       for (let i = 0; i < 5; i++) assertError(await login('mallory-target', `guess-${i}`), 401);
       const locked = await login('mallory-target');
-      assertError(locked, 429);
+      assertError(locked, 429, 'Password attempts exceeded.');
       assert.ok(Number(locked.headers.get('retry-after')) > 0);
     });
 
@@ -273,8 +273,9 @@ for (const engine of ENGINES) {
       const user = await createUser(server, { username: 'margaret', email: 'margaret@example.com', password: PASSWORD });
       const session = await login('margaret');
       await post(`${server.url}/admin/users/${user.id}/disable`, {}, { authorization: `Bearer test-admin-token-0123456789` });
-      assertError(await login('margaret'), 401);
-      assert.equal((await call(`${server.url}/userinfo`, { headers: { authorization: `Bearer ${session.body.access_token}` } })).status, 401);
+      assertError(await login('margaret'), 401, 'User is disabled.');
+      const info = await call(`${server.url}/userinfo`, { headers: { authorization: `Bearer ${session.body.access_token}` } });
+      assert.deepEqual([info.status, info.body], [401, { error: 'invalid_token', error_description: 'The user is disabled.' }]);
     });
   });
 }
