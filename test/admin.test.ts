@@ -83,48 +83,56 @@ for (const engine of ENGINES) {
     });
 
     it('lists, gets, disables, enables, sets passwords and deletes', async () => {
+      // Users of its own, so it runs alone as well as after the others.
+      for (const user of [
+        { username: 'lena', email: 'lena@example.com', password: 'lena-password' },
+        { username: 'lars', email: 'lars@example.com', temporary_password: 'lars-temporary' },
+        { username: 'lou', email: 'lou@example.com', external: true },
+      ]) assert.equal((await post(`${server.url}/admin/users`, user, admin)).status, 201);
       const list = await call(`${server.url}/admin/users?limit=2`, { headers: admin });
       assert.equal(list.status, 200);
       assert.equal(list.body.users.length, 2);
       const rest = await call(`${server.url}/admin/users?after=${list.body.next_after}`, { headers: admin });
+      // every() over an empty page would pass: the rest must hold users, all after the first page.
+      assert.ok(rest.body.users.length > 0, "the second page has the rest");
       assert.ok(rest.body.users.every((u: { id: number }) => u.id > list.body.next_after));
 
-      assert.equal((await call(`${server.url}/admin/users/alice`, { headers: admin })).body.username, 'alice');
-      assert.equal((await post(`${server.url}/admin/users/alice/disable`, {}, admin)).body.status, 'disabled');
-      assert.equal((await post(`${server.url}/v1/login`, { username: 'alice', password: 'alice-password' })).status, 401);
-      assert.equal((await post(`${server.url}/admin/users/alice/enable`, {}, admin)).body.status, 'active');
-      assert.equal((await post(`${server.url}/v1/login`, { username: 'alice', password: 'alice-password' })).status, 200);
+      assert.equal((await call(`${server.url}/admin/users/lena`, { headers: admin })).body.username, 'lena');
+      assert.equal((await post(`${server.url}/admin/users/lena/disable`, {}, admin)).body.status, 'disabled');
+      assert.equal((await post(`${server.url}/v1/login`, { username: 'lena', password: 'lena-password' })).status, 401);
+      assert.equal((await post(`${server.url}/admin/users/lena/enable`, {}, admin)).body.status, 'active');
+      assert.equal((await post(`${server.url}/v1/login`, { username: 'lena', password: 'lena-password' })).status, 200);
 
-      const set = await post(`${server.url}/admin/users/alice/password`, { password: 'alice-second-password' }, admin);
+      const set = await post(`${server.url}/admin/users/lena/password`, { password: 'lena-second-password' }, admin);
       assert.equal(set.status, 200);
-      assert.equal((await post(`${server.url}/v1/login`, { username: 'alice', password: 'alice-second-password' })).status, 200);
-      const temp = await post(`${server.url}/admin/users/alice/password`, { password: 'alice-temporary', temporary: true }, admin);
+      assert.equal((await post(`${server.url}/v1/login`, { username: 'lena', password: 'lena-second-password' })).status, 200);
+      const temp = await post(`${server.url}/admin/users/lena/password`, { password: 'lena-temporary', temporary: true }, admin);
       assert.equal(temp.body.status, 'force_change_password');
-      const login = await post(`${server.url}/v1/login`, { username: 'alice', password: 'alice-temporary' });
+      const login = await post(`${server.url}/v1/login`, { username: 'lena', password: 'lena-temporary' });
       assert.equal(login.body.challenge_name, 'NEW_PASSWORD_REQUIRED');
-      assert.equal((await post(`${server.url}/admin/users/carol/password`, { password: 'carol-password' }, admin)).status, 409);
+      assert.equal((await post(`${server.url}/admin/users/lou/password`, { password: 'lou-password' }, admin)).status, 409);
 
-      const sessions = (await call(`${server.url}/admin/users/alice/sessions`, { headers: admin })).body.sessions;
+      const sessions = (await call(`${server.url}/admin/users/lena/sessions`, { headers: admin })).body.sessions;
       assert.ok(sessions.length >= 2);
       assert.deepEqual(Object.keys(sessions[0]).sort(), [
         'api', 'created_at', 'expires_at', 'id', 'ip', 'last_used_at', 'live', 'refreshes', 'revoked_at', 'user_agent',
       ]);
       assert.ok(sessions.every((s: { live: boolean }) => !s.live), 'setting a password ended them all');
-      const events = (await call(`${server.url}/admin/users/alice/events`, { headers: admin })).body.events;
+      const events = (await call(`${server.url}/admin/users/lena/events`, { headers: admin })).body.events;
       const kinds = events.map((e: { kind: string }) => e.kind);
       for (const kind of ['user_created', 'user_disabled', 'user_enabled', 'login', 'password_set_by_admin']) assert.ok(kinds.includes(kind), kind);
       server.clock.advance(366 * 86400); // past LATCHKEY_AUDIT_RETENTION_DAYS
       try {
         await server.core.sweep();
-        assert.deepEqual((await call(`${server.url}/admin/users/alice/events`, { headers: admin })).body.events, []);
-        assert.deepEqual((await call(`${server.url}/admin/users/alice/sessions`, { headers: admin })).body.sessions, []);
+        assert.deepEqual((await call(`${server.url}/admin/users/lena/events`, { headers: admin })).body.events, []);
+        assert.deepEqual((await call(`${server.url}/admin/users/lena/sessions`, { headers: admin })).body.sessions, []);
       } finally {
         server.clock.advance(-366 * 86400);
       }
 
-      const removed = await call(`${server.url}/admin/users/bob`, { method: 'DELETE', headers: admin });
+      const removed = await call(`${server.url}/admin/users/lars`, { method: 'DELETE', headers: admin });
       assert.equal(removed.status, 204);
-      assert.equal((await call(`${server.url}/admin/users/bob`, { headers: admin })).status, 404);
+      assert.equal((await call(`${server.url}/admin/users/lars`, { headers: admin })).status, 404);
     });
 
     it('the CLI creates a user with a temporary password that the running server sees', async () => {
