@@ -21,6 +21,9 @@ import { indexRoutes } from './http/index-page.ts';
 import { roypiRoutes } from './http/roypi.ts';
 import { ziikRoutes } from './http/ziik.ts';
 import { resetPageRoutes } from './http/reset-page.ts';
+import { FIRST_MIGRATION } from './store/migrations.ts';
+import { loggerOptions } from './log.ts';
+import { networkReason, storeFailure, withoutCredentials } from './startup-errors.ts';
 
 export interface Services {
   store: Store;
@@ -34,36 +37,30 @@ export interface Services {
 }
 
 type Logger = FastifyInstance['log'];
+type Tallies = ReturnType<Store['openTallies']>;
 
 /** Opens the store (migrating it), the mailer and the limits, and builds the core on them. */
 export async function openServices(config: Config, log: Logger, options: { clock?: () => number; metrics?: Metrics } = {}): Promise<Services> {
-  const store = Store.open({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  let store: Store | undefined;
   let limits: Limits | undefined;
   try {
-    const migrated = await store.migrate();
+    let migrated: string[];
+    try {
+      store = Store.open({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+      migrated = await store.migrate();
+    } catch (error) {
+      throw storeFailure(error, config) ?? error;
+    }
+    if (migrated.includes(FIRST_MIGRATION)) log.info({ store: store.describe, applied: migrated }, `store: ${store.describe}: created the schema`);
+    else if (migrated.length) log.info({ store: store.describe, applied: migrated }, `store: ${store.describe}: applied ${migrated.join(', ')}`);
+    else log.info({ store: store.describe }, `store: ${store.describe}`);
     const clock = options.clock ?? Date.now;
     // Tallies live beside the store, so the CLI and every instance see the same lockouts.
     const tallies = store.openTallies();
-    if (config.redisUrl) {
-      // No offline queue: while Redis is down a command fails at once and the limits count in
-      // the store meanwhile, instead of holding the login until Redis returns.
-      const client = new Redis(config.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
-      let down = false;
-      client.on('error', (err) => {
-        if (!down) log.warn({ err: err.message }, 'redis unavailable; limits count in the store meanwhile');
-        down = true;
-      });
-      client.on('ready', () => {
-        if (down) log.info('redis is back');
-        down = false;
-      });
-      limits = limitsOn(redisTallies(client, config.redisPrefix, tallies), 'redis', clock, async () => {
-        client.disconnect();
-        await tallies.close();
-      });
-      await client.connect();
-    } else {
+    if (config.redisUrl) limits = await openRedisLimits(config.redisUrl, config.redisPrefix, tallies, clock, log);
+    else {
       limits = limitsOn(tallies, 'store', clock, () => tallies.close());
+      log.info({ limits: 'store' }, 'limits: counted in the store (REDIS_URL is not set)');
     }
     const background = new Background((err, what) => log.error({ err }, `${what} failed`));
     const mailer = createMailer({
@@ -76,9 +73,10 @@ export async function openServices(config: Config, log: Logger, options: { clock
     const upstream = config.migrateFrom && new OldService(config.migrateFrom);
     if (upstream) log.info({ from: upstream.describe }, 'users without a password here are migrated from the old service at their first login');
     const core = await createCore({ config, store, mailer, limits, background, clock: options.clock, onEvent: options.metrics?.onEvent, upstream });
-    const openLimits = limits;
+    if (core.createdKey) log.info({ kid: core.createdKey, alg: config.signingAlg }, `created a signing key: kid ${core.createdKey} (${config.signingAlg})`);
+    const [openStore, openLimits] = [store, limits];
     return {
-      store,
+      store: openStore,
       migrated,
       background,
       mailer,
@@ -87,34 +85,57 @@ export async function openServices(config: Config, log: Logger, options: { clock
       async close() {
         await background.drain();
         await openLimits.close();
-        await store.close();
+        await openStore.close();
       },
     };
   } catch (error) {
     await limits?.close();
-    await store.close();
+    await store?.close();
     throw error;
   }
+}
+
+/**
+ * Limits shared through Redis. Redis down at start is not fatal, as it is not later: the limits
+ * count in the store meanwhile, and the log says so.
+ */
+async function openRedisLimits(redisUrl: string, prefix: string, tallies: Tallies, clock: () => number, log: Logger): Promise<Limits> {
+  const where = withoutCredentials(redisUrl);
+  // No offline queue: while Redis is down a command fails at once and the limits count in
+  // the store meanwhile, instead of holding the login until Redis returns.
+  const client = new Redis(redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 5_000 });
+  let state: 'connecting' | 'up' | 'down' = 'connecting';
+  let lastError: unknown;
+  client.on('error', (err) => {
+    lastError = err;
+    if (state === 'up') log.warn({ err: err.message, redis: where }, `redis at ${where} unavailable; limits count in the store meanwhile`);
+    if (state !== 'connecting') state = 'down';
+  });
+  client.on('ready', () => {
+    if (state === 'down') log.info({ redis: where }, `redis at ${where} is back; limits are counted there again`);
+    state = 'up';
+  });
+  const limits = limitsOn(redisTallies(client, prefix, tallies), 'redis', clock, async () => {
+    client.disconnect();
+    await tallies.close();
+  });
+  try {
+    await client.connect();
+    log.info({ limits: 'redis', redis: where }, `limits: shared through Redis at ${where}`);
+  } catch (error) {
+    state = 'down';
+    const why = networkReason(lastError) ?? networkReason(error) ?? (lastError as Error)?.message ?? (error as Error).message;
+    log.warn({ limits: 'store', redis: where, err: why }, `REDIS_URL: cannot reach ${where}: ${why}; limits count in the store until Redis answers (retrying)`);
+  }
+  return limits;
 }
 
 /** proxy-addr's trust function for "the nearest n hops are proxies". */
 const hops = (n: number) => (_address: string, hop: number) => hop < n;
 
-// Never log a query string: reset links carry their token there.
-const withoutQuery = (url: string) => url.split('?')[0];
-
 export async function buildApp(config: Config, options: { clock?: () => number; logger?: boolean } = {}) {
   const app = Fastify({
-    logger:
-      options.logger === false
-        ? false
-        : {
-            level: config.logLevel,
-            redact: ['req.headers.authorization', 'req.headers.cookie'],
-            serializers: {
-              req: (req) => ({ method: req.method, url: withoutQuery(req.url), remoteAddress: req.ip }),
-            },
-          },
+    logger: options.logger === false ? false : loggerOptions({ level: config.logLevel, format: config.logFormat }),
     bodyLimit: 64 * 1024,
     // Roypi documents trailing slashes, the others none; accept either everywhere.
     routerOptions: { ignoreTrailingSlash: true },
@@ -165,7 +186,18 @@ export async function buildApp(config: Config, options: { clock?: () => number; 
     reply.header('x-content-type-options', 'nosniff');
   });
 
-  app.log.info({ store: core.store.describe, mail: services.mailer.describe, limits: services.limits.backend }, 'latchkey ready');
-  if (!config.smtpUrl) app.log.warn({ outbox: services.mailer.describe }, 'LATCHKEY_SMTP_URL is not set: mail is written to files, not sent');
+  logSwitches(app.log, config, services.mailer);
   return { app, core, services };
+}
+
+/** What is on and off at this start, and why: one line each, so the first screen of a log says it all. */
+function logSwitches(log: Logger, config: Config, mailer: Mailer) {
+  if (config.smtpUrl) log.info({ mail: mailer.describe }, `mail: sent by SMTP through ${mailer.describe}`);
+  else log.warn({ mail: mailer.describe }, `mail: written to the ${mailer.describe}, not sent (LATCHKEY_SMTP_URL is not set); read it with \`latchkey outbox\``);
+  log.info({ admin: Boolean(config.adminToken) },
+    config.adminToken ? 'admin API: on at /admin (LATCHKEY_ADMIN_TOKEN is set)' : 'admin API: off (LATCHKEY_ADMIN_TOKEN is not set)');
+  log.info({ introspection: Boolean(config.introspectionToken) },
+    config.introspectionToken ? 'introspection: on at /introspect (LATCHKEY_INTROSPECTION_TOKEN is set)' : 'introspection: off (LATCHKEY_INTROSPECTION_TOKEN is not set)');
+  if (config.metricsToken) log.info({ metrics: 'token' }, 'metrics: /metrics needs LATCHKEY_METRICS_TOKEN');
+  else log.warn({ metrics: 'open' }, 'metrics: /metrics is open to anyone who reaches it (LATCHKEY_METRICS_TOKEN is not set)');
 }

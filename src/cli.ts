@@ -8,6 +8,7 @@ import { loadConfig, ConfigError, type Config } from './config.ts';
 import type { Services } from './app.ts';
 import { isAuthError } from './core/errors.ts';
 import { TransferFormatError } from './transfer/records.ts';
+import { StartupError } from './startup-errors.ts';
 import { isValidEmail, normalizeLogin, publicUser } from './core/users.ts';
 import { SIGNING_ALGS, type SigningAlg } from './core/keys.ts';
 import { isAddressedTo, outboxDir, readOutbox } from './mail/outbox.ts';
@@ -33,19 +34,9 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
-const quietLog = { info() {}, warn() {}, error: (obj: object, msg: string) => console.error(msg, obj) } as never;
-
 async function serve(config: Config) {
-  const { buildApp } = await import('./app.ts');
-  const { app } = await buildApp(config);
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      app.log.info({ signal }, 'shutting down');
-      // Finishes requests in flight and sends queued mail before exiting.
-      void app.close().then(() => process.exit(0));
-    });
-  }
-  await app.listen({ port: config.port, host: config.host });
+  const { serve } = await import('./server.ts');
+  await serve(config);
 }
 
 // ---- values of flags, checked as they are parsed (commander names the flag in the error) ----
@@ -85,8 +76,12 @@ function buildProgram(io: Io): Command {
 
   /** Opens the configured store for one command, and prints what the work returns (if anything). */
   const withServices = async (work: (services: Services) => Promise<unknown>): Promise<void> => {
-    const { openServices } = await import('./app.ts'); // loaded only when needed: help and usage errors stay quick
-    const services = await openServices(loadConfig(), quietLog);
+    // Loaded only when needed: help and usage errors stay quick.
+    const [{ openServices }, { atLeast, createLogger }] = await Promise.all([import('./app.ts'), import('./log.ts')]);
+    const config = loadConfig();
+    // Warnings only (an unreachable Redis, say), on stderr: stdout is the command's answer.
+    const log = createLogger({ level: atLeast(config.logLevel, 'warn'), format: config.logFormat, fd: 2 });
+    const services = await openServices(config, log);
     try {
       const result = await work(services);
       if (result !== undefined) print(result);
@@ -322,6 +317,10 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     }
     if (isAuthError(error)) {
       io.err(`latchkey: ${error.code}: ${error.message}\n`);
+      return 1;
+    }
+    if (error instanceof StartupError) {
+      io.err(`latchkey: ${error.message}\n`);
       return 1;
     }
     if (error instanceof Refusal || error instanceof TransferFormatError) {

@@ -41,6 +41,10 @@ export interface Config {
   metricsToken?: string;
   keySecret?: string;
   logLevel: string;
+  /** Unset: readable lines on a terminal, JSON lines otherwise. */
+  logFormat?: 'json' | 'pretty';
+  /** How long SIGTERM/SIGINT may take to finish requests in flight and queued mail, seconds. */
+  shutdownTimeoutSeconds: number;
   /**
    * Which X-Forwarded-For hops to believe for the client IP: none (false), all (true), the
    * nearest N (a number), or those from these proxy addresses (comma-separated addresses,
@@ -174,7 +178,10 @@ export function loadConfig(env: Env = process.env): Config {
     metricsToken: env.LATCHKEY_METRICS_TOKEN || undefined,
     introspectionToken: env.LATCHKEY_INTROSPECTION_TOKEN || undefined,
     keySecret: env.LATCHKEY_KEY_SECRET || undefined,
-    logLevel: env.LOG_LEVEL || 'info',
+    // Checked here: pino would otherwise stop the start with a stack trace.
+    logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+    logFormat: env.LATCHKEY_LOG_FORMAT ? oneOf(env, 'LATCHKEY_LOG_FORMAT', ['json', 'pretty'] as const, 'json') : undefined,
+    shutdownTimeoutSeconds: int(env, 'LATCHKEY_SHUTDOWN_TIMEOUT', 10, 1),
     trustProxy: trustProxy(env.LATCHKEY_TRUST_PROXY),
     passwordMinLength: int(env, 'LATCHKEY_PASSWORD_MIN_LENGTH', 8, 1),
     lockoutThreshold: int(env, 'LATCHKEY_LOCKOUT_THRESHOLD', 5, 1),

@@ -20,6 +20,8 @@ import type { Background } from '../background.ts';
 import { VerifyCache } from './verify-cache.ts';
 
 export interface Core {
+  /** The kid of the signing key this start created (on a new store), for the start's log. */
+  createdKey?: string;
   users: Users;
   transfer: UserTransfer;
   sessions: Sessions;
@@ -64,7 +66,7 @@ export async function createCore({ config, store, mailer, limits, background, cl
     clock,
     audit,
   });
-  await keys.init();
+  const createdKey = await keys.init();
   const verifyCache = new VerifyCache({ maxEntries: config.verifyCacheEntries, maxAgeMs: config.verifyCacheMaxAgeSeconds * 1000 });
   store.changes.subscribe((changes) => {
     verifyCache.forget(changes);
@@ -101,6 +103,7 @@ export async function createCore({ config, store, mailer, limits, background, cl
   const codes = new Codes(ctx);
   const challenges = new Challenges(ctx, codes, users);
   return {
+    createdKey,
     users,
     transfer: new UserTransfer(ctx),
     challenges,

@@ -67,12 +67,13 @@ export class KeyRing {
     private readonly options: { secret?: string; alg: SigningAlg; retainMs: number; clock: () => number; audit?: Audit },
   ) {}
 
-  /** Loads keys, creating the first one when the store has none. */
-  async init(): Promise<void> {
+  /** Loads keys, creating the first one when the store has none; answers that one's kid. */
+  async init(): Promise<string | undefined> {
     await this.load();
     if (!this.keys.some((k) => k.retiredAt === null)) {
-      await this.rotate();
+      return this.rotate();
     }
+    return undefined;
   }
 
   /**

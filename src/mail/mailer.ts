@@ -3,6 +3,7 @@
 // slow or down SMTP server neither delays an answer nor reveals whether an account exists.
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type { Background } from '../background.ts';
 
@@ -38,6 +39,7 @@ export function createMailer(options: {
 }): Mailer {
   const { log } = options;
   const retryDelaysMs = options.retryDelaysMs ?? RETRY_DELAYS_MS;
+  const { stopSignal } = options.background;
   let deliver: (message: Message) => Promise<void>;
   let describe: string;
 
@@ -73,12 +75,13 @@ export function createMailer(options: {
         const delay = retryDelaysMs[attempt];
         // The recipient and subject only: the body carries the secret.
         const context = { to: message.to, subject: message.subject, attempt: attempt + 1, err: (error as Error).message };
-        if (delay === undefined) {
-          log.error(context, 'mail could not be delivered; giving up');
+        if (delay === undefined || stopSignal.aborted) {
+          log.error(context, stopSignal.aborted ? 'mail could not be delivered before shutdown; giving up' : 'mail could not be delivered; giving up');
           return;
         }
         log.error(context, 'mail delivery failed; will retry');
-        await new Promise((resolve) => setTimeout(resolve, delay).unref());
+        // Shutdown cuts the wait short: one last attempt now, rather than holding the exit.
+        await sleep(delay, undefined, { signal: stopSignal }).catch(() => {});
       }
     }
   }

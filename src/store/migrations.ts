@@ -9,6 +9,9 @@ function withSerialId<T extends string>(engine: Engine, table: CreateTableBuilde
     : table.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
 }
 
+/** The migration that creates the schema: applying it means this start found an empty store. */
+export const FIRST_MIGRATION = '0001_initial';
+
 function migrations(engine: Engine): Record<string, Migration> {
   return {
     '0001_initial': {
