@@ -1,0 +1,236 @@
+// The deployment files. No container engine runs on the machines the tests run on (only the
+// docker client), so the Dockerfile's build stage is run here as plain commands, in order, on a
+// clean clone with the same WORKDIR/COPY/ENV meaning; the server it built is then started with
+// the runtime stage's ENV and ENTRYPOINT, and the image's own HEALTHCHECK command must pass.
+// compose.yaml and the systemd unit are checked for what they promise.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { parse as parseYaml } from 'yaml';
+import { freePort, call, needs } from './helpers.ts';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+
+interface Instruction {
+  op: string;
+  args: string;
+}
+interface Stage {
+  name: string;
+  from: string;
+  steps: Instruction[];
+}
+
+/** The Dockerfile as stages of instructions, continuation lines joined, comments dropped. */
+function parseDockerfile(text: string): Stage[] {
+  const lines: string[] = [];
+  let pending = '';
+  for (const raw of text.split('\n')) {
+    if (/^\s*#/.test(raw) && !pending) continue;
+    const line = raw.replace(/\s+$/, '');
+    if (line.endsWith('\\')) {
+      pending += line.slice(0, -1) + ' ';
+      continue;
+    }
+    const whole = (pending + line).trim();
+    pending = '';
+    if (whole) lines.push(whole);
+  }
+  const stages: Stage[] = [];
+  for (const line of lines) {
+    const [, op, args] = /^(\S+)\s+(.*)$/.exec(line)!;
+    if (op.toUpperCase() === 'FROM') {
+      const [, from, name] = /^(\S+)(?:\s+AS\s+(\S+))?$/i.exec(args)!;
+      stages.push({ name: name ?? String(stages.length), from, steps: [] });
+    } else stages.at(-1)!.steps.push({ op: op.toUpperCase(), args });
+  }
+  return stages;
+}
+
+/** `ENV A=1 B=2` (the only form used) as pairs. */
+function envOf(args: string): Record<string, string> {
+  return Object.fromEntries([...args.matchAll(/(\w+)=("[^"]*"|\S+)/g)].map(([, k, v]) => [k, v.replace(/^"|"$/g, '')]));
+}
+
+const execForm = (args: string): string[] => JSON.parse(args);
+
+const dockerfile = parseDockerfile(fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8'));
+const stage = (name: string) => dockerfile.find((s) => s.name === name)!;
+const steps = (s: Stage, op: string) => s.steps.filter((i) => i.op === op);
+const startScript: string = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts.start;
+
+describe('the Dockerfile', () => {
+  it('builds in one stage and runs in another, as a non-root user, on 0.0.0.0, with a data volume and a /health healthcheck', () => {
+    assert.deepEqual(dockerfile.map((s) => s.name), ['build', 'runtime']);
+    const runtime = stage('runtime');
+    assert.ok(steps(runtime, 'COPY').every((c) => c.args.startsWith('--from=build ')), 'the runtime stage copies only from the build stage');
+    const user = steps(runtime, 'USER').at(-1)?.args;
+    assert.ok(user && user !== 'root' && user !== '0', `runs as ${user}`);
+    const env = Object.assign({}, ...steps(runtime, 'ENV').map((e) => envOf(e.args)));
+    assert.equal(env.HOST, '0.0.0.0');
+    assert.equal(env.NODE_ENV, 'production');
+    const volumes = steps(runtime, 'VOLUME').flatMap((v) => execForm(v.args));
+    assert.deepEqual(volumes, [env.LATCHKEY_DATA_DIR]);
+    // The volume is the user's, owner-only, before the USER line takes effect.
+    assert.ok(steps(runtime, 'RUN').some((r) => r.args.includes(`chown ${user}:${user} ${env.LATCHKEY_DATA_DIR}`) && r.args.includes(`chmod 700 ${env.LATCHKEY_DATA_DIR}`)));
+    const health = steps(runtime, 'HEALTHCHECK')[0]?.args ?? '';
+    assert.match(health, /CMD \[.*\/health/);
+    assert.deepEqual(execForm(steps(runtime, 'EXPOSE')[0] ? `[${steps(runtime, 'EXPOSE')[0].args}]` : '[]'), [Number(env.PORT)]);
+    // ENTRYPOINT + CMD is `npm start` without npm (so node is PID 1 and gets the signals).
+    const command = [...execForm(steps(runtime, 'ENTRYPOINT')[0].args), ...execForm(steps(runtime, 'CMD')[0].args)];
+    assert.equal(`exec ${command.join(' ')}`, startScript);
+  });
+
+  it('.dockerignore keeps the developer checkout out of the build context', () => {
+    const ignored = fs.readFileSync(path.join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
+    for (const entry of ['.git', 'node_modules', 'data', '.cache']) assert.ok(ignored.includes(entry), `${entry} is not ignored`);
+  });
+
+  describe('its build stage, run command by command on a clean clone', () => {
+    let work: string;
+    before(() => {
+      work = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-docker-'));
+    });
+    after(() => fs.rmSync(work, { recursive: true, force: true }));
+
+    it('builds a server that starts with the runtime ENV and passes the image HEALTHCHECK', async () => {
+      // The build context: a clean clone, less what .dockerignore leaves out.
+      const context = path.join(work, 'context');
+      execFileSync('git', ['clone', '--quiet', '--no-hardlinks', ROOT, context]);
+      const ignoredFiles = execFileSync('git', ['ls-files', '--cached', '--ignored', '--exclude-from=.dockerignore'], { cwd: context, encoding: 'utf8' });
+      for (const file of ignoredFiles.split('\n').filter(Boolean)) fs.rmSync(path.join(context, file), { force: true });
+      fs.rmSync(path.join(context, '.git'), { recursive: true, force: true });
+
+      // Each stage's filesystem is a folder; absolute container paths land inside it.
+      const rootOf = (name: string) => path.join(work, 'stages', name);
+      const inStage = (name: string, cwd: string, target: string) => path.join(rootOf(name), path.posix.resolve(cwd, target));
+      const build = stage('build');
+      let cwd = '/';
+      const env: Record<string, string> = {};
+      for (const { op, args } of build.steps) {
+        if (op === 'WORKDIR') {
+          cwd = path.posix.resolve(cwd, args);
+          fs.mkdirSync(inStage('build', '/', cwd), { recursive: true });
+        } else if (op === 'ENV') Object.assign(env, envOf(args));
+        else if (op === 'COPY') {
+          const parts = args.split(/\s+/);
+          const dest = parts.pop()!;
+          for (const source of parts) {
+            const from = path.join(context, source);
+            const to = dest.endsWith('/') || parts.length > 1 ? path.join(inStage('build', cwd, dest), path.basename(source)) : inStage('build', cwd, dest);
+            fs.cpSync(from, to, { recursive: true, preserveTimestamps: true });
+          }
+        } else if (op === 'RUN') {
+          if (/^apt-get /.test(args)) {
+            // The image's system packages: here they are the machine's, so check they are there.
+            const packages = /install (?:-\S+\s+)*([^&]+)/.exec(args)![1].trim().split(/\s+/).filter((p) => !p.startsWith('-'));
+            const missing = packages.filter((p) => spawnSync('dpkg', ['-s', p], { stdio: 'ignore' }).status !== 0);
+            assert.deepEqual(missing, [], `packages the build stage installs are missing here: ${missing.join(' ')}`);
+            continue;
+          }
+          const result = spawnSync('sh', ['-c', args], {
+            cwd: inStage('build', '/', cwd),
+            // This machine reaches the npm registry but not GitHub, where prebuilt addons live:
+            // npm compiles better-sqlite3 (as the image would without a matching prebuilt one).
+            env: { ...process.env, ...env, npm_config_build_from_source: 'true' },
+            encoding: 'utf8',
+          });
+          assert.equal(result.status, 0, `RUN ${args}\n${result.stdout}\n${result.stderr}`);
+        } else assert.fail(`the test does not know how to run ${op} in the build stage; teach it`);
+      }
+
+      // The runtime stage: what it copies from the build stage, its ENV, and its command.
+      const runtime = stage('runtime');
+      let runCwd = '/';
+      const runEnv: Record<string, string> = {};
+      for (const { op, args } of runtime.steps) {
+        if (op === 'WORKDIR') runCwd = path.posix.resolve(runCwd, args);
+        else if (op === 'ENV') Object.assign(runEnv, envOf(args));
+        else if (op === 'COPY') {
+          const [, from, source, dest] = /^--from=(\S+)\s+(\S+)\s+(\S+)$/.exec(args)!;
+          fs.cpSync(inStage(from, '/', source), inStage('runtime', runCwd, dest), { recursive: true, preserveTimestamps: true });
+        }
+      }
+      const appDir = inStage('runtime', '/', runCwd);
+      const port = await freePort();
+      const dataDir = path.join(work, 'data');
+      const serverEnv = { ...process.env, ...runEnv, PORT: String(port), LATCHKEY_DATA_DIR: dataDir };
+      const command = [...execForm(steps(runtime, 'ENTRYPOINT')[0].args), ...execForm(steps(runtime, 'CMD')[0].args)];
+      assert.equal(command[0], 'node');
+      const server = spawn(process.execPath, command.slice(1), { cwd: appDir, env: serverEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      server.stdout!.on('data', (d) => (output += d));
+      server.stderr!.on('data', (d) => (output += d));
+      const exited = new Promise<number | null>((resolve) => server.once('close', resolve));
+      try {
+        for (let i = 0; i < 1200 && !output.includes('latchkey ready') && server.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
+        assert.match(output, /latchkey ready on http:\/\/0\.0\.0\.0:/, output);
+        // JSON logs, as the image's LATCHKEY_LOG_FORMAT asks.
+        for (const line of output.trim().split('\n')) JSON.parse(line);
+        assert.equal((await call(`http://127.0.0.1:${port}/health`)).status, 200);
+        const healthcheck = /CMD (\[.*\])$/.exec(steps(runtime, 'HEALTHCHECK')[0].args)![1];
+        const [, ...probe] = execForm(healthcheck);
+        const probed = spawnSync(process.execPath, probe, { env: serverEnv, encoding: 'utf8' });
+        assert.equal(probed.status, 0, `HEALTHCHECK failed: ${probed.stderr}`);
+        server.kill('SIGTERM');
+        assert.equal(await exited, 0, output);
+      } finally {
+        server.kill('SIGKILL');
+      }
+    });
+  });
+});
+
+describe('compose.yaml', () => {
+  const compose = parseYaml(fs.readFileSync(path.join(ROOT, 'compose.yaml'), 'utf8'));
+
+  it('runs Latchkey on PostgreSQL and Redis, started once both are healthy', () => {
+    const { latchkey, postgres, redis } = compose.services;
+    assert.equal(latchkey.build, '.');
+    for (const [name, service] of [['postgres', postgres], ['redis', redis]]) {
+      assert.ok(service.healthcheck?.test, `${name} has no healthcheck`);
+      assert.equal(latchkey.depends_on[name].condition, 'service_healthy');
+    }
+    // The URLs point at the services, with the credentials the PostgreSQL service is given.
+    const database = new URL(latchkey.environment.DATABASE_URL);
+    assert.equal(database.hostname, 'postgres');
+    assert.equal(database.username, postgres.environment.POSTGRES_USER);
+    assert.equal(database.password, postgres.environment.POSTGRES_PASSWORD);
+    assert.equal(database.pathname, `/${postgres.environment.POSTGRES_DB}`);
+    assert.equal(new URL(latchkey.environment.REDIS_URL).hostname, 'redis');
+    // Several instances must share the key secret: compose refuses to start without one.
+    assert.match(latchkey.environment.LATCHKEY_KEY_SECRET, /^\$\{LATCHKEY_KEY_SECRET:\?/);
+    // Docker's SIGTERM grace outlasts the server's own shutdown timeout.
+    assert.ok(Number.parseInt(latchkey.stop_grace_period, 10) > 10);
+  });
+});
+
+describe('deploy/latchkey.service', () => {
+  const unit = fs.readFileSync(path.join(ROOT, 'deploy/latchkey.service'), 'utf8');
+  const setting = (name: string) => new RegExp(`^${name}=(.*)$`, 'm').exec(unit)?.[1];
+
+  it('runs what `npm start` runs, as its own user, hardened, with time to drain', () => {
+    assert.equal(`exec ${setting('ExecStart')!.replace(/^\/usr\/bin\/node/, 'node')}`, startScript);
+    assert.equal(setting('User'), 'latchkey');
+    for (const [name, value] of [
+      ['NoNewPrivileges', 'true'],
+      ['ProtectSystem', 'strict'],
+      ['ProtectHome', 'true'],
+      ['PrivateTmp', 'true'],
+      ['StateDirectoryMode', '0700'],
+      ['CapabilityBoundingSet', ''],
+    ]) {
+      assert.equal(setting(name), value, name);
+    }
+    assert.ok(Number(setting('TimeoutStopSec')) > 10);
+  });
+
+  it('is a valid unit to systemd-analyze, where it is installed', { skip: needs('systemd-analyze is not installed', spawnSync('systemd-analyze', ['--version']).status === 0) }, () => {
+    const result = spawnSync('systemd-analyze', ['verify', path.join(ROOT, 'deploy/latchkey.service')], { encoding: 'utf8' });
+    // It may warn that the user or paths do not exist on this machine; a syntax error fails.
+    assert.doesNotMatch(result.stderr, /Unknown key|Invalid|Failed to parse|Unknown section/i, result.stderr);
+  });
+});
