@@ -9,7 +9,7 @@ import type { Services } from './app.ts';
 import { isAuthError } from './core/errors.ts';
 import { TransferFormatError } from './transfer/records.ts';
 import { StartupError } from './startup-errors.ts';
-import { isValidEmail, normalizeLogin, publicUser } from './core/users.ts';
+import { isValidEmail, normalizeLogin, publicUser, type UserRef } from './core/users.ts';
 import { SIGNING_ALGS, type SigningAlg } from './core/keys.ts';
 import { isAddressedTo, outboxDir, readOutbox } from './mail/outbox.ts';
 import { VERSION } from './version.ts';
@@ -121,7 +121,17 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found), 2 a usage 
     .description("bring the store's schema up to date; prints the migrations it applied (safe alongside a running server)")
     .action(() => withServices(async (services) => ({ store: services.store.describe, applied: services.migrated })));
 
-  const users = program.command('users').description('manage user accounts (<user> is a username or numeric id)');
+  const users = program.command('users').description('manage user accounts (a user is named by username, or by --id N)');
+
+  // A user is named by username (which may be all digits) or by --id, never guessed from the text.
+  const idFlag = () => valueFlag('--id <id>', 'name the user by numeric id instead of username', wholeNumber(1, Number.MAX_SAFE_INTEGER));
+  const userRef = (command: Command, username: string | undefined, id: number | undefined): UserRef => {
+    if (username !== undefined && id !== undefined) command.error('takes a username or --id, not both');
+    if (id !== undefined) return { id };
+    if (username === undefined) command.error('needs a username (or --id N)');
+    return { username: username! };
+  };
+  const named = (ref: UserRef) => ('id' in ref ? ref.id : ref.username);
 
   users
     .command('create <username>')
@@ -167,30 +177,36 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found), 2 a usage 
       withServices(async ({ core }) => (await core.users.list({ limit: options.limit, afterId: options.after })).map(publicUser)),
     );
 
-  const oneUser: [string, string, (services: Services, user: string) => Promise<unknown>][] = [
+  const oneUser: [string, string, (services: Services, user: UserRef) => Promise<unknown>][] = [
     ['get', 'show a user, and whether and until when they are locked out', async ({ core }, user) => core.users.view(await core.users.find(user))],
     ['unlock', 'lift every lockout of a user (the account\'s delay and each address\'s)', async ({ core }, user) => core.users.view(await core.users.unlock(user))],
     ['disable', 'disable a user and end every session of theirs', async ({ core }, user) => publicUser(await core.users.disable(user))],
     ['enable', 'enable a disabled user', async ({ core }, user) => publicUser(await core.users.enable(user))],
-    ['delete', 'delete a user', async ({ core }, user) => (await core.users.remove(user), { deleted: user })],
+    ['delete', 'delete a user', async ({ core }, user) => (await core.users.remove(user), { deleted: named(user) })],
     ['sign-out', 'end every session of a user', async ({ core }, user) => ({ revoked_sessions: await core.users.signOutEverywhere(user) })],
     ['sessions', "a user's sessions, newest first", async ({ core }, user) => core.users.sessions(user)],
     ['events', "a user's audit trail, newest first", async ({ core }, user) => core.users.events(user)],
   ];
   for (const [name, description, work] of oneUser) {
     users
-      .command(`${name} <user>`)
+      .command(`${name} [username]`)
       .description(description)
-      .action((user: string) => withServices((services) => work(services, user)));
+      .addOption(idFlag())
+      .action(function (this: Command, username: string | undefined, options: { id?: number }) {
+        const ref = userRef(this, username, options.id);
+        return withServices((services) => work(services, ref));
+      });
   }
 
   users
-    .command('set-password <user>')
+    .command('set-password [username]')
     .description('set a password and end every session of the user; give --password or --password-stdin')
     .addOption(valueFlag('--password <password>', 'the new password (visible in `ps`: prefer --password-stdin)'))
     .addOption(new Option('--password-stdin', 'read the new password from standard input'))
     .addOption(new Option('--temporary', 'the user must replace it at their next login'))
-    .action(async function (this: Command, user: string, options: { password?: string; passwordStdin?: boolean; temporary?: boolean }) {
+    .addOption(idFlag())
+    .action(async function (this: Command, username: string | undefined, options: { password?: string; passwordStdin?: boolean; temporary?: boolean; id?: number }) {
+      const user = userRef(this, username, options.id);
       if ((options.password === undefined) === (options.passwordStdin === undefined)) {
         this.error('needs exactly one of --password and --password-stdin');
       }

@@ -150,7 +150,9 @@ for (const engine of ENGINES) {
         fc.asyncProperty(fc.constantFrom(...Object.keys(shapes)), authorization, async (path, auth) => {
           const reply = await call(`${server.url}${path}`, { headers: auth === undefined ? {} : { authorization: auth } });
           assert.equal(reply.status, 401, `${path}: ${reply.text}`);
-          assert.ok(shapes[path](reply.body, reply), `${path}: ${reply.text}`);
+          // The Roypi scheme is answered in Roypi's shape on every protected route.
+          const shape = path !== '/api/renew' && /^token(\s|$)/i.test(auth ?? '') ? roypiShape : shapes[path];
+          assert.ok(shape(reply.body, reply), `${path}: ${reply.text}`);
           assert.ok(reply.headers.get('www-authenticate'), `${path} names its scheme`);
         }),
         { numRuns: 80 },

@@ -19,7 +19,7 @@ async function loginEverywhere(server: TestServer, username: string, email: stri
 
 /** Logins the old service saw for a user (successful ones are audited as `login`). */
 async function upstreamLogins(old: TestServer, username: string) {
-  return (await old.core.users.events(username)).filter((e) => e.kind === 'login').length;
+  return (await old.core.users.events({ username })).filter((e) => e.kind === 'login').length;
 }
 
 describe('LATCHKEY_MIGRATE_FROM configuration', () => {
@@ -64,7 +64,7 @@ for (const engine of ENGINES) {
           const local = (await server.core.store.userByUsername(username))!;
           assert.match(local.password_hash!, CURRENT);
           assert.equal(local.managed_by, 'local');
-          assert.ok((await server.core.users.events(username)).some((e) => e.kind === 'user_migrated'));
+          assert.ok((await server.core.users.events({ username })).some((e) => e.kind === 'user_migrated'));
 
           // The old service changes its mind; it is not asked again.
           await call(`${old.url}/admin/users/${username}/password`, { json: { password: 'changed-at-old' }, headers: admin });

@@ -57,6 +57,15 @@ const OPERATIONS_ADMIN = [
   'get /admin/keys',
   'post /admin/keys/{kid}/retire',
   'post /admin/users/import',
+  // The same calls naming a user by id (a username may be all digits).
+  'get /admin/user-ids/{user}',
+  'delete /admin/user-ids/{user}',
+  'post /admin/user-ids/{user}/disable',
+  'post /admin/user-ids/{user}/enable',
+  'post /admin/user-ids/{user}/password',
+  'post /admin/user-ids/{user}/sign-out',
+  'get /admin/user-ids/{user}/sessions',
+  'get /admin/user-ids/{user}/events',
 ];
 
 function operations(doc: Doc): string[] {
@@ -235,6 +244,17 @@ for (const engine of ENGINES) {
       });
       conforms('POST', '/admin/users/import', imported);
       assert.deepEqual([imported.status, imported.body.imported, imported.body.rejected], [200, 1, 1]);
+      // The same calls, naming the user by id.
+      const byId = `/admin/user-ids/${made.body.id}`;
+      assert.equal((await getFrom(byId, admin)).body.username, 'pia');
+      assert.equal((await getFrom(`${byId}/sessions`, admin)).status, 200);
+      assert.equal((await getFrom(`${byId}/events`, admin)).status, 200);
+      for (const action of ['sign-out', 'disable', 'enable']) assert.equal((await postTo(`${byId}/${action}`, {}, admin)).status, 200, action);
+      assert.equal((await postTo(`${byId}/password`, { password: 'pia-third-password' }, admin)).status, 200);
+      const removedById = await call(`${server.url}${byId}`, { method: 'DELETE', headers: admin });
+      conforms('DELETE', byId, removedById);
+      assert.equal(removedById.status, 204);
+      await postTo('/admin/users', { username: 'pia', email: 'pia@example.com', password: 'pia-password' }, admin);
       const removed = await call(`${server.url}/admin/users/pia`, { method: 'DELETE', headers: admin });
       conforms('DELETE', '/admin/users/pia', removed);
       assert.equal(removed.status, 204);

@@ -51,7 +51,7 @@ for (const engine of ENGINES) {
       assert.notEqual(after.password_hash, legacyHash);
       assert.match(after.password_hash!, CURRENT);
       assert.equal(after.password_changed_at, user.password_changed_at, 'a rehash is not a password change');
-      const events = await server.core.users.events(user.id);
+      const events = await server.core.users.events({ id: user.id });
       assert.ok(events.some((e) => e.kind === 'password_rehashed'));
 
       assert.deepEqual(await logins(server, 'ligature', 'ligature@example.com', NFKC), [200, 200, 200]);
@@ -101,7 +101,7 @@ for (const engine of ENGINES) {
 
     it('a rehash never overwrites a hash that changed after the check (a racing password change wins)', async () => {
       const user = await legacyUser('racer', await hash(RAW));
-      const changed = await server.core.users.setPassword(user.id, 'changed-meanwhile');
+      const changed = await server.core.users.setPassword({ id: user.id }, 'changed-meanwhile');
       // The login verified the old hash; the change landed first; the late rehash is dropped.
       const afterRehash = await server.core.users.upgradeHash(user, RAW);
       assert.equal(afterRehash.password_hash, user.password_hash);

@@ -112,7 +112,7 @@ for (const engine of ENGINES) {
         }
         server.clock.advance(3 * DAY); // day 11: the window has closed; the token lives to day 13
         await server.core.sweep();
-        assert.ok((await server.core.users.events('indestructible')).length > 0, 'recent audit events survive the sweep');
+        assert.ok((await server.core.users.events({ username: 'indestructible' })).length > 0, 'recent audit events survive the sweep');
         const verified = await roypiPost(`${auth}/verify_token/`, { token });
         assert.equal(verified.status, 200, verified.text);
         assertNonField(await roypiPost(`${auth}/refresh_token/`, { token }), 'Refresh has expired.');
@@ -145,13 +145,13 @@ for (const engine of ENGINES) {
     it('verify_token/ refuses tokens of disabled and deleted users', async () => {
       const user = await createUser(server, { username: 'skynet', email: 'skynet@example.com', password: 'judgement-day' });
       const token = (await roypiPost(`${auth}/access_token/`, { username: 'skynet', password: 'judgement-day' })).body.access_token;
-      await server.core.users.disable(user.id);
+      await server.core.users.disable({ id: user.id });
       assertNonField(await roypiPost(`${auth}/verify_token/`, { token }), 'User account is disabled.');
-      await server.core.users.enable(user.id);
+      await server.core.users.enable({ id: user.id });
       // Enabling again does not bring the sessions that disabling ended back.
       assertNonField(await roypiPost(`${auth}/verify_token/`, { token }), 'Token has been revoked.');
       const fresh = (await roypiPost(`${auth}/access_token/`, { username: 'skynet', password: 'judgement-day' })).body.access_token;
-      await server.core.users.remove(user.id);
+      await server.core.users.remove({ id: user.id });
       assertNonField(await roypiPost(`${auth}/verify_token/`, { token: fresh }), "User doesn't exist.");
     });
 

@@ -1,7 +1,7 @@
 // The Wikimedia Enterprise API (/v1) as its docs describe it, over real HTTP, on each store.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { ENGINES, startServer, startMailbox, post, call, createUser, decodeJwt, type TestServer, type Mailbox } from './helpers.ts';
+import { ENGINES, startServer, startMailbox, post, call, createUser, decodeJwt, ADMIN_TOKEN, type TestServer, type Mailbox } from './helpers.ts';
 
 const PASSWORD = 'correct-horse-battery';
 
@@ -272,7 +272,7 @@ for (const engine of ENGINES) {
     it('disabled users cannot log in and their tokens stop working', async () => {
       const user = await createUser(server, { username: 'margaret', email: 'margaret@example.com', password: PASSWORD });
       const session = await login('margaret');
-      await post(`${server.url}/admin/users/${user.id}/disable`, {}, { authorization: `Bearer test-admin-token-0123456789` });
+      await post(`${server.url}/admin/user-ids/${user.id}/disable`, {}, { authorization: `Bearer ${ADMIN_TOKEN}` });
       assertError(await login('margaret'), 401, 'User is disabled.');
       const info = await call(`${server.url}/userinfo`, { headers: { authorization: `Bearer ${session.body.access_token}` } });
       assert.deepEqual([info.status, info.body], [401, { error: 'invalid_token', error_description: 'The user is disabled.' }]);

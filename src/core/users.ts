@@ -7,7 +7,8 @@ import { CodeMismatch, ExternallyManaged, UserExists, UserNotFound, Validation, 
 import { checkPasswordPolicy, hashPassword } from './passwords.ts';
 
 const USERNAME = /^[\p{L}\p{M}\p{S}\p{N}\p{P}]{1,128}$/u;
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+// No whitespace, control characters or lone surrogates in any part.
+const EMAIL = /^[^\s@\p{Cc}\p{Cs}]+@[^\s@\p{Cc}\p{Cs}]+\.[^\s@\p{Cc}\p{Cs}]+$/u;
 
 /** Usernames and emails are matched case-insensitively by storing them lowercase. */
 export function normalizeLogin(value: string): string {
@@ -21,9 +22,9 @@ export function isValidEmail(value: string): boolean {
 /** A username and email as stored (normalized), or a Validation error saying which is wrong. */
 export function checkIdentity(rawUsername: string, rawEmail: string | null | undefined): { username: string; email: string | null } {
   const username = normalizeLogin(rawUsername);
-  if (!USERNAME.test(username)) throw Validation('username must be 1-128 visible characters without spaces');
+  if (!USERNAME.test(username)) throw Validation('username must be 1-128 visible characters without spaces', 'username');
   const email = rawEmail ? normalizeLogin(rawEmail) : null;
-  if (email !== null && !isValidEmail(email)) throw Validation('email is not a valid address');
+  if (email !== null && !isValidEmail(email)) throw Validation('email is not a valid address', 'email');
   return { username, email };
 }
 
@@ -53,6 +54,12 @@ export function publicUser(user: User): PublicUser {
   };
 }
 
+/**
+ * How an operator names a user: by username, or by numeric id, never guessed from the text
+ * (a username may be all digits).
+ */
+export type UserRef = { username: string } | { id: number };
+
 export interface NewUserInput {
   username: string;
   email?: string | null;
@@ -71,7 +78,7 @@ export class Users {
     const { username, email } = checkIdentity(input.username ?? '', input.email);
     const secrets = [input.password, input.temporaryPassword].filter((p) => p !== undefined);
     if (input.external ? secrets.length > 0 : secrets.length !== 1) {
-      throw Validation('give exactly one of password or temporary_password, or external: true');
+      throw Validation('give exactly one of password or temporary_password, or external: true', 'password');
     }
     const password = secrets[0];
     if (password !== undefined) checkPasswordPolicy(password, { minLength: this.ctx.settings.passwordMinLength }, username);
@@ -95,12 +102,8 @@ export class Users {
     }
   }
 
-  /** By numeric id, or by username. */
-  async find(idOrUsername: string | number): Promise<User> {
-    const user =
-      typeof idOrUsername === 'number' || /^\d+$/.test(idOrUsername)
-        ? await this.ctx.store.userById(Number(idOrUsername))
-        : await this.ctx.store.userByUsername(normalizeLogin(idOrUsername));
+  async find(ref: UserRef): Promise<User> {
+    const user = 'id' in ref ? await this.ctx.store.userById(ref.id) : await this.ctx.store.userByUsername(normalizeLogin(ref.username));
     if (!user) throw UserNotFound('No such user.');
     return user;
   }
@@ -110,8 +113,8 @@ export class Users {
   }
 
   /** Disabling also ends every session, so tokens already out stop working at once. */
-  async disable(idOrUsername: string | number): Promise<User> {
-    const user = await this.find(idOrUsername);
+  async disable(ref: UserRef): Promise<User> {
+    const user = await this.find(ref);
     const now = this.ctx.clock();
     const updated = await this.ctx.store.transaction(async (tx) => {
       // The row (and its new stamp) first, so no login or reset that read the user before can
@@ -126,8 +129,8 @@ export class Users {
     return updated;
   }
 
-  async enable(idOrUsername: string | number): Promise<User> {
-    const user = await this.find(idOrUsername);
+  async enable(ref: UserRef): Promise<User> {
+    const user = await this.find(ref);
     if (user.status !== 'disabled') return user;
     const now = this.ctx.clock();
     // A user who never set their own password still has to.
@@ -136,15 +139,15 @@ export class Users {
     return (await this.ctx.store.updateUser(user.id, { status, updated_at: now }))!;
   }
 
-  async remove(idOrUsername: string | number): Promise<void> {
-    const user = await this.find(idOrUsername);
+  async remove(ref: UserRef): Promise<void> {
+    const user = await this.find(ref);
     await this.ctx.store.deleteUser(user.id);
     await this.ctx.audit.record({ kind: 'user_deleted', userId: null, detail: user.username });
   }
 
   /** Sets a password as an admin; a temporary one must be replaced at next login. Ends all sessions. */
-  async setPassword(idOrUsername: string | number, password: string, options: { temporary?: boolean } = {}): Promise<User> {
-    const user = await this.find(idOrUsername);
+  async setPassword(ref: UserRef, password: string, options: { temporary?: boolean } = {}): Promise<User> {
+    const user = await this.find(ref);
     if (user.managed_by === 'external') throw ExternallyManaged('this user signs in through an external identity provider and has no password here');
     checkPasswordPolicy(password, { minLength: this.ctx.settings.passwordMinLength }, user.username);
     return this.applyPassword(user, await hashPassword(password), {
@@ -154,8 +157,8 @@ export class Users {
   }
 
   /** The user's sessions, newest first, for an operator: never a token or its hash. */
-  async sessions(idOrUsername: string | number, limit = 100) {
-    const user = await this.find(idOrUsername);
+  async sessions(ref: UserRef, limit = 100) {
+    const user = await this.find(ref);
     const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
     const now = this.ctx.clock();
     return (await this.ctx.store.sessionsOf(user.id, limit)).map((s) => ({
@@ -173,8 +176,8 @@ export class Users {
   }
 
   /** The user's audit trail, newest first. */
-  async events(idOrUsername: string | number, limit = 100) {
-    const user = await this.find(idOrUsername);
+  async events(ref: UserRef, limit = 100) {
+    const user = await this.find(ref);
     return (await this.ctx.store.auditOf(user.id, limit)).map((e) => ({
       at: new Date(e.at).toISOString(),
       kind: e.kind,
@@ -189,15 +192,15 @@ export class Users {
   }
 
   /** Lifts every lockout of the user (src/core/guard.ts): the account's delay and each address's. */
-  async unlock(idOrUsername: string | number): Promise<User> {
-    const user = await this.find(idOrUsername);
+  async unlock(ref: UserRef): Promise<User> {
+    const user = await this.find(ref);
     await this.ctx.guard.unlock(user);
     await this.ctx.audit.record({ kind: 'user_unlocked', userId: user.id });
     return user;
   }
 
-  async signOutEverywhere(idOrUsername: string | number): Promise<number> {
-    const user = await this.find(idOrUsername);
+  async signOutEverywhere(ref: UserRef): Promise<number> {
+    const user = await this.find(ref);
     const now = this.ctx.clock();
     const count = await this.ctx.store.revokeUserSessions(user.id, now);
     await this.ctx.audit.record({ kind: 'signed_out_everywhere', userId: user.id });

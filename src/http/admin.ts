@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Core } from '../core/index.ts';
 import type { AuthError } from '../core/errors.ts';
-import { publicUser } from '../core/users.ts';
+import { publicUser, type UserRef } from '../core/users.ts';
 import { hasBearer, useDialectErrors, type DialectErrors } from './common.ts';
 import { jsonLines } from '../transfer/records.ts';
 import type { ImportReject } from '../core/user-transfer.ts';
@@ -13,7 +13,7 @@ const as = (status: number) => (e: AuthError) => error(status, e.code, e.message
 
 const errors: DialectErrors = {
   auth: {
-    validation: as(400),
+    validation: (e) => ({ status: 400, body: { error: e.code, message: e.message, fields: e.field ? { [e.field]: e.message } : {} } }),
     password_policy: as(400),
     user_exists: as(409),
     user_not_found: as(404),
@@ -30,11 +30,22 @@ const errors: DialectErrors = {
 const MAX_LISTED_REJECTS = 1000;
 const JSON_LINES = ['application/x-ndjson', 'application/jsonl', 'application/x-jsonlines'];
 
-const userParams = {
-  type: 'object',
-  required: ['user'],
-  properties: { user: { type: 'string', minLength: 1, maxLength: 256 } },
-} as const;
+/**
+ * Two ways to name a user, never guessed from the text (a username may be all digits):
+ * /admin/users/<username>/… and /admin/user-ids/<id>/….
+ */
+const ADDRESSINGS = [
+  {
+    prefix: '/users/:user',
+    params: { type: 'object', required: ['user'], properties: { user: { type: 'string', minLength: 1, maxLength: 256 } } },
+    ref: (param: string): UserRef => ({ username: param }),
+  },
+  {
+    prefix: '/user-ids/:user',
+    params: { type: 'object', required: ['user'], properties: { user: { type: 'string', pattern: '^[1-9][0-9]{0,14}$' } } },
+    ref: (param: string): UserRef => ({ id: Number(param) }),
+  },
+] as const;
 
 export async function adminRoutes(app: FastifyInstance, { core, adminToken }: { core: Core; adminToken: string }): Promise<void> {
   useDialectErrors(app, errors);
@@ -108,50 +119,49 @@ export async function adminRoutes(app: FastifyInstance, { core, adminToken }: { 
     },
   );
 
-  app.get<{ Params: { user: string } }>('/users/:user', { schema: { params: userParams } }, async (request) =>
-    core.users.view(await core.users.find(request.params.user)),
-  );
+  for (const { prefix, params, ref } of ADDRESSINGS) {
+    type Params = { Params: { user: string } };
+    const user = (request: { params: { user: string } }) => ref(request.params.user);
 
-  app.post<{ Params: { user: string } }>('/users/:user/unlock', { schema: { params: userParams } }, async (request) =>
-    core.users.view(await core.users.unlock(request.params.user)),
-  );
+    app.get<Params>(prefix, { schema: { params } }, async (request) => publicUser(await core.users.find(user(request))));
 
-  app.delete<{ Params: { user: string } }>('/users/:user', { schema: { params: userParams } }, async (request, reply) => {
-    await core.users.remove(request.params.user);
-    return reply.code(204).send();
-  });
+    app.delete<Params>(prefix, { schema: { params } }, async (request, reply) => {
+      await core.users.remove(user(request));
+      return reply.code(204).send();
+    });
 
-  app.post<{ Params: { user: string } }>('/users/:user/disable', { schema: { params: userParams } }, async (request) =>
-    publicUser(await core.users.disable(request.params.user)),
-  );
+    app.post<Params>(`${prefix}/disable`, { schema: { params } }, async (request) => publicUser(await core.users.disable(user(request))));
 
-  app.post<{ Params: { user: string } }>('/users/:user/enable', { schema: { params: userParams } }, async (request) =>
-    publicUser(await core.users.enable(request.params.user)),
-  );
+    app.post<Params>(`${prefix}/enable`, { schema: { params } }, async (request) => publicUser(await core.users.enable(user(request))));
 
-  app.post<{ Params: { user: string }; Body: { password: string; temporary?: boolean } }>(
-    '/users/:user/password',
-    {
-      schema: {
-        params: userParams,
-        body: {
-          type: 'object',
-          required: ['password'],
-          properties: { password: { type: 'string', minLength: 1, maxLength: 4096 }, temporary: { type: 'boolean' } },
+    app.post<Params & { Body: { password: string; temporary?: boolean } }>(
+      `${prefix}/password`,
+      {
+        schema: {
+          params,
+          body: {
+            type: 'object',
+            required: ['password'],
+            properties: { password: { type: 'string', minLength: 1, maxLength: 4096 }, temporary: { type: 'boolean' } },
+          },
         },
       },
-    },
-    async (request) =>
-      publicUser(await core.users.setPassword(request.params.user, request.body.password, { temporary: request.body.temporary })),
-  );
+      async (request) =>
+        publicUser(await core.users.setPassword(user(request), request.body.password, { temporary: request.body.temporary })),
+    );
 
-  app.get<{ Params: { user: string } }>('/users/:user/sessions', { schema: { params: userParams } }, async (request) => ({
-    sessions: await core.users.sessions(request.params.user),
-  }));
+    app.get<Params>(`${prefix}/sessions`, { schema: { params } }, async (request) => ({
+      sessions: await core.users.sessions(user(request)),
+    }));
 
-  app.get<{ Params: { user: string } }>('/users/:user/events', { schema: { params: userParams } }, async (request) => ({
-    events: await core.users.events(request.params.user),
-  }));
+    app.get<Params>(`${prefix}/events`, { schema: { params } }, async (request) => ({
+      events: await core.users.events(user(request)),
+    }));
+
+    app.post<Params>(`${prefix}/sign-out`, { schema: { params } }, async (request) => ({
+      revoked_sessions: await core.users.signOutEverywhere(user(request)),
+    }));
+  }
 
   app.get('/keys', async () => ({ keys: core.keys.list() }));
 
@@ -165,10 +175,6 @@ export async function adminRoutes(app: FastifyInstance, { core, adminToken }: { 
       return { kid, signing_kid: signingKid };
     },
   );
-
-  app.post<{ Params: { user: string } }>('/users/:user/sign-out', { schema: { params: userParams } }, async (request) => ({
-    revoked_sessions: await core.users.signOutEverywhere(request.params.user),
-  }));
 }
 
 /** In place of the admin API while it is off: every /admin path says which setting turns it on. */

@@ -30,25 +30,106 @@ export interface DialectErrors {
   fallback(error: AuthError): ErrorReply;
 }
 
-/** A form body as plain string fields; a repeated field keeps its first value. */
+/** A body or field the server refuses before any route sees it; answered as a 400 in the dialect's shape. */
+function badInput(message: string, field?: string): FastifyError {
+  const error = new Error(message) as FastifyError;
+  error.statusCode = 400;
+  if (field !== undefined) {
+    error.validation = [{ keyword: 'controlCharacter', instancePath: `/${field}`, schemaPath: '', params: {}, message }];
+  }
+  return error;
+}
+
+// Text must be well-formed UTF-8: a decoder that replaced bad bytes with U+FFFD would let two
+// different byte strings become one name.
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function decodeUtf8(body: Buffer): string {
+  try {
+    return utf8.decode(body);
+  } catch {
+    throw badInput('Request body is not valid UTF-8.');
+  }
+}
+
+/** A form body as plain string fields; a repeated field keeps its first value; escapes must decode to UTF-8. */
 function parseForm(body: string): Record<string, string> {
-  const form = querystring.parse(body);
+  let malformed = false;
+  const decode = (value: string) => {
+    try {
+      // A `%` that starts no escape stays literal, as before; escapes must spell UTF-8.
+      return decodeURIComponent(value.replace(/%(?![0-9a-fA-F]{2})/g, '%25'));
+    } catch {
+      malformed = true;
+      return '';
+    }
+  };
+  const form = querystring.parse(body, '&', '=', { decodeURIComponent: decode });
+  if (malformed) throw badInput('Request body is not valid UTF-8.');
   return Object.fromEntries(Object.entries(form).map(([k, v]) => [k, (Array.isArray(v) ? v[0] : v) ?? '']));
 }
 
-// curl's -d sends its data as application/x-www-form-urlencoded, and the Ziik docs send
-// JSON that way. A form body that is a JSON object is read as JSON (by fastify's own
-// parser, with its prototype-poisoning guard); any other is a form. Bodies with another
-// content type, or none, are read the same way.
+type Done = (err: Error | null, body?: unknown) => void;
+
+// Bodies are read as UTF-8 text (strictly), then as JSON when they look like JSON, whatever
+// their content type says: curl's -d sends JSON as application/x-www-form-urlencoded (the Ziik
+// docs do), and clients send it as text/plain. Any other body is a form. JSON goes through
+// fastify's own parser, with its prototype-poisoning guard. An empty body is an empty object,
+// so `content-type: application/json` with no body works on routes that need none.
 export function registerBodyParsers(app: FastifyInstance): void {
   const json = app.getDefaultJsonParser('error', 'error');
-  const loose = (request: FastifyRequest, body: string, done: (err: Error | null, body?: unknown) => void) => {
-    const trimmed = body.trim();
-    if (trimmed.startsWith('{') || trimmed.startsWith('[')) return json(request, trimmed, done);
-    done(null, trimmed === '' ? {} : parseForm(body));
+  const read = (strictJson: boolean) => (request: FastifyRequest, raw: Buffer, done: Done) => {
+    let body: string;
+    try {
+      body = decodeUtf8(raw);
+      const trimmed = body.trim();
+      if (trimmed === '') return done(null, {});
+      if (strictJson || trimmed.startsWith('{') || trimmed.startsWith('[')) return json(request, trimmed, done);
+      return done(null, parseForm(body));
+    } catch (error) {
+      return done(error as Error);
+    }
   };
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, loose);
-  app.addContentTypeParser('*', { parseAs: 'string' }, loose);
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, read(true));
+  app.addContentTypeParser(['application/x-www-form-urlencoded', 'text/plain'], { parseAs: 'buffer' }, read(false));
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, read(false));
+}
+
+// C0 and C1 controls, DEL, and lone surrogates (\p{Cs} in a u-mode pattern matches only
+// unpaired ones): never part of a name, an address, a password or a token, and PostgreSQL
+// refuses NUL outright.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]|\p{Cs}/u;
+
+/** Whether a string is well-formed text without control characters. */
+export function isCleanText(value: string): boolean {
+  return !CONTROL.test(value);
+}
+
+/** The first field (top-level name) holding a control character or a lone surrogate, at any depth. */
+function taintedField(value: unknown, field?: string, depth = 0): string | undefined {
+  if (typeof value === 'string') return isCleanText(value) ? undefined : (field ?? '');
+  if (value === null || typeof value !== 'object' || depth > 32) return undefined;
+  for (const [key, inner] of Object.entries(value)) {
+    const name = field ?? key;
+    if (!isCleanText(key)) return name;
+    const found = taintedField(inner, name, depth + 1);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/**
+ * Refuses control characters in every field of every route (body, path and query), before
+ * any route or the store sees them, as a 400 in the route's dialect shape.
+ */
+export function registerInputChecks(app: FastifyInstance): void {
+  app.addHook('preValidation', async (request) => {
+    for (const part of [request.params, request.query, request.body]) {
+      const field = taintedField(part);
+      if (field !== undefined) throw badInput(`${field || 'The request'} contains a control character.`, field || undefined);
+    }
+  });
 }
 
 const PROBLEMS: Record<string, (params: Record<string, unknown>) => string> = {
@@ -56,6 +137,7 @@ const PROBLEMS: Record<string, (params: Record<string, unknown>) => string> = {
   minLength: () => 'may not be blank',
   maxLength: () => 'is too long',
   type: (params) => `must be a ${params.type}`,
+  controlCharacter: () => 'contains a control character',
 };
 
 /** Failures from before a route runs (parsing, schema validation) as a 4xx problem. */
@@ -84,7 +166,8 @@ function toBadRequest(error: FastifyError): BadRequest | undefined {
   return undefined;
 }
 
-function send(reply: FastifyReply, shape: ErrorReply) {
+/** Sends an error reply: status, headers and body. */
+export function sendReply(reply: FastifyReply, shape: ErrorReply) {
   if (shape.headers) reply.headers(shape.headers);
   return reply.code(shape.status).send(shape.body);
 }
@@ -95,14 +178,20 @@ export function useDialectErrors(scope: FastifyInstance, errors: DialectErrors):
     if (error instanceof AuthError) {
       const shape = (errors.auth[error.code] ?? errors.fallback)(error);
       if (error.retryAfter) reply.header('retry-after', String(error.retryAfter));
-      return send(reply, shape);
+      return sendReply(reply, shape);
     }
     const bad = toBadRequest(error);
-    if (bad) return send(reply, errors.badRequest(bad));
+    if (bad) return sendReply(reply, errors.badRequest(bad));
     request.log.error({ err: error }, 'unhandled error');
-    return send(reply, errors.internal());
+    return sendReply(reply, errors.internal());
   });
-  scope.setNotFoundHandler((_request, reply) => send(reply, errors.notFound()));
+  scope.setNotFoundHandler((_request, reply) => sendReply(reply, errors.notFound()));
+}
+
+/** The scheme of the Authorization header, lowercase (`bearer`, `token`…), if any. */
+export function schemeOf(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  return typeof header === 'string' ? /^\s*(\S+)/.exec(header)?.[1]?.toLowerCase() : undefined;
 }
 
 /** The token after `Bearer ` (or another scheme) in Authorization, if any. */
@@ -122,7 +211,8 @@ export function hasBearer(request: FastifyRequest, secret: string): boolean {
 
 export function requestContext(request: FastifyRequest): RequestContext {
   const agent = request.headers['user-agent'];
-  return { ip: request.ip, userAgent: typeof agent === 'string' ? agent : undefined };
+  // Header bytes above 0x7f arrive as Latin-1, C1 controls included: keep only clean text.
+  return { ip: request.ip, userAgent: typeof agent === 'string' && isCleanText(agent) ? agent : undefined };
 }
 
 /** JSON schema for a body of required, non-empty string fields. */

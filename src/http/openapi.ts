@@ -106,7 +106,7 @@ const RESPONSES: Record<string, Operation> = {
     },
   },
   'GET /forward-auth': {
-    summary: 'For reverse proxies: 200 with X-Auth-User-Id, X-Auth-Username, X-Auth-Session for a live token',
+    summary: 'For reverse proxies: 200 with X-Auth-User-Id, X-Auth-Username, X-Auth-Email (percent-encoded UTF-8), X-Auth-Session for a live token',
     security: 'bearerJwt',
     responses: { 200: { description: 'A live token; who it is, in the X-Auth-* headers', type: 'null' } },
   },
@@ -170,6 +170,12 @@ const RESPONSES: Record<string, Operation> = {
     responses: { 200: ok('Events', obj({ events: { type: 'array', items: obj({ at: dateTime, kind: str }) } })) },
   },
 };
+
+// Every call on one user also names the user by numeric id (a username may be all digits).
+for (const [route, operation] of Object.entries(RESPONSES)) {
+  if (!route.includes('/admin/users/:user')) continue;
+  RESPONSES[route.replace('/admin/users/:user', '/admin/user-ids/:user')] = { ...operation, summary: `${operation.summary} (by id)` };
+}
 
 const SECURITY_SCHEMES = {
   bearerJwt: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'An access token of any of the three APIs' },

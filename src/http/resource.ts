@@ -3,7 +3,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isAuthError } from '../core/errors.ts';
 import type { Core } from '../core/index.ts';
 import { JWKS_MAX_AGE_SECONDS } from '../core/keys.ts';
-import { credentialsFrom, hasBearer, stringFields, useDialectErrors, type DialectErrors, type ErrorReply } from './common.ts';
+import type { Verified } from '../core/sessions.ts';
+import { credentialsFrom, hasBearer, schemeOf, sendReply, stringFields, useDialectErrors, type DialectErrors, type ErrorReply } from './common.ts';
+import { tokenSchemeRefusal } from './roypi.ts';
 
 // RFC 6750: a missing token gets a bare challenge; a bad one says invalid_token.
 const invalidToken = (description: string): ErrorReply => ({
@@ -20,6 +22,15 @@ const errors: DialectErrors = {
   fallback: (e) => invalidToken(e.message),
 };
 
+/**
+ * A name or address as a header value: UTF-8, percent-encoded per RFC 3986 (all but the
+ * unreserved A-Z a-z 0-9 - . _ ~). Raw non-ASCII is not valid in a header and proxies
+ * mangle it; this is plain ASCII, decodes with any URL decoder, and cannot be confused.
+ */
+function headerValue(text: string): string {
+  return encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
 interface ResourceOptions {
   core: Core;
   issuer: string;
@@ -31,17 +42,34 @@ interface ResourceOptions {
 export async function resourceRoutes(app: FastifyInstance, { core, issuer, publicUrl, introspectionToken }: ResourceOptions): Promise<void> {
   useDialectErrors(app, errors);
 
-  const bearerOrToken = (request: FastifyRequest) => credentialsFrom(request, ['Bearer', 'Token']);
-
-  app.get('/userinfo', async (request, reply) => {
-    const token = bearerOrToken(request);
+  /**
+   * Online verification of the request's token. A request in the Roypi scheme (`Token …`) is
+   * refused in Roypi's shape; any other in RFC 6750's. Undefined when a refusal was sent.
+   */
+  const verifyRequest = async (request: FastifyRequest, reply: FastifyReply): Promise<Verified | undefined> => {
+    const roypi = schemeOf(request) === 'token';
+    const token = credentialsFrom(request, ['Bearer', 'Token']);
     if (!token) {
-      return reply
+      if (roypi) return void sendReply(reply, tokenSchemeRefusal()!);
+      void reply
         .code(401)
         .header('www-authenticate', 'Bearer realm="latchkey"')
         .send({ error: 'invalid_request', error_description: 'Missing bearer token.' });
+      return undefined;
     }
-    const { claims, user } = await core.sessions.verify(token);
+    try {
+      return await core.sessions.verify(token);
+    } catch (error) {
+      const refusal = roypi && isAuthError(error) ? tokenSchemeRefusal(error) : undefined;
+      if (!refusal) throw error;
+      return void sendReply(reply, refusal);
+    }
+  };
+
+  app.get('/userinfo', async (request, reply) => {
+    const verified = await verifyRequest(request, reply);
+    if (!verified) return reply;
+    const { claims, user } = verified;
     return {
       sub: claims.sub,
       username: user.username,
@@ -60,13 +88,16 @@ export async function resourceRoutes(app: FastifyInstance, { core, issuer, publi
   // For reverse proxies (nginx auth_request, Traefik ForwardAuth, Envoy ext_authz): 200 with
   // the user in headers for a live token, 401 otherwise. Online, so revocation is seen at once.
   app.get('/forward-auth', async (request, reply) => {
-    const token = bearerOrToken(request);
-    if (!token) {
-      return reply.code(401).header('www-authenticate', 'Bearer realm="latchkey"').send({ error: 'invalid_request', error_description: 'Missing bearer token.' });
-    }
-    const { claims, user } = await core.sessions.verify(token);
+    const verified = await verifyRequest(request, reply);
+    if (!verified) return reply;
+    const { claims, user } = verified;
     return reply
-      .headers({ 'x-auth-user-id': claims.sub, 'x-auth-username': user.username, 'x-auth-session': claims.sid })
+      .headers({
+        'x-auth-user-id': claims.sub,
+        'x-auth-username': headerValue(user.username),
+        ...(user.email ? { 'x-auth-email': headerValue(user.email) } : {}),
+        'x-auth-session': claims.sid,
+      })
       .code(200)
       .send();
   });

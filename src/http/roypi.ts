@@ -4,7 +4,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Core } from '../core/index.ts';
 import { isAuthError, type AuthError, type AuthErrorCode } from '../core/errors.ts';
-import { credentialsFrom, requestContext, stringFields, useDialectErrors, type DialectErrors } from './common.ts';
+import { credentialsFrom, requestContext, sendReply, stringFields, useDialectErrors, type DialectErrors, type ErrorReply } from './common.ts';
 
 const nonField = (message: string) => ({ status: 400, body: { non_field_errors: [message] } });
 const asNonField = (e: AuthError) => nonField(e.message);
@@ -38,6 +38,7 @@ const errors: DialectErrors = {
     password_change_required: asNonField,
     too_many_attempts: throttled,
     rate_limited: throttled,
+    validation: (e) => ({ status: 400, body: { [e.field ?? 'non_field_errors']: [e.message] } }),
   },
   badRequest: (problem) => {
     const names = Object.keys(problem.fields);
@@ -59,7 +60,15 @@ const tokenBody = (token: string, exp: number, user: { username: string; id: num
   user: { username: user.username, id: user.id },
 });
 
-const REALM = { 'www-authenticate': 'Token realm="api"' };
+/**
+ * What a protected route answers a request in the Roypi scheme (`Authorization: Token …`) that
+ * it cannot accept: 401 `{"detail"}` with the Token challenge, here and on /userinfo and /forward-auth.
+ */
+export function tokenSchemeRefusal(error?: AuthError): ErrorReply | undefined {
+  const detail = error === undefined ? 'Authentication credentials were not provided.' : REASONS[error.code];
+  if (!detail) return undefined;
+  return { status: 401, body: { detail }, headers: { 'www-authenticate': 'Token realm="api"' } };
+}
 
 export async function roypiRoutes(app: FastifyInstance, { core }: { core: Core }): Promise<void> {
   useDialectErrors(app, errors);
@@ -88,16 +97,14 @@ export async function roypiRoutes(app: FastifyInstance, { core }: { core: Core }
   /** A protected route: who the `Token` belongs to. 401 {"detail"} with the Token challenge otherwise. */
   app.get('/user/', async (request: FastifyRequest, reply) => {
     const token = credentialsFrom(request, ['Token', 'JWT']);
-    if (!token) {
-      return reply.code(401).headers(REALM).send({ detail: 'Authentication credentials were not provided.' });
-    }
+    if (!token) return sendReply(reply, tokenSchemeRefusal()!);
     try {
       const { user } = await core.sessions.verify(token);
       return { id: user.id, username: user.username, email: user.email ?? '' };
     } catch (error) {
-      const reason = isAuthError(error) ? REASONS[error.code] : undefined;
-      if (!reason) throw error;
-      return reply.code(401).headers(REALM).send({ detail: reason });
+      const refusal = isAuthError(error) ? tokenSchemeRefusal(error) : undefined;
+      if (!refusal) throw error;
+      return sendReply(reply, refusal);
     }
   });
 }
