@@ -66,6 +66,7 @@ const OPERATIONS_ADMIN = [
   'post /admin/user-ids/{user}/sign-out',
   'get /admin/user-ids/{user}/sessions',
   'get /admin/user-ids/{user}/events',
+  'post /admin/user-ids/{user}/unlock',
 ];
 
 function operations(doc: Doc): string[] {
@@ -249,7 +250,7 @@ for (const engine of ENGINES) {
       assert.equal((await getFrom(byId, admin)).body.username, 'pia');
       assert.equal((await getFrom(`${byId}/sessions`, admin)).status, 200);
       assert.equal((await getFrom(`${byId}/events`, admin)).status, 200);
-      for (const action of ['sign-out', 'disable', 'enable']) assert.equal((await postTo(`${byId}/${action}`, {}, admin)).status, 200, action);
+      for (const action of ['sign-out', 'disable', 'enable', 'unlock']) assert.equal((await postTo(`${byId}/${action}`, {}, admin)).status, 200, action);
       assert.equal((await postTo(`${byId}/password`, { password: 'pia-third-password' }, admin)).status, 200);
       const removedById = await call(`${server.url}${byId}`, { method: 'DELETE', headers: admin });
       conforms('DELETE', byId, removedById);

@@ -123,7 +123,9 @@ export async function adminRoutes(app: FastifyInstance, { core, adminToken }: { 
     type Params = { Params: { user: string } };
     const user = (request: { params: { user: string } }) => ref(request.params.user);
 
-    app.get<Params>(prefix, { schema: { params } }, async (request) => publicUser(await core.users.find(user(request))));
+    app.get<Params>(prefix, { schema: { params } }, async (request) => core.users.view(await core.users.find(user(request))));
+
+    app.post<Params>(`${prefix}/unlock`, { schema: { params } }, async (request) => core.users.view(await core.users.unlock(user(request))));
 
     app.delete<Params>(prefix, { schema: { params } }, async (request, reply) => {
       await core.users.remove(user(request));
