@@ -45,7 +45,9 @@ class ScenarioFailed extends Error {}
 
 /** The server is started exactly as `npm start` starts it: the same node flags, the same entry. */
 const START: string[] = (() => {
-  const [node, ...argv] = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts.start as string).split(/\s+/);
+  // `exec` makes npm's shell hand its place (and the signals) to node; the command is what follows.
+  const start = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts.start as string).replace(/^exec\s+/, '');
+  const [node, ...argv] = start.split(/\s+/);
   if (node !== 'node') throw new Error(`cannot read npm start: ${node}`);
   return argv;
 })();
