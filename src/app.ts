@@ -9,7 +9,7 @@ import { outboxDir } from './mail/outbox.ts';
 import { limitsOn, redisTallies, type Limits } from './core/limits.ts';
 import { createCore, type Core } from './core/index.ts';
 import { OldService } from './upstream/old-service.ts';
-import { registerBodyParsers, registerInputChecks } from './http/common.ts';
+import { answerFrameworkError, registerBodyParsers, registerInputChecks } from './http/common.ts';
 import { registerOpenApi } from './http/openapi.ts';
 import { Background } from './background.ts';
 import { Metrics } from './metrics.ts';
@@ -138,7 +138,9 @@ export async function buildApp(config: Config, options: { clock?: () => number; 
     logger: options.logger === false ? false : loggerOptions({ level: config.logLevel, format: config.logFormat }),
     bodyLimit: 64 * 1024,
     // Roypi documents trailing slashes, the others none; accept either everywhere.
-    routerOptions: { ignoreTrailingSlash: true },
+    // maxParamLength: a 256-character name percent-encoded (up to 9 characters each) still fits.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 4096 },
+    frameworkErrors: answerFrameworkError,
     // fastify fails closed on a bare hop count (it cannot check the peer is a proxy); the
     // operator who sets one says they run behind that many proxies, so trust that many hops.
     trustProxy: typeof config.trustProxy === 'number' ? hops(config.trustProxy) : config.trustProxy,

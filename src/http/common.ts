@@ -172,8 +172,30 @@ export function sendReply(reply: FastifyReply, shape: ErrorReply) {
   return reply.code(shape.status).send(shape.body);
 }
 
+/** Each dialect's errors by the prefix of its scope (the same for every app: they are constants). */
+const dialectsByPrefix = new Map<string, DialectErrors>();
+
+/**
+ * fastify's `frameworkErrors`: a URL whose escapes are not UTF-8, or a path parameter longer than
+ * `maxParamLength`, is refused before any route or scope is chosen; answer it in the dialect its
+ * prefix names (the resource routes' at the root), not in fastify's own shape.
+ */
+export function answerFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const path = request.url.split('?')[0];
+  let best: [string, DialectErrors] | undefined;
+  for (const [prefix, errors] of dialectsByPrefix) {
+    const within = prefix === '' || path === prefix || path.startsWith(`${prefix}/`);
+    if (within && (!best || prefix.length > best[0].length)) best = [prefix, errors];
+  }
+  const status = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 414 : 400;
+  const message = status === 414 ? 'A part of the URL is too long.' : 'The URL is not valid.';
+  if (!best) return reply.code(status).send({ error: 'invalid_request', error_description: message });
+  return sendReply(reply, best[1].badRequest({ status, message, fields: {} }));
+}
+
 /** Installs a dialect's error and not-found handlers on its own scope. */
 export function useDialectErrors(scope: FastifyInstance, errors: DialectErrors): void {
+  dialectsByPrefix.set(scope.prefix, errors);
   scope.setErrorHandler((error: FastifyError | AuthError, request, reply) => {
     if (error instanceof AuthError) {
       const shape = (errors.auth[error.code] ?? errors.fallback)(error);
