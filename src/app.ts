@@ -2,7 +2,9 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import cors from '@fastify/cors';
 import { Redis } from 'ioredis';
-import type { Config } from './config.ts';
+import { ConfigError, type Config } from './config.ts';
+import { instanceSecret, makeOwnerOnly } from './data-dir.ts';
+import { keyedHash } from './core/secrets.ts';
 import { Store } from './store/store.ts';
 import { createMailer, type Mailer } from './mail/mailer.ts';
 import { outboxDir } from './mail/outbox.ts';
@@ -54,9 +56,18 @@ export async function openServices(config: Config, log: Logger, options: { clock
     if (migrated.includes(FIRST_MIGRATION)) log.info({ store: store.describe, applied: migrated }, `store: ${store.describe}: created the schema`);
     else if (migrated.length) log.info({ store: store.describe, applied: migrated }, `store: ${store.describe}: applied ${migrated.join(', ')}`);
     else log.info({ store: store.describe }, `store: ${store.describe}`);
+    const secretKey = instanceSecret(config.dataDir, config.secret);
+    // Every instance of a deployment must key code hashes alike, or codes mailed by one fail on another.
+    const check = keyedHash(secretKey, 'latchkey: instance secret check');
+    if ((await store.settleSetting('secret_check', check)) !== check) {
+      throw new ConfigError(
+        'LATCHKEY_SECRET (or the data directory\'s generated secret) is not the secret this database was set up with: give every instance of a deployment the same LATCHKEY_SECRET',
+      );
+    }
     const clock = options.clock ?? Date.now;
     // Tallies live beside the store, so the CLI and every instance see the same lockouts.
     const tallies = store.openTallies();
+    makeOwnerOnly(config.dataDir);
     if (config.redisUrl) limits = await openRedisLimits(config.redisUrl, config.redisPrefix, tallies, clock, log);
     else {
       limits = limitsOn(tallies, 'store', clock, () => tallies.close());
@@ -72,7 +83,7 @@ export async function openServices(config: Config, log: Logger, options: { clock
     });
     const upstream = config.migrateFrom && new OldService(config.migrateFrom);
     if (upstream) log.info({ from: upstream.describe }, 'users without a password here are migrated from the old service at their first login');
-    const core = await createCore({ config, store, mailer, limits, background, clock: options.clock, onEvent: options.metrics?.onEvent, upstream });
+    const core = await createCore({ config, store, mailer, limits, background, clock: options.clock, onEvent: options.metrics?.onEvent, upstream, secretKey });
     if (core.createdKey) log.info({ kid: core.createdKey, alg: config.signingAlg }, `created a signing key: kid ${core.createdKey} (${config.signingAlg})`);
     const [openStore, openLimits] = [store, limits];
     return {
@@ -158,7 +169,7 @@ export async function buildApp(config: Config, options: { clock?: () => number; 
   await registerOpenApi(app, { publicUrl: config.publicUrl });
   registerBodyParsers(app);
   registerInputChecks(app);
-  registerMetrics(app, metrics, config.metricsToken);
+  registerMetrics(app, metrics, core.guard, config.metricsToken);
   await app.register(wikimediaRoutes, { prefix: '/v1', core });
   await app.register(roypiRoutes, { prefix: '/auth', core });
   await app.register(ziikRoutes, { prefix: '/api', core });

@@ -40,6 +40,8 @@ export interface Config {
   /** When set, GET /metrics needs it as a bearer token. */
   metricsToken?: string;
   keySecret?: string;
+  /** Keys the hashes of one-time codes (LATCHKEY_SECRET); else a generated file in the data dir. */
+  secret?: string;
   logLevel: string;
   /** Unset: readable lines on a terminal, JSON lines otherwise. */
   logFormat?: 'json' | 'pretty';
@@ -153,14 +155,18 @@ function migrateFrom(env: Env): MigrateFrom | undefined {
   return { dialect: dialect!, url: base.replace(/\/+$/, ''), timeoutMs: int(env, 'LATCHKEY_MIGRATE_TIMEOUT_MS', 5000, 100) };
 }
 
+/** A bearer token or secret: unset, or long enough that guessing it is hopeless. */
+function longSecret(env: Env, name: string): string | undefined {
+  const value = env[name] || undefined;
+  if (value !== undefined && value.length < 32) throw new ConfigError(`${name} must be at least 32 characters`);
+  return value;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const port = int(env, 'PORT', 8080);
   const host = env.HOST || '127.0.0.1';
   const publicUrl = (env.LATCHKEY_PUBLIC_URL || `http://${host === '0.0.0.0' ? 'localhost' : host}:${port}`).replace(/\/+$/, '');
-  const adminToken = env.LATCHKEY_ADMIN_TOKEN || undefined;
-  if (adminToken !== undefined && adminToken.length < 16) {
-    throw new ConfigError('LATCHKEY_ADMIN_TOKEN must be at least 16 characters');
-  }
+  const adminToken = longSecret(env, 'LATCHKEY_ADMIN_TOKEN');
   return {
     port,
     host,
@@ -175,9 +181,10 @@ export function loadConfig(env: Env = process.env): Config {
     audience: env.LATCHKEY_AUDIENCE || 'latchkey',
     signingAlg: oneOf(env, 'LATCHKEY_SIGNING_ALG', SIGNING_ALGS, 'EdDSA'),
     adminToken,
-    metricsToken: env.LATCHKEY_METRICS_TOKEN || undefined,
-    introspectionToken: env.LATCHKEY_INTROSPECTION_TOKEN || undefined,
+    metricsToken: longSecret(env, 'LATCHKEY_METRICS_TOKEN'),
+    introspectionToken: longSecret(env, 'LATCHKEY_INTROSPECTION_TOKEN'),
     keySecret: env.LATCHKEY_KEY_SECRET || undefined,
+    secret: longSecret(env, 'LATCHKEY_SECRET'),
     // Checked here: pino would otherwise stop the start with a stack trace.
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     logFormat: env.LATCHKEY_LOG_FORMAT ? oneOf(env, 'LATCHKEY_LOG_FORMAT', ['json', 'pretty'] as const, 'json') : undefined,

@@ -24,7 +24,7 @@ describe('configuration', () => {
       [{ DATABASE_URL: 'mysql://localhost/db' }, /DATABASE_URL must use postgres/],
       [{ REDIS_URL: 'not a url' }, /REDIS_URL is not a valid URL/],
       [{ LATCHKEY_SMTP_URL: 'http://mail' }, /LATCHKEY_SMTP_URL/],
-      [{ LATCHKEY_ADMIN_TOKEN: 'short' }, /LATCHKEY_ADMIN_TOKEN must be at least 16/],
+      [{ LATCHKEY_ADMIN_TOKEN: 'short' }, /LATCHKEY_ADMIN_TOKEN must be at least 32/],
       [{ LATCHKEY_SIGNING_ALG: 'HS256' }, /LATCHKEY_SIGNING_ALG must be one of/],
       [{ LATCHKEY_WIKIMEDIA_ACCESS_TTL: '0' }, /LATCHKEY_WIKIMEDIA_ACCESS_TTL/],
       [{ LATCHKEY_PASSWORD_MIN_LENGTH: '-3' }, /LATCHKEY_PASSWORD_MIN_LENGTH/],

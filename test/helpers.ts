@@ -35,7 +35,7 @@ export const ENGINES: Engine[] = [
   ...(needs('TEST_DATABASE_URL is not set', !!process.env.TEST_DATABASE_URL) === false ? [{ name: 'postgres' as const }] : []),
 ];
 
-export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdefghijkl';
 
 export class TestClock {
   offsetMs = 0;

@@ -3,7 +3,7 @@ import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { ENGINES, startServer, post, call, createUser, type TestServer } from './helpers.ts';
 
-const METRICS_TOKEN = 'metrics-token-0123456789';
+const METRICS_TOKEN = 'metrics-token-0123456789abcdefghijklmn';
 
 /** The value of one sample, by its exact name and labels: a whole line, so `1` never matches `10`. */
 function sample(text: string, series: string): number | undefined {

@@ -7,7 +7,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { ENGINES, startServer, call, post, createUser, ADMIN_TOKEN, type Reply, type TestServer } from './helpers.ts';
 
-const INTROSPECTION_TOKEN = 'introspection-token-0123456789';
+const INTROSPECTION_TOKEN = 'introspection-token-0123456789abcdefgh';
 
 type Doc = { openapi: string; paths: Record<string, Record<string, any>>; info: { version: string } };
 

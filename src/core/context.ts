@@ -32,6 +32,8 @@ export interface CoreContext {
   /** The limits on every unauthenticated path. */
   guard: Guard;
   settings: CoreSettings;
+  /** Keys the hashes of one-time codes; never in the database (src/data-dir.ts). */
+  secretKey: Buffer;
   audit: Audit;
   background: Background;
   clock: () => number;

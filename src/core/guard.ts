@@ -40,6 +40,8 @@ export const accountOf = (user: Pick<User, 'id'> | undefined, loginName: string)
   (user ? `u:${user.id}` : `n:${sha256(loginName).slice(0, 32)}`) as AccountKey;
 
 const HOUR = 3600;
+/** Wrong admin, introspection or metrics tokens one client IP may present in 15 minutes. */
+export const OPERATOR_TOKEN_GUESSES = 10;
 const NO_IP = '-';
 
 export interface LockState {
@@ -60,6 +62,7 @@ export class Guard {
   private readonly mailFrom;
   private readonly mailAccount;
   private readonly codeIp;
+  private readonly operatorToken;
 
   constructor(
     private readonly limits: Limits,
@@ -74,6 +77,7 @@ export class Guard {
     this.mailFrom = limits.counter({ name: 'mail-from', points: s.resetMailsPerIp, durationSeconds: HOUR });
     this.mailAccount = limits.counter({ name: 'mail-account', points: s.resetMailsPerAccount, durationSeconds: HOUR });
     this.codeIp = limits.counter({ name: 'code-ip', points: s.codeAttemptsPerIp, durationSeconds: s.codeWindowSeconds });
+    this.operatorToken = limits.counter({ name: 'operator-token', points: OPERATOR_TOKEN_GUESSES, durationSeconds: 15 * 60 });
   }
 
   /** Every unauthenticated request spends one of its client IP's budget; over it, 429. */
@@ -142,6 +146,15 @@ export class Guard {
     const pair = `${account}|${ip ?? NO_IP}`;
     const wait = (await this.codeIp.peek(pair)) || (await this.codeIp.hit(pair));
     if (wait > 0) throw RateLimited('Attempt limit exceeded, please try after some time.', wait);
+  }
+
+  /** Seconds this client IP must wait before it may present an operator token again, or 0. */
+  operatorTokenWait(ip: string | undefined): Promise<number> {
+    return this.operatorToken.peek(ip ?? NO_IP);
+  }
+
+  async operatorTokenFailed(ip: string | undefined): Promise<void> {
+    await this.operatorToken.hit(ip ?? NO_IP);
   }
 
   /** What an operator sees: whether the account, or any address, is locked out of it. */

@@ -51,9 +51,11 @@ export interface CoreDeps {
   onEvent?: (kind: AuditKind) => void;
   /** The live service users are migrated from at their first login (LATCHKEY_MIGRATE_FROM). */
   upstream?: UpstreamLogin;
+  /** Keys the hashes of one-time codes. */
+  secretKey: Buffer;
 }
 
-export async function createCore({ config, store, mailer, limits, background, clock = Date.now, onEvent, upstream }: CoreDeps): Promise<Core> {
+export async function createCore({ config, store, mailer, limits, background, clock = Date.now, onEvent, upstream, secretKey }: CoreDeps): Promise<Core> {
   const l = config.lifetimes;
   /** The longest a signed token lives; refresh tokens are opaque and need no key. */
   const maxTokenTtlMs = Math.max(l.wikimediaAccessTtl, l.roypiTokenTtl, l.ziikTokenTtl) * 1000;
@@ -75,6 +77,7 @@ export async function createCore({ config, store, mailer, limits, background, cl
   const tokens = new TokenService(keys, { issuer: config.issuer, audience: config.audience, clock, cache: verifyCache });
   const ctx: CoreContext = {
     store,
+    secretKey,
     keys,
     tokens,
     verifyCache,

@@ -22,6 +22,11 @@ export function sha256(value: string): string {
   return crypto.createHash('sha256').update(value).digest('hex');
 }
 
+/** HMAC-SHA-256, hex: a hash that a copy of the database alone cannot reverse, even for a 6-digit code. */
+export function keyedHash(key: Buffer, value: string): string {
+  return crypto.createHmac('sha256', key).update(value).digest('hex');
+}
+
 export function safeEqual(a: string, b: string): boolean {
   const left = Buffer.from(a);
   const right = Buffer.from(b);

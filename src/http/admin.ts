@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Core } from '../core/index.ts';
 import type { AuthError } from '../core/errors.ts';
 import { publicUser, type UserRef } from '../core/users.ts';
-import { hasBearer, useDialectErrors, type DialectErrors } from './common.ts';
+import { checkBearer, useDialectErrors, type DialectErrors } from './common.ts';
 import { jsonLines } from '../transfer/records.ts';
 import type { ImportReject } from '../core/user-transfer.ts';
 
@@ -51,9 +51,15 @@ export async function adminRoutes(app: FastifyInstance, { core, adminToken }: { 
   useDialectErrors(app, errors);
 
   app.addHook('onRequest', async (request, reply) => {
-    if (!hasBearer(request, adminToken)) {
-      return reply.code(401).header('www-authenticate', 'Bearer realm="latchkey-admin"').send(error(401, 'unauthorized', 'Admin token required.').body);
+    const check = await checkBearer(request, adminToken, core.guard);
+    if (check.ok) return;
+    if (check.retryAfter) {
+      return reply
+        .code(429)
+        .header('retry-after', String(check.retryAfter))
+        .send(error(429, 'rate_limited', 'Too many wrong admin tokens from this address; try again later.').body);
     }
+    return reply.code(401).header('www-authenticate', 'Bearer realm="latchkey-admin"').send(error(401, 'unauthorized', 'Admin token required.').body);
   });
 
   app.post<{ Body: { username: string; email: string; password?: string; temporary_password?: string; external?: boolean } }>(

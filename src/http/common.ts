@@ -4,7 +4,8 @@ import querystring from 'node:querystring';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AuthError, type AuthErrorCode } from '../core/errors.ts';
 import type { RequestContext } from '../core/context.ts';
-import { safeEqual } from '../core/secrets.ts';
+import crypto from 'node:crypto';
+import type { Guard } from '../core/guard.ts';
 
 /** A body that could not be understood: malformed JSON, wrong type, missing fields. */
 export interface BadRequest {
@@ -225,10 +226,24 @@ export function credentialsFrom(request: FastifyRequest, schemes: string[]): str
   return schemes.some((s) => s.toLowerCase() === match[1].toLowerCase()) ? match[2] : undefined;
 }
 
-/** Whether the request carries `Authorization: Bearer <secret>`, compared in constant time. */
-export function hasBearer(request: FastifyRequest, secret: string): boolean {
+export type BearerCheck = { ok: true } | { ok: false; /** Seconds, when the client IP is throttled. */ retryAfter?: number };
+
+const digest = (value: string) => crypto.createHash('sha256').update(value).digest();
+
+/**
+ * Whether the request carries `Authorization: Bearer <secret>` (an operator's token). Compared as
+ * SHA-256 digests, equal in length whatever was sent, so the time taken reveals neither the
+ * token nor its length; a client IP that presented too many wrong ones is refused before its
+ * next guess is even looked at.
+ */
+export async function checkBearer(request: FastifyRequest, secret: string, guard: Guard): Promise<BearerCheck> {
+  const wait = await guard.operatorTokenWait(request.ip);
+  if (wait > 0) return { ok: false, retryAfter: wait };
   const given = credentialsFrom(request, ['Bearer']);
-  return given !== undefined && safeEqual(given, secret);
+  if (given === undefined) return { ok: false };
+  if (crypto.timingSafeEqual(digest(given), digest(secret))) return { ok: true };
+  await guard.operatorTokenFailed(request.ip);
+  return { ok: false };
 }
 
 export function requestContext(request: FastifyRequest): RequestContext {

@@ -1,9 +1,10 @@
 // GET /metrics for Prometheus, and the hook that times every request by its route pattern.
 import type { FastifyInstance } from 'fastify';
 import type { Metrics } from '../metrics.ts';
-import { hasBearer } from './common.ts';
+import type { Guard } from '../core/guard.ts';
+import { checkBearer } from './common.ts';
 
-export function registerMetrics(app: FastifyInstance, metrics: Metrics, token?: string): void {
+export function registerMetrics(app: FastifyInstance, metrics: Metrics, guard: Guard, token?: string): void {
   app.addHook('onResponse', async (request, reply) => {
     // The route pattern, not the URL: a label per token or username would grow without bound.
     const route = request.routeOptions.url ?? 'unmatched';
@@ -12,9 +13,9 @@ export function registerMetrics(app: FastifyInstance, metrics: Metrics, token?: 
 
   app.get('/metrics', async (request, reply) => {
     if (token) {
-      if (!hasBearer(request, token)) {
-        return reply.code(401).header('www-authenticate', 'Bearer realm="metrics"').send({ error: 'unauthorized' });
-      }
+      const check = await checkBearer(request, token, guard);
+      if (!check.ok && check.retryAfter) return reply.code(429).header('retry-after', String(check.retryAfter)).send({ error: 'rate_limited' });
+      if (!check.ok) return reply.code(401).header('www-authenticate', 'Bearer realm="metrics"').send({ error: 'unauthorized' });
     }
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });

@@ -4,7 +4,7 @@ import { isAuthError } from '../core/errors.ts';
 import type { Core } from '../core/index.ts';
 import { JWKS_MAX_AGE_SECONDS } from '../core/keys.ts';
 import type { Verified } from '../core/sessions.ts';
-import { credentialsFrom, hasBearer, schemeOf, sendReply, stringFields, useDialectErrors, type DialectErrors, type ErrorReply } from './common.ts';
+import { checkBearer, credentialsFrom, schemeOf, sendReply, stringFields, useDialectErrors, type DialectErrors, type ErrorReply } from './common.ts';
 import { tokenSchemeRefusal } from './roypi.ts';
 
 // RFC 6750: a missing token gets a bare challenge; a bad one says invalid_token.
@@ -108,9 +108,11 @@ export async function resourceRoutes(app: FastifyInstance, { core, issuer, publi
       '/introspect',
       { schema: { body: stringFields(['token'], ['token_type_hint']) } },
       async (request, reply) => {
-        if (!hasBearer(request, introspectionToken)) {
-          return reply.code(401).header('www-authenticate', 'Bearer realm="introspection"').send({ error: 'invalid_client' });
+        const check = await checkBearer(request, introspectionToken, core.guard);
+        if (!check.ok && check.retryAfter) {
+          return reply.code(429).header('retry-after', String(check.retryAfter)).send({ error: 'rate_limited' });
         }
+        if (!check.ok) return reply.code(401).header('www-authenticate', 'Bearer realm="introspection"').send({ error: 'invalid_client' });
         try {
           const { claims, user } = await core.sessions.verify(request.body.token);
           return {

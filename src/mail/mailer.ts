@@ -55,7 +55,7 @@ export function createMailer(options: {
     describe = `outbox folder ${options.outboxDir}`;
     deliver = async (message) => {
       const info = await transport.sendMail({ from: options.from, ...message });
-      await fs.mkdir(options.outboxDir, { recursive: true });
+      await fs.mkdir(options.outboxDir, { recursive: true, mode: 0o700 });
       const file = path.join(options.outboxDir, `${Date.now()}-${info.messageId.replace(/[^\w.-]/g, '')}.eml`);
       // Written beside the folder, then renamed in: whoever reads the outbox (`latchkey outbox`,
       // a test) never sees half a mail.

@@ -100,6 +100,19 @@ function migrations(engine: Engine): Record<string, Migration> {
         await db.schema.createIndex('limit_tallies_reset_at').on('limit_tallies').column('reset_at').execute();
       },
     },
+    // Facts about the deployment itself, such as a check of the instance secret.
+    '0004_instance_settings': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('instance_settings')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .execute();
+        // Codes issued before were unkeyed hashes (a 6-digit one reversed from its row in a
+        // second) and no longer match: they die now; each lived an hour at most, users ask again.
+        await db.deleteFrom('one_time_codes').execute();
+      },
+    },
   };
 }
 

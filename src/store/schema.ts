@@ -76,7 +76,13 @@ export interface LimitTalliesTable {
   last_at: number;
 }
 
+export interface InstanceSettingsTable {
+  name: string;
+  value: string;
+}
+
 export interface Database {
+  instance_settings: InstanceSettingsTable;
   users: UsersTable;
   sessions: SessionsTable;
   one_time_codes: OneTimeCodesTable;

@@ -480,6 +480,15 @@ export class Store {
     return Number(result.numDeletedRows);
   }
 
+  // ---- the deployment
+
+  /** Sets a deployment-wide value unless one is set already; returns the value that holds. */
+  async settleSetting(name: string, value: string): Promise<string> {
+    await this.db.insertInto('instance_settings').values({ name, value }).onConflict((oc) => oc.column('name').doNothing()).execute();
+    const row = await this.db.selectFrom('instance_settings').select('value').where('name', '=', name).executeTakeFirstOrThrow();
+    return row.value;
+  }
+
   // ---- audit
 
   async audit(event: { at: number; userId: number | null; kind: string; ip?: string | null; detail?: string | null }) {
