@@ -106,7 +106,7 @@ export class Recovery {
   async resetWithLink(input: { token: string; email?: string; password: string; passwordConfirm: string }, request: RequestContext = {}): Promise<void> {
     // The token is 256 random bits and spends no attempts: the per-IP limit is all it needs.
     await this.ctx.guard.admit(request.ip);
-    if (input.password !== input.passwordConfirm) throw Validation('The password confirmation does not match.', 'password_confirm');
+    if (input.password !== input.passwordConfirm) throw Validation('The password confirmation does not match.', 'password'); // Laravel's `confirmed` rule: the error belongs to the password itself
     const code = await this.codes.findByToken('reset_link', input.token);
     const user = await this.ctx.store.userById(code.user_id);
     if (!user || (input.email !== undefined && user.email !== normalizeLogin(input.email))) throw CodeMismatch('This link is not valid.');
