@@ -8,30 +8,8 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ENGINES, ADMIN_TOKEN, startServer, call, createUser, type TestServer, type Reply } from './helpers.ts';
+import { htmlPage, isJson, isObject, keysWithin, oauthShape, roypiShape, wikimediaShape, ziikShape, type Shape } from './shapes.ts';
 
-type Shape = (body: any, reply: Reply) => boolean;
-
-// The dialect shapes, as test/fuzz.test.ts checks them (that file proves each refuses the others).
-const isObject = (b: any) => b !== null && typeof b === 'object' && !Array.isArray(b);
-const isJson = (reply: Reply) => /^application\/json\b/.test(reply.headers.get('content-type') ?? '');
-const strings = (v: unknown) => Array.isArray(v) && v.length > 0 && v.every((m) => typeof m === 'string' && m.length > 0);
-const keysWithin = (b: object, allowed: string[]) => Object.keys(b).every((k) => allowed.includes(k));
-const wikimediaShape: Shape = (b, r) =>
-  isJson(r) && isObject(b) && Object.keys(b).sort().join() === 'message,status' && typeof b.message === 'string' && b.status === r.status;
-const roypiShape: Shape = (b, r) =>
-  isJson(r) &&
-  isObject(b) &&
-  Object.keys(b).length > 0 &&
-  (Object.keys(b).join() === 'detail' ? typeof b.detail === 'string' && b.detail.length > 0 : Object.values(b).every(strings));
-const ziikShape: Shape = (b, r) =>
-  isJson(r) &&
-  isObject(b) &&
-  keysWithin(b, ['message', 'errors']) &&
-  typeof b.message === 'string' &&
-  b.message.length > 0 &&
-  (r.status === 422 || b.errors !== undefined ? isObject(b.errors) && Object.values(b.errors).every(strings) : true);
-const oauthShape: Shape = (b, r) =>
-  isJson(r) && isObject(b) && keysWithin(b, ['error', 'error_description']) && typeof b.error === 'string' && b.error.length > 0;
 /** The admin API: `{error, message}`, validation adding `fields: {name: why}`. */
 const adminShape: Shape = (b, r) =>
   isJson(r) &&
@@ -41,8 +19,6 @@ const adminShape: Shape = (b, r) =>
   b.error.length > 0 &&
   typeof b.message === 'string' &&
   (b.fields === undefined || (isObject(b.fields) && Object.values(b.fields).every((m) => typeof m === 'string')));
-const htmlPage: Shape = (_b, r) =>
-  /^text\/html\b/.test(r.headers.get('content-type') ?? '') && r.text.startsWith('<!doctype html>') && /role="alert"/.test(r.text);
 /**
  * Protected resource routes refuse a token in the Roypi scheme (`Token …`) in Roypi's shape, any
  * other in RFC 6750's; a malformed request (a bad query string) is the route's own `invalid_request`.
