@@ -6,7 +6,7 @@ import { PUBLISH_AHEAD_MS } from '../src/core/keys.ts';
 import { ENGINES, startServer, freshStore, post, call, createUser, ADMIN_TOKEN, type TestServer, type FreshStore } from './helpers.ts';
 
 const PASSWORD = 'one-password-for-all';
-const INTROSPECTION = 'introspection-token-0123456789';
+const INTROSPECTION = 'introspection-token-0123456789abcdefghij';
 
 for (const engine of ENGINES) {
   describe(`cross-API tokens on ${engine.name}`, () => {

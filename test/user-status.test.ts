@@ -5,7 +5,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ENGINES, ADMIN_TOKEN, startServer, startMailbox, post, call, createUser, type TestServer, type Mailbox } from './helpers.ts';
 
-const INTROSPECTION = 'introspection-token-0123456789';
+const INTROSPECTION = 'introspection-token-0123456789abcdefghij';
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
 for (const engine of ENGINES) {
