@@ -1,6 +1,7 @@
 // Every query Latchkey makes, behind named methods, so the core never sees SQL.
-import { CompiledQuery, sql, type Kysely, type KyselyPlugin, type RootOperationNode, type Transaction } from 'kysely';
+import { sql, type Insertable, type Kysely, type Transaction } from 'kysely';
 import type {
+  AuditEventsTable,
   CodePurpose,
   Database,
   NewUser,
@@ -14,7 +15,9 @@ import type {
 import { connect, migrate, type Connection } from './db.ts';
 import { ChangeFeed, ChangeTracker, type Change } from './changes.ts';
 import { peersOf, type Peers } from './peers.ts';
-import { sqlTallies, sqliteTallyFile, type TallyDatabase } from './tallies.ts';
+import { sqlTallies, sqliteTallyDb, sqliteTallyFile, type TallyDatabase } from './tallies.ts';
+import { explainQueries, type QueryPlan } from './explain.ts';
+import type { TallyStore } from '../core/limits.ts';
 
 export class UniqueViolation extends Error {}
 
@@ -76,25 +79,31 @@ export class Store {
   }
 
   /**
-   * The query plans of what `fn` runs on this store (it runs for real), for BENCHMARKS.md: the
-   * proof that the hot paths use indexes and never scan.
+   * The query plans of what `fn` runs on this store (it runs for real): the proof that the hot
+   * paths use indexes and never scan (BENCHMARKS.md, test/query-plans.test.ts).
    */
-  async explain(fn: (store: Store) => Promise<unknown>): Promise<{ sql: string; plan: string[] }[]> {
-    const nodes: RootOperationNode[] = [];
-    const capture: KyselyPlugin = {
-      transformQuery: ({ node }) => (nodes.push(node), node),
-      transformResult: async ({ result }) => result,
-    };
-    await fn(new Store({ ...this.connection, db: this.root.withPlugin(capture) }, { changes: this.changes, peers: this.peers }));
-    const plans = [];
-    for (const node of nodes) {
-      const compiled = this.root.getExecutor().compileQuery(node, { queryId: 'explain' });
-      const prefix = this.engine === 'sqlite' ? 'explain query plan ' : 'explain ';
-      const { rows } = await this.root.executeQuery(CompiledQuery.raw(prefix + compiled.sql, [...compiled.parameters]));
-      const plan = (rows as Record<string, unknown>[]).map((row) => String(row.detail ?? row['QUERY PLAN']));
-      plans.push({ sql: compiled.sql, plan });
+  explain(fn: (store: Store) => Promise<unknown>): Promise<QueryPlan[]> {
+    return explainQueries(this.root, this.engine, (watched) => fn(new Store({ ...this.connection, db: watched }, { changes: this.changes, peers: this.peers })));
+  }
+
+  /** The query plans of what `fn` does with the rate-limit tallies kept next to this store. */
+  async explainTallies(fn: (tallies: TallyStore) => Promise<unknown>): Promise<QueryPlan[]> {
+    if (this.engine !== 'sqlite') return explainQueries(this.root as unknown as Kysely<TallyDatabase>, this.engine, (watched) => fn(sqlTallies(watched)));
+    const db = sqliteTallyDb(this.connection.dataDir!);
+    try {
+      return await explainQueries(db, this.engine, (watched) => fn(sqlTallies(watched)));
+    } finally {
+      await db.destroy();
     }
-    return plans;
+  }
+
+  /**
+   * Refreshes the planner's statistics on PostgreSQL, as autovacuum does after a bulk load (done
+   * here so plans do not depend on when it wakes). SQLite: nothing, as in production, where
+   * Latchkey never runs ANALYZE; its plans must hold without statistics.
+   */
+  async analyze(): Promise<void> {
+    if (this.engine === 'postgres') await sql`analyze`.execute(this.root);
   }
 
   /** Rate-limit tallies next to this store (call after migrate); close them before the store. */
@@ -273,6 +282,11 @@ export class Store {
 
   async insertSession(session: Session): Promise<void> {
     await this.db.insertInto('sessions').values(session).execute();
+  }
+
+  /** Many sessions in one statement (seeding a large store for the bench and tests). */
+  async insertSessions(sessions: Session[]): Promise<void> {
+    if (sessions.length) await this.db.insertInto('sessions').values(sessions).execute();
   }
 
   sessionById(id: string): Promise<Session | undefined> {
@@ -496,6 +510,11 @@ export class Store {
       .insertInto('audit_events')
       .values({ at: event.at, user_id: event.userId, kind: event.kind, ip: event.ip ?? null, detail: event.detail ?? null })
       .execute();
+  }
+
+  /** Many audit events in one statement (seeding a large store for the bench and tests). */
+  async insertAuditEvents(events: Insertable<AuditEventsTable>[]): Promise<void> {
+    if (events.length) await this.db.insertInto('audit_events').values(events).execute();
   }
 
   auditOf(userId: number, limit: number) {

@@ -59,8 +59,8 @@ export function sqlTallies(db: Kysely<TallyDatabase>, close: () => Promise<void>
   };
 }
 
-/** The SQLite engine's tallies: `limits.sqlite` in the data directory, shared with the CLI. */
-export function sqliteTallyFile(dataDir: string) {
+/** The SQLite engine's tally file: `limits.sqlite` in the data directory, shared with the CLI. */
+export function sqliteTallyDb(dataDir: string): Kysely<TallyDatabase> {
   const name = path.join(dataDir, 'limits.sqlite');
   const file = new SQLite(name);
   // It names client IPs: owner-only, like the store.
@@ -69,6 +69,11 @@ export function sqliteTallyFile(dataDir: string) {
   file.pragma('synchronous = OFF');
   file.pragma('busy_timeout = 5000');
   file.exec('create table if not exists limit_tallies (name text primary key, count integer not null, reset_at integer not null, last_at integer not null)');
-  const db = new Kysely<TallyDatabase>({ dialect: new SqliteDialect({ database: file }) });
+  return new Kysely<TallyDatabase>({ dialect: new SqliteDialect({ database: file }) });
+}
+
+/** The SQLite engine's tallies, in their own file. */
+export function sqliteTallyFile(dataDir: string) {
+  const db = sqliteTallyDb(dataDir);
   return sqlTallies(db, () => db.destroy());
 }
