@@ -113,6 +113,16 @@ function migrations(engine: Engine): Record<string, Migration> {
         await db.deleteFrom('one_time_codes').execute();
       },
     },
+    // The hourly sweep deletes sessions past their end and audit events past their retention;
+    // without these it read every row of both tables each time (2M sessions at a million users),
+    // and on SQLite holding the write lock, and the event loop, meanwhile. Each costs one index
+    // entry per login (a session and its audit event); nothing updates either column.
+    '0005_sweep_indexes': {
+      async up(db: Kysely<any>) {
+        await db.schema.createIndex('sessions_expires_at').on('sessions').column('expires_at').execute();
+        await db.schema.createIndex('audit_events_at').on('audit_events').column('at').execute();
+      },
+    },
   };
 }
 
