@@ -5,7 +5,11 @@
 // argon2id hashing measured around them. Only 2xx answers count; a scenario whose setup or
 // answers are wrong FAILS the run (exit code 1).
 //
-//   npm run bench [-- --seconds 5 --connections 32 --sessions 384 --out BENCHMARKS.md --smoke]
+// Each store is seeded first, in bulk (bench/seed.ts), with --users users and twice as many
+// sessions; the bench logs in, refreshes and verifies as some of those users.
+//
+//   npm run bench [-- --users 1000 --seconds 5 --connections 32 --sessions 384 --out BENCHMARKS.md --smoke]
+//   npm run bench -- --users 1000000 --plans   seed, print the hot paths' query plans, no load
 //   DATABASE_URL=postgres://… npm run bench     also benches PostgreSQL (in a fresh database)
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,13 +22,17 @@ import autocannon from 'autocannon';
 import postgres from 'postgres';
 import { hash, verify, Algorithm } from '@node-rs/argon2';
 import { Store } from '../src/store/store.ts';
-import { sha256 } from '../src/core/secrets.ts';
+import { hashPassword } from '../src/core/passwords.ts';
+import { seedStore, type SeededLogin } from './seed.ts';
+import { hotPathPlans, plansMarkdown, type PathPlan } from './hot-paths.ts';
 
 const { values: args } = parseArgs({
   options: {
     seconds: { type: 'string' },
     connections: { type: 'string' },
     sessions: { type: 'string' },
+    users: { type: 'string' },
+    plans: { type: 'boolean' },
     out: { type: 'string' },
     smoke: { type: 'boolean' },
   },
@@ -33,9 +41,10 @@ const SMOKE = args.smoke ?? false;
 const SECONDS = Number(args.seconds ?? process.env.BENCH_SECONDS ?? (SMOKE ? 0.25 : 5));
 const CONNECTIONS = Number(args.connections ?? process.env.BENCH_CONNECTIONS ?? (SMOKE ? 8 : 32));
 const SESSIONS = Number(args.sessions ?? (SMOKE ? 4 : 384));
+/** Users seeded before the load (each with two sessions): scenarios must not slow down as this grows. */
+const USERS = Number(args.users ?? 1000);
 const OUT = path.resolve(args.out ?? 'BENCHMARKS.md');
 const SVG = OUT.replace(/(\.md)?$/, '.svg');
-const ADMIN = 'bench-admin-token-0123456789-abcdef';
 const PASSWORD = 'bench-password-123';
 const ROOT = path.resolve(import.meta.dirname, '..');
 /** The argon2 parameters of src/core/passwords.ts. */
@@ -260,14 +269,49 @@ const post = (url: string, body: unknown): autocannon.Options => ({
 interface StoreRun {
   name: string;
   figures: Figure[];
-  plans: { what: string; sql: string; plan: string[] }[];
   peakRss: number;
+  seeding: Seeding;
 }
 
-async function benchStore(name: string, storeEnv: Record<string, string>, hello: Proc): Promise<StoreRun> {
+interface Seeding {
+  logins: SeededLogin[];
+  seconds: number;
+  plans: PathPlan[];
+}
+
+const storeOf = (storeEnv: Record<string, string>) => Store.open({ databaseUrl: storeEnv.DATABASE_URL || undefined, dataDir: storeEnv.LATCHKEY_DATA_DIR });
+
+/** Seeds a fresh store with USERS users and 2 x USERS sessions, before any server opens it; with --plans, explains the hot paths on it. */
+async function seed(name: string, storeEnv: Record<string, string>): Promise<Seeding> {
+  const store = storeOf(storeEnv);
+  try {
+    await store.migrate();
+    const passwordHash = await hashPassword(PASSWORD);
+    const started = performance.now();
+    const elapsed = () => ((performance.now() - started) / 1000).toFixed(1);
+    let shown = 0;
+    const logins = await seedStore(store, {
+      users: USERS,
+      passwordHash,
+      keep: SESSIONS,
+      onProgress: ({ users, sessions }) => {
+        if (users < USERS && users < shown + USERS / 10) return;
+        shown = users;
+        console.error(`  ${name}: seeded ${users.toLocaleString('en')} users, ${sessions.toLocaleString('en')} sessions (${elapsed()} s)`);
+      },
+    });
+    const seconds = (performance.now() - started) / 1000;
+    if (logins.length === 0) throw new ScenarioFailed('seeding kept no login to bench with');
+    const plans = args.plans ? await hotPathPlans(store, logins[0]) : [];
+    return { logins, seconds, plans };
+  } finally {
+    await store.close();
+  }
+}
+
+async function benchStore(name: string, storeEnv: Record<string, string>, hello: Proc, seeding: Seeding): Promise<StoreRun> {
   const server = await Proc.start(START, {
     ...storeEnv,
-    LATCHKEY_ADMIN_TOKEN: ADMIN,
     LOG_LEVEL: 'warn',
     // Throughput, not the limits: one user logs in and refreshes from every connection at once.
     LATCHKEY_IP_RATE_LIMIT: '100000000',
@@ -280,33 +324,36 @@ async function benchStore(name: string, storeEnv: Record<string, string>, hello:
   let peakRss = 0;
   try {
     const base = server.url;
-    await json(`${base}/admin/users`, { username: 'bench', email: 'bench@example.com', password: PASSWORD }, { authorization: `Bearer ${ADMIN}` });
-    const v1 = await json(`${base}/v1/login`, { username: 'bench', password: PASSWORD });
-    const roypi = (await json(`${base}/auth/access_token/`, { username: 'bench', password: PASSWORD })).access_token as string;
-    const ziik = (await json(`${base}/api/authenticate`, { username: 'bench@example.com', password: PASSWORD }))[0].jwt as string;
-    // Many sessions refreshing, as in production, rather than one row every request fights over.
-    const refreshTokens: string[] = [];
-    for (let i = 0; i < SESSIONS; i++) refreshTokens.push((await json(`${base}/v1/login`, { username: 'bench', password: PASSWORD })).refresh_token);
+    // One of the seeded users, somewhere in the table, logs in, verifies and renews.
+    const { username, email } = seeding.logins[0];
+    const v1 = await json(`${base}/v1/login`, { username, password: PASSWORD });
+    const roypi = (await json(`${base}/auth/access_token/`, { username, password: PASSWORD })).access_token as string;
+    const ziik = (await json(`${base}/api/authenticate`, { username: email, password: PASSWORD }))[0].jwt as string;
+    // Many seeded users' sessions refreshing, as in production, rather than one row every request fights over.
+    const refreshing = seeding.logins;
     let next = 0;
-    const refreshBody = () => JSON.stringify({ username: 'bench', refresh_token: refreshTokens[next++ % refreshTokens.length] });
+    const refreshBody = () => {
+      const { username: owner, refreshToken } = refreshing[next++ % refreshing.length];
+      return JSON.stringify({ username: owner, refresh_token: refreshToken });
+    };
 
     const login: Scenario = {
       name: 'POST /v1/login (argon2id)',
-      options: post(`${base}/v1/login`, { username: 'bench', password: PASSWORD }),
+      options: post(`${base}/v1/login`, { username, password: PASSWORD }),
       check: (s, b) => s === 200 && typeof b?.access_token === 'string',
       hashBound: true,
     };
     const userinfo: Scenario = {
       name: 'GET /userinfo',
       options: { url: `${base}/userinfo`, headers: { authorization: `Bearer ${v1.access_token}` } },
-      check: (s, b) => s === 200 && b?.username === 'bench',
+      check: (s, b) => s === 200 && b?.username === username,
     };
     const scenarios: Scenario[] = [
       userinfo,
       {
         name: 'POST /auth/verify_token/',
         options: post(`${base}/auth/verify_token/`, { token: roypi }),
-        check: (s, b) => s === 200 && b?.user?.username === 'bench',
+        check: (s, b) => s === 200 && b?.user?.username === username,
       },
       {
         name: 'GET /forward-auth',
@@ -314,7 +361,7 @@ async function benchStore(name: string, storeEnv: Record<string, string>, hello:
         check: (s) => s === 200,
       },
       {
-        name: `POST /v1/token-refresh (${SESSIONS} sessions)`,
+        name: `POST /v1/token-refresh (${refreshing.length} sessions)`,
         options: {
           url: `${base}/v1/token-refresh`,
           method: 'POST',
@@ -345,32 +392,7 @@ async function benchStore(name: string, storeEnv: Record<string, string>, hello:
     peakRss = overall();
     await server.stop();
   }
-  // Any refresh token shows whether its lookup uses the index.
-  const plans = await queryPlans(storeEnv, crypto.randomBytes(32).toString('base64url'));
-  return { name, figures, plans, peakRss };
-}
-
-/** The plans of the hot paths' queries, on the store the bench just loaded. */
-async function queryPlans(storeEnv: Record<string, string>, refreshToken: string) {
-  const store = Store.open({ databaseUrl: storeEnv.DATABASE_URL, dataDir: storeEnv.LATCHKEY_DATA_DIR });
-  // Benching an older checkout (for a before/after table) whose store cannot explain.
-  if (typeof store.explain !== 'function') return (await store.close(), []);
-  try {
-    const user = await store.userByUsername('bench');
-    const session = (await store.sessionsOf(user!.id, 1))[0];
-    const paths: [string, (s: Store) => Promise<unknown>][] = [
-      ['verification: session and user by session id', (s) => s.sessionWithUser({ id: session.id })],
-      ['refresh: session and user by refresh token hash', (s) => s.sessionWithUser({ refreshHash: sha256(refreshToken) })],
-      ['refresh: count one refresh under the cap', (s) => s.takeRefresh(session.id, 100_000_000, Date.now())],
-      ['login: user by username', (s) => s.userByUsername('bench')],
-      ['login: user by email', (s) => s.userByEmail('bench@example.com')],
-    ];
-    const plans = [];
-    for (const [what, fn] of paths) for (const plan of await store.explain(fn)) plans.push({ what, ...plan });
-    return plans;
-  } finally {
-    await store.close();
-  }
+  return { name, figures, peakRss, seeding };
 }
 
 async function freshPostgres(url: string): Promise<{ url: string; drop(): Promise<void> }> {
@@ -440,9 +462,7 @@ ${bars}
 
 function report(runs: StoreRun[], command: string, started: Date, load: number[]): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  const plans = runs
-    .map((run) => `#### ${run.name}\n\n${run.plans.map((p) => `- ${p.what}: \`${p.sql}\`\n\n  \`\`\`\n  ${p.plan.join('\n  ')}\n  \`\`\``).join('\n')}`)
-    .join('\n\n');
+  const seeded = runs.map((run) => `${run.name} in ${run.seeding.seconds.toFixed(1)} s`).join(', ');
   return `<!-- bench:begin (written by \`npm run bench\`; edit outside these markers) -->
 Run at ${started.toISOString()} on ${os.availableParallelism()} cores (${cpu}), ${mb(os.totalmem())} RAM, node ${process.version},
 load average ${load.map((l) => l.toFixed(1)).join(' / ')} at the start (the machine is shared: read the ratios).
@@ -451,6 +471,8 @@ load average ${load.map((l) => l.toFixed(1)).join(' / ')} at the start (the mach
 ${command}
 \`\`\`
 
+Each store was seeded first with ${USERS.toLocaleString('en')} users and ${(2 * USERS).toLocaleString('en')} sessions (${seeded});
+the scenarios log in, verify and refresh as some of those users.
 ${CONNECTIONS} connections, ${SECONDS} s a scenario after a warm-up of its own path; the load generator runs on the same box.
 Server CPU per answer (user + system time of the server process over the 2xx it sent) is the
 figure the machine's other load moves least. Each ratio is to yardsticks measured just before and just after the scenario: a fastify hello-world
@@ -460,10 +482,6 @@ core in the bench's process, with the thread pool sized as the server's. Only 2x
 ${table(runs)}
 
 ![2xx/s as a share of hello-world](${path.basename(SVG)})
-
-### Query plans of the hot paths
-
-${plans}
 <!-- bench:end -->`;
 }
 
@@ -476,28 +494,39 @@ function writeReport(text: string, svg: string) {
   fs.writeFileSync(SVG, svg);
 }
 
+/** Seeds each store; then benches it, or with --plans prints its hot paths' query plans instead. */
 async function main() {
   const started = new Date();
   const load = os.loadavg();
   const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim() + (process.env.DATABASE_URL ? '   # with DATABASE_URL set' : '');
-  const hello = await Proc.start([path.join('bench', 'hello.mjs')], {}, '/');
+  const hello = args.plans ? undefined : await Proc.start([path.join('bench', 'hello.mjs')], {}, '/');
   const runs: StoreRun[] = [];
+  const plans: { name: string; plans: PathPlan[]; seconds: number }[] = [];
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-'));
+  const oneStore = async (name: string, storeEnv: Record<string, string>) => {
+    console.error(`bench: ${name}, seeding ${USERS.toLocaleString('en')} users and ${(2 * USERS).toLocaleString('en')} sessions`);
+    const seeding = await seed(name, storeEnv);
+    if (hello) runs.push(await benchStore(name, storeEnv, hello, seeding));
+    else plans.push({ name, plans: seeding.plans, seconds: seeding.seconds });
+  };
   try {
-    console.error('bench: SQLite');
-    runs.push(await benchStore('SQLite', { LATCHKEY_DATA_DIR: dataDir, DATABASE_URL: '' }, hello));
+    await oneStore('SQLite', { LATCHKEY_DATA_DIR: dataDir, DATABASE_URL: '' });
     if (process.env.DATABASE_URL) {
-      console.error('bench: PostgreSQL');
       const pg = await freshPostgres(process.env.DATABASE_URL);
       try {
-        runs.push(await benchStore('PostgreSQL', { LATCHKEY_DATA_DIR: dataDir, DATABASE_URL: pg.url }, hello));
+        await oneStore('PostgreSQL', { LATCHKEY_DATA_DIR: dataDir, DATABASE_URL: pg.url });
       } finally {
         await pg.drop();
       }
     }
   } finally {
-    await hello.stop();
+    await hello?.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+  if (!hello) {
+    // For BENCHMARKS.md's hand-written section on query plans.
+    console.log(`\`${command}\`: ${plans.map((p) => `${p.name} seeded in ${p.seconds.toFixed(1)} s`).join(', ')}\n\n${plansMarkdown(plans)}`);
+    return;
   }
   const text = report(runs, command, started, load);
   writeReport(text, chart(runs));
