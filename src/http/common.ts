@@ -107,10 +107,18 @@ export function isCleanText(value: string): boolean {
   return !CONTROL.test(value);
 }
 
+/** Parsed input is made of plain objects and arrays; anything else (the import route's body is a
+ * stream) is not ours to walk: its graph of sockets and servers has cycles and no end. */
+function isParsedData(value: unknown): value is object {
+  if (value === null || typeof value !== 'object') return false;
+  const prototype = Object.getPrototypeOf(value);
+  return Array.isArray(value) || prototype === Object.prototype || prototype === null;
+}
+
 /** The first field (top-level name) holding a control character or a lone surrogate, at any depth. */
 function taintedField(value: unknown, field?: string, depth = 0): string | undefined {
   if (typeof value === 'string') return isCleanText(value) ? undefined : (field ?? '');
-  if (value === null || typeof value !== 'object' || depth > 32) return undefined;
+  if (!isParsedData(value) || depth > 32) return undefined;
   for (const [key, inner] of Object.entries(value)) {
     const name = field ?? key;
     if (!isCleanText(key)) return name;
