@@ -180,7 +180,7 @@ export async function buildApp(config: Config, options: { clock?: () => number; 
     publicUrl: config.publicUrl,
     introspectionToken: config.introspectionToken,
   });
-  if (config.adminToken) await app.register(adminRoutes, { prefix: '/admin', core, adminToken: config.adminToken });
+  if (config.adminToken) await app.register(adminRoutes, { prefix: '/admin', core, adminToken: config.adminToken, importMaxBytes: config.importMaxBytes });
   else await app.register(adminDisabledRoutes, { prefix: '/admin' });
   await app.register(indexRoutes, {
     adminOn: Boolean(config.adminToken),

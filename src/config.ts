@@ -79,6 +79,8 @@ export interface Config {
   verifyCacheMaxAgeSeconds: number;
   lifetimes: DialectLifetimes;
   migrateFrom?: MigrateFrom;
+  /** Largest body POST /admin/users/import reads, bytes. */
+  importMaxBytes: number;
 }
 
 export type MigrationDialect = 'wikimedia' | 'roypi' | 'ziik';
@@ -191,6 +193,7 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownTimeoutSeconds: int(env, 'LATCHKEY_SHUTDOWN_TIMEOUT', 10, 1),
     trustProxy: trustProxy(env.LATCHKEY_TRUST_PROXY),
     passwordMinLength: int(env, 'LATCHKEY_PASSWORD_MIN_LENGTH', 8, 1),
+    importMaxBytes: int(env, 'LATCHKEY_IMPORT_MAX_BYTES', 256 * 1024 * 1024, 1),
     lockoutThreshold: int(env, 'LATCHKEY_LOCKOUT_THRESHOLD', 5, 1),
     lockoutSeconds: int(env, 'LATCHKEY_LOCKOUT_SECONDS', 900, 1),
     ipRateLimit: int(env, 'LATCHKEY_IP_RATE_LIMIT', 60, 1),

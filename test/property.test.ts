@@ -279,6 +279,8 @@ for (const engine of ENGINES) {
         { method: 'GET', path: () => '/admin/users', fields: [] },
         { method: 'GET', path: () => '/admin/keys', fields: [] },
         { method: 'POST', path: (kid) => `/admin/keys/${kid}/retire`, fields: [] },
+        // Streamed JSON Lines, read line by line with a bounded line (test/import-limits.test.ts).
+        { method: 'POST', path: () => '/admin/users/import', fields: ['id', 'username', 'email', 'password_hash', 'password', 'status', 'created_at'], type: 'application/x-ndjson' },
       ];
       await fc.assert(
         fc.asyncProperty(fc.constantFrom(...routes), hostileSegment, queryString, async (route, segment, query) => {

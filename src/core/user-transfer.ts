@@ -168,7 +168,19 @@ export class UserTransfer {
     };
 
     try {
-      for await (const record of records) {
+      const reader = records[Symbol.asyncIterator]();
+      for (;;) {
+        let next: IteratorResult<ImportRecord>;
+        try {
+          next = await reader.next();
+        } catch (error) {
+          // The input broke off (a record too long to read, a body over its limit): the rows
+          // above that point go in, so the answer can say exactly where it stopped.
+          await flush();
+          throw error;
+        }
+        if (next.done) break;
+        const record = next.value;
         let row: ImportRow;
         try {
           row = this.validate(record);

@@ -5,7 +5,7 @@ import type { Core } from '../core/index.ts';
 import type { AuthError } from '../core/errors.ts';
 import { publicUser, type UserRef } from '../core/users.ts';
 import { checkBearer, useDialectErrors, type DialectErrors } from './common.ts';
-import { jsonLines } from '../transfer/records.ts';
+import { BodyTooLarge, capBytes, jsonLines } from '../transfer/records.ts';
 import type { ImportReject } from '../core/user-transfer.ts';
 
 const error = (status: number, code: string, message: string) => ({ status, body: { error: code, message } });
@@ -47,7 +47,10 @@ const ADDRESSINGS = [
   },
 ] as const;
 
-export async function adminRoutes(app: FastifyInstance, { core, adminToken }: { core: Core; adminToken: string }): Promise<void> {
+export async function adminRoutes(
+  app: FastifyInstance,
+  { core, adminToken, importMaxBytes }: { core: Core; adminToken: string; importMaxBytes: number },
+): Promise<void> {
   useDialectErrors(app, errors);
 
   app.addHook('onRequest', async (request, reply) => {
@@ -98,12 +101,24 @@ export async function adminRoutes(app: FastifyInstance, { core, adminToken }: { 
       if (!JSON_LINES.includes(String(request.headers['content-type']).split(';')[0].trim().toLowerCase())) {
         return reply.code(415).send(error(415, 'unsupported_media_type', 'Send JSON Lines as application/x-ndjson.').body);
       }
+      const tooLarge = () =>
+        error(413, 'body_too_large', `An import body may be at most ${importMaxBytes} bytes (LATCHKEY_IMPORT_MAX_BYTES); split the file.`);
+      // Refused before a row is read when the length is announced; else counted as it streams.
+      if (Number(request.headers['content-length']) > importMaxBytes) return reply.code(413).header('connection', 'close').send(tooLarge().body);
       const rejects: ImportReject[] = [];
-      const counts = await core.transfer.importUsers(jsonLines(request.body as Readable), {
-        update: request.query.update === 'true',
-        onReject: (reject) => void (rejects.length < MAX_LISTED_REJECTS && rejects.push(reject)),
-      });
-      return { ...counts, rejects };
+      try {
+        const counts = await core.transfer.importUsers(jsonLines(capBytes((request.body as Readable).iterator({ destroyOnReturn: false }), importMaxBytes)), {
+          update: request.query.update === 'true',
+          onReject: (reject) => void (rejects.length < MAX_LISTED_REJECTS && rejects.push(reject)),
+        });
+        return { ...counts, rejects };
+      } catch (failure) {
+        if (!(failure instanceof BodyTooLarge)) throw failure;
+        const { body } = tooLarge();
+        const message = `${body.message} It stopped in line ${failure.line}: the rows above it are written (importing again is idempotent).`;
+        // The rest of the body is not read: close the connection once the answer is out.
+        return reply.code(413).header('connection', 'close').send({ ...body, message });
+      }
     },
   );
 

@@ -1,6 +1,7 @@
 // What every dialect shares: body parsing, reading credentials from headers, and one
 // error handler per dialect that turns any failure into that dialect's own shape.
 import querystring from 'node:querystring';
+import { Readable } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AuthError, type AuthErrorCode } from '../core/errors.ts';
 import type { RequestContext } from '../core/context.ts';
@@ -134,7 +135,11 @@ function taintedField(value: unknown, field?: string, depth = 0): string | undef
  */
 export function registerInputChecks(app: FastifyInstance): void {
   app.addHook('preValidation', async (request) => {
-    for (const part of [request.params, request.query, request.body]) {
+    // A streamed body (the admin import's JSON Lines) is the request stream itself, checked line by
+    // line as it is read: walking it here went through the socket, the server and every other
+    // connection, 32 levels deep, and kept the event loop busy for minutes.
+    const body = request.body instanceof Readable ? undefined : request.body;
+    for (const part of [request.params, request.query, body]) {
       const field = taintedField(part);
       if (field !== undefined) throw badInput(`${field || 'The request'} contains a control character.`, field || undefined);
     }

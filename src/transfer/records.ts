@@ -1,7 +1,6 @@
 // Rows of a user file, streamed: CSV (with a header row naming the fields) or JSON Lines (one
 // object per line). Each row comes with its line number; a row that cannot be read comes with why,
 // so the import reports it and goes on.
-import readline from 'node:readline';
 import type { Readable } from 'node:stream';
 import { parse } from 'csv-parse';
 import { TRANSFER_FIELDS, type ImportRecord } from '../core/user-transfer.ts';
@@ -18,20 +17,109 @@ export function formatOf(fileName: string): TransferFormat | undefined {
 /** Refused before any row is read: the file as a whole is not an import file. */
 export class TransferFormatError extends Error {}
 
-const MAX_LINE = 1024 * 1024;
+/**
+ * Longest line (or CSV record) read, in bytes. A user row is a few hundred bytes; a longer line is
+ * refused without being held, so a hostile file cannot make the reader buffer without end.
+ */
+export const MAX_LINE_BYTES = 64 * 1024;
 
-export async function* jsonLines(input: Readable): AsyncGenerator<ImportRecord> {
-  const lines = readline.createInterface({ input, crlfDelay: Infinity });
-  let line = 0;
-  for await (const text of lines) {
-    line++;
-    if (text.trim() === '') continue;
-    if (text.length > MAX_LINE) {
-      yield { line, error: 'line is too long' };
+/** One physical line: its text, or why it was not read (too long, not UTF-8). */
+export interface Line {
+  number: number;
+  text?: string;
+  error?: string;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Splits a byte stream into lines in one pass over each byte, holding at most one line of
+ * `maxBytes`. (node:readline re-scans the whole pending line for a line ending at every chunk,
+ * so a long line arriving in many chunks cost time quadratic in its length, and memory without
+ * bound.) A line over the bound is reported as soon as it crosses it, and the rest of it is
+ * skipped up to its newline. Lines end at \n; a \r before it is dropped.
+ */
+export async function* lines(input: AsyncIterable<Buffer | string>, maxBytes = MAX_LINE_BYTES): AsyncGenerator<Line> {
+  let pieces: Buffer[] = [];
+  let held = 0;
+  let number = 1;
+  let skipping = false;
+  const finish = (): Line => {
+    const bytes = Buffer.concat(pieces, held);
+    let end = bytes.length;
+    if (end > 0 && bytes[end - 1] === 0x0d) end--;
+    // A byte-order mark opens some exported files; it is not part of the first row.
+    const start = number === 1 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+    try {
+      return { number, text: strictUtf8.decode(bytes.subarray(start, end)) };
+    } catch {
+      return { number, error: 'not valid UTF-8' };
+    }
+  };
+  for await (const chunk of input) {
+    const buffer = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    let from = 0;
+    while (from < buffer.length) {
+      const newline = buffer.indexOf(0x0a, from);
+      const to = newline === -1 ? buffer.length : newline;
+      if (!skipping) {
+        if (held + (to - from) > maxBytes) {
+          skipping = true;
+          pieces = [];
+          held = 0;
+          yield { number, error: `line ${number} is longer than ${maxBytes} bytes` };
+        } else if (to > from) {
+          pieces.push(buffer.subarray(from, to));
+          held += to - from;
+        }
+      }
+      if (newline === -1) break;
+      if (!skipping) yield finish();
+      pieces = [];
+      held = 0;
+      skipping = false;
+      number++;
+      from = newline + 1;
+    }
+  }
+  if (!skipping && held > 0) yield finish();
+}
+
+/** A body longer than its limit; `line` is the line it broke off in. */
+export class BodyTooLarge extends Error {
+  constructor(readonly line: number) {
+    super(`body too large (line ${line})`);
+  }
+}
+
+/** Passes `input` through until `maxBytes`, then fails with BodyTooLarge naming the line reached. */
+export async function* capBytes(input: AsyncIterable<Buffer | string>, maxBytes: number): AsyncGenerator<Buffer> {
+  let total = 0;
+  let newlines = 0;
+  for await (const chunk of input) {
+    const buffer = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    if (total + buffer.length > maxBytes) {
+      // The whole lines within the limit are read; the one it cuts through is not.
+      const allowed = buffer.subarray(0, maxBytes - total);
+      for (let at = allowed.indexOf(0x0a); at !== -1; at = allowed.indexOf(0x0a, at + 1)) newlines++;
+      yield allowed;
+      throw new BodyTooLarge(newlines + 1);
+    }
+    total += buffer.length;
+    for (let at = buffer.indexOf(0x0a); at !== -1; at = buffer.indexOf(0x0a, at + 1)) newlines++;
+    yield buffer;
+  }
+}
+
+export async function* jsonLines(input: AsyncIterable<Buffer | string>, maxLineBytes = MAX_LINE_BYTES): AsyncGenerator<ImportRecord> {
+  for await (const { number: line, text, error } of lines(input, maxLineBytes)) {
+    if (error !== undefined) {
+      yield { line, error };
       continue;
     }
+    if (text!.trim() === '') continue;
     try {
-      yield { line, fields: JSON.parse(text) };
+      yield { line, fields: JSON.parse(text!) };
     } catch {
       yield { line, error: 'not valid JSON' };
     }
@@ -49,8 +137,13 @@ export async function* csvRows(input: Readable): AsyncGenerator<ImportRecord> {
       skip_empty_lines: true,
       // A row the parser cannot read (a stray quote) is reported and skipped; the rest go on.
       skip_records_with_error: true,
-      max_record_size: MAX_LINE,
+      max_record_size: MAX_LINE_BYTES,
       on_skip: (error) => {
+        // csv-parse drops the rest of the chunk after an over-long record (rows below it with it),
+        // so such a file cannot be read row by row: stop, naming the line (rows above it are in).
+        if ((error as { code?: string } | undefined)?.code === 'CSV_MAX_RECORD_SIZE') {
+          throw new TransferFormatError(`line ${(error as { lines?: number }).lines ?? '?'}: a record is longer than ${MAX_LINE_BYTES} bytes; the import stopped there`);
+        }
         skipped.push({ line: Number((error as { lines?: number } | undefined)?.lines ?? 0), error: `not valid CSV: ${error?.message ?? 'unreadable row'}` });
         return undefined;
       },
