@@ -42,18 +42,32 @@ type Logger = FastifyInstance['log'];
 type Tallies = ReturnType<Store['openTallies']>;
 
 /** Opens the store (migrating it), the mailer and the limits, and builds the core on them. */
-export async function openServices(config: Config, log: Logger, options: { clock?: () => number; metrics?: Metrics } = {}): Promise<Services> {
+export interface OpenOptions {
+  clock?: () => number;
+  metrics?: Metrics;
+  /**
+   * A cluster worker's start (src/cluster.ts): the primary already migrated the store, made the
+   * first signing key, checked the secret and the data dir's modes, and said so in the log; the
+   * worker neither repeats the one-time work (N workers would race on it) nor the lines.
+   */
+  worker?: boolean;
+}
+
+export async function openServices(config: Config, log: Logger, options: OpenOptions = {}): Promise<Services> {
   let store: Store | undefined;
   let limits: Limits | undefined;
+  const announce = !options.worker;
   try {
-    let migrated: string[];
+    let migrated: string[] = [];
     try {
       store = Store.open({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-      migrated = await store.migrate();
+      if (!options.worker) migrated = await store.migrate();
     } catch (error) {
       throw storeFailure(error, config) ?? error;
     }
-    if (migrated.includes(FIRST_MIGRATION)) log.info({ store: store.describe, applied: migrated }, `store: ${store.describe}: created the schema`);
+    if (!announce) {
+      // Said once, by the primary.
+    } else if (migrated.includes(FIRST_MIGRATION)) log.info({ store: store.describe, applied: migrated }, `store: ${store.describe}: created the schema`);
     else if (migrated.length) log.info({ store: store.describe, applied: migrated }, `store: ${store.describe}: applied ${migrated.join(', ')}`);
     else log.info({ store: store.describe }, `store: ${store.describe}`);
     const secretKey = instanceSecret(config.dataDir, config.secret);
@@ -67,11 +81,13 @@ export async function openServices(config: Config, log: Logger, options: { clock
     const clock = options.clock ?? Date.now;
     // Tallies live beside the store, so the CLI and every instance see the same lockouts.
     const tallies = store.openTallies();
-    makeOwnerOnly(config.dataDir);
-    if (config.redisUrl) limits = await openRedisLimits(config.redisUrl, config.redisPrefix, tallies, clock, log);
+    // Not in workers: files come and go in the data dir while peers serve (mail being renamed
+    // into the outbox, SQLite's journals), and a chmod of one just gone would fail the start.
+    if (!options.worker) makeOwnerOnly(config.dataDir);
+    if (config.redisUrl) limits = await openRedisLimits(config.redisUrl, config.redisPrefix, tallies, clock, log, announce);
     else {
       limits = limitsOn(tallies, 'store', clock, () => tallies.close());
-      log.info({ limits: 'store' }, 'limits: counted in the store (REDIS_URL is not set)');
+      if (announce) log.info({ limits: 'store' }, 'limits: counted in the store (REDIS_URL is not set)');
     }
     const background = new Background((err, what) => log.error({ err }, `${what} failed`));
     const mailer = createMailer({
@@ -82,7 +98,7 @@ export async function openServices(config: Config, log: Logger, options: { clock
       background,
     });
     const upstream = config.migrateFrom && new OldService(config.migrateFrom);
-    if (upstream) log.info({ from: upstream.describe }, 'users without a password here are migrated from the old service at their first login');
+    if (upstream && announce) log.info({ from: upstream.describe }, 'users without a password here are migrated from the old service at their first login');
     const core = await createCore({ config, store, mailer, limits, background, clock: options.clock, onEvent: options.metrics?.onEvent, upstream, secretKey });
     if (core.createdKey) log.info({ kid: core.createdKey, alg: config.signingAlg }, `created a signing key: kid ${core.createdKey} (${config.signingAlg})`);
     const [openStore, openLimits] = [store, limits];
@@ -110,7 +126,7 @@ export async function openServices(config: Config, log: Logger, options: { clock
  * Limits shared through Redis. Redis down at start is not fatal, as it is not later: the limits
  * count in the store meanwhile, and the log says so.
  */
-async function openRedisLimits(redisUrl: string, prefix: string, tallies: Tallies, clock: () => number, log: Logger): Promise<Limits> {
+async function openRedisLimits(redisUrl: string, prefix: string, tallies: Tallies, clock: () => number, log: Logger, announce: boolean): Promise<Limits> {
   const where = withoutCredentials(redisUrl);
   // No offline queue: while Redis is down a command fails at once and the limits count in
   // the store meanwhile, instead of holding the login until Redis returns.
@@ -132,7 +148,7 @@ async function openRedisLimits(redisUrl: string, prefix: string, tallies: Tallie
   });
   try {
     await client.connect();
-    log.info({ limits: 'redis', redis: where }, `limits: shared through Redis at ${where}`);
+    if (announce) log.info({ limits: 'redis', redis: where }, `limits: shared through Redis at ${where}`);
   } catch (error) {
     state = 'down';
     const why = networkReason(lastError) ?? networkReason(error) ?? (lastError as Error)?.message ?? (error as Error).message;
@@ -144,7 +160,14 @@ async function openRedisLimits(redisUrl: string, prefix: string, tallies: Tallie
 /** proxy-addr's trust function for "the nearest n hops are proxies". */
 const hops = (n: number) => (_address: string, hop: number) => hop < n;
 
-export async function buildApp(config: Config, options: { clock?: () => number; logger?: boolean } = {}) {
+export interface BuildOptions {
+  clock?: () => number;
+  logger?: boolean;
+  /** This process is cluster worker `index` (0-based; a replacement keeps its predecessor's). */
+  worker?: { index: number };
+}
+
+export async function buildApp(config: Config, options: BuildOptions = {}) {
   const app = Fastify({
     logger: options.logger === false ? false : loggerOptions({ level: config.logLevel, format: config.logFormat }),
     bodyLimit: 64 * 1024,
@@ -159,7 +182,7 @@ export async function buildApp(config: Config, options: { clock?: () => number; 
     ajv: { customOptions: { allErrors: true, coerceTypes: false } },
   });
   const metrics = new Metrics();
-  const services = await openServices(config, app.log, { clock: options.clock, metrics });
+  const services = await openServices(config, app.log, { clock: options.clock, metrics, worker: Boolean(options.worker) });
   const { core } = services;
   app.addHook('onClose', () => services.close());
   // Other instances and the CLI change sessions, users and keys too; hear about it.
@@ -188,10 +211,14 @@ export async function buildApp(config: Config, options: { clock?: () => number; 
     metricsTokenSet: Boolean(config.metricsToken),
   });
 
-  // Expired codes and sessions are dead weight; sweep them now and then.
-  const sweep = setInterval(() => void core.sweep().catch((err) => app.log.error({ err }, 'sweep failed')), 3_600_000);
-  sweep.unref();
-  app.addHook('onClose', async () => clearInterval(sweep));
+  // Expired codes and sessions are dead weight; sweep them now and then. Among cluster workers
+  // the first sweeps (its replacement after a crash too): N sweeps would delete the same rows
+  // N times over, contending with requests for the store's write lock.
+  if ((options.worker?.index ?? 0) === 0) {
+    const sweep = setInterval(() => void core.sweep().catch((err) => app.log.error({ err }, 'sweep failed')), 3_600_000);
+    sweep.unref();
+    app.addHook('onClose', async () => clearInterval(sweep));
+  }
 
   // Token answers must not be cached by any proxy or browser (RFC 6749 §5.1); routes that
   // may be cached (JWKS, the stylesheet) say so themselves.
@@ -200,12 +227,12 @@ export async function buildApp(config: Config, options: { clock?: () => number; 
     reply.header('x-content-type-options', 'nosniff');
   });
 
-  logSwitches(app.log, config, services.mailer);
+  if (!options.worker) logSwitches(app.log, config, services.mailer);
   return { app, core, services };
 }
 
 /** What is on and off at this start, and why: one line each, so the first screen of a log says it all. */
-function logSwitches(log: Logger, config: Config, mailer: Mailer) {
+export function logSwitches(log: Logger, config: Config, mailer: Mailer) {
   if (config.smtpUrl) log.info({ mail: mailer.describe }, `mail: sent by SMTP through ${mailer.describe}`);
   else log.warn({ mail: mailer.describe }, `mail: written to the ${mailer.describe}, not sent (LATCHKEY_SMTP_URL is not set); read it with \`latchkey outbox\``);
   log.info({ admin: Boolean(config.adminToken) },

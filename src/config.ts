@@ -47,6 +47,8 @@ export interface Config {
   logFormat?: 'json' | 'pretty';
   /** How long SIGTERM/SIGINT may take to finish requests in flight and queued mail, seconds. */
   shutdownTimeoutSeconds: number;
+  /** Processes serving the port (node:cluster); 1 is a single process with no cluster at all. */
+  workers: number;
   /**
    * Which X-Forwarded-For hops to believe for the client IP: none (false), all (true), the
    * nearest N (a number), or those from these proxy addresses (comma-separated addresses,
@@ -157,6 +159,15 @@ function migrateFrom(env: Env): MigrateFrom | undefined {
   return { dialect: dialect!, url: base.replace(/\/+$/, ''), timeoutMs: int(env, 'LATCHKEY_MIGRATE_TIMEOUT_MS', 5000, 100) };
 }
 
+/** More processes than this is a typo, not a deployment: each holds its own pools and caches. */
+export const MAX_WORKERS = 64;
+
+function workers(env: Env): number {
+  const n = int(env, 'LATCHKEY_WORKERS', 1, 1);
+  if (n > MAX_WORKERS) throw new ConfigError(`LATCHKEY_WORKERS must be at most ${MAX_WORKERS}, got ${n}`);
+  return n;
+}
+
 /** A bearer token or secret: unset, or long enough that guessing it is hopeless. */
 function longSecret(env: Env, name: string): string | undefined {
   const value = env[name] || undefined;
@@ -191,6 +202,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     logFormat: env.LATCHKEY_LOG_FORMAT ? oneOf(env, 'LATCHKEY_LOG_FORMAT', ['json', 'pretty'] as const, 'json') : undefined,
     shutdownTimeoutSeconds: int(env, 'LATCHKEY_SHUTDOWN_TIMEOUT', 10, 1),
+    workers: workers(env),
     trustProxy: trustProxy(env.LATCHKEY_TRUST_PROXY),
     passwordMinLength: int(env, 'LATCHKEY_PASSWORD_MIN_LENGTH', 8, 1),
     importMaxBytes: int(env, 'LATCHKEY_IMPORT_MAX_BYTES', 256 * 1024 * 1024, 1),

@@ -4,81 +4,10 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net, { type AddressInfo } from 'node:net';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { SMTPServer } from 'smtp-server';
 import { ENGINES, needs, freshStore, freePort, post, call, ADMIN_TOKEN, type FreshStore } from './helpers.ts';
-
-const ROOT = new URL('..', import.meta.url).pathname;
-/** How long to wait for a line we expect, so a broken start fails with its output instead of hanging the suite. */
-const PATIENCE_MS = 60_000;
-
-interface Running {
-  child: ChildProcess;
-  /** stdout and stderr together, as they arrived. */
-  output(): string;
-  stdout(): string;
-  stderr(): string;
-  /** Resolves once the output matches. */
-  waitFor(pattern: RegExp): Promise<void>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/** Starts `latchkey <args>` (or `npm start` with npm: true) with the environment given, no TTY. */
-function launch(args: string[], env: Record<string, string>, options: { npm?: boolean } = {}): Running {
-  const child = options.npm
-    ? spawn('npm', ['start', '--silent'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let stdout = '';
-  let stderr = '';
-  const listeners = new Set<() => void>();
-  child.stdout!.on('data', (d) => {
-    out += d;
-    stdout += d;
-    listeners.forEach((l) => l());
-  });
-  child.stderr!.on('data', (d) => {
-    out += d;
-    stderr += d;
-    listeners.forEach((l) => l());
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('close', (code, signal) => {
-      listeners.forEach((l) => l());
-      resolve({ code, signal });
-    }),
-  );
-  return {
-    child,
-    output: () => out,
-    stdout: () => stdout,
-    stderr: () => stderr,
-    exited,
-    waitFor(pattern) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          if (pattern.test(out)) {
-            cleanup();
-            resolve();
-          } else if (child.exitCode !== null || child.signalCode !== null) {
-            cleanup();
-            reject(new Error(`exited (${child.exitCode ?? child.signalCode}) before ${pattern}:\n${out}`));
-          }
-        };
-        const timer = setTimeout(() => {
-          cleanup();
-          reject(new Error(`no ${pattern} in:\n${out}`));
-        }, PATIENCE_MS);
-        const cleanup = () => {
-          clearTimeout(timer);
-          listeners.delete(check);
-        };
-        listeners.add(check);
-        check();
-      });
-    },
-  };
-}
+import { launch, jsonLines, ROOT, PATIENCE_MS } from './processes.ts';
 
 /** Runs a command to its end. */
 async function run(args: string[], env: Record<string, string>) {
@@ -98,13 +27,6 @@ function assertOneLine(stderr: string, pattern: RegExp) {
   assert.match(lines[0], pattern);
   assert.doesNotMatch(stderr, /^\s+at /m);
 }
-
-const jsonLines = (text: string) =>
-  text
-    .trim()
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as { level: number; time: string; msg: string; [k: string]: unknown });
 
 /** A TCP port with nothing listening on it. */
 const closedPort = () => freePort();
