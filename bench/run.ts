@@ -8,8 +8,10 @@
 // Each store is seeded first, in bulk (bench/seed.ts), with --users users and twice as many
 // sessions; the bench logs in, refreshes and verifies as some of those users.
 //
-//   npm run bench [-- --users 1000 --seconds 5 --connections 32 --sessions 384 --out BENCHMARKS.md --smoke]
+//   npm run bench [-- --users 1000 --seconds 5 --connections 32 --sessions 384 --workers 1 --out BENCHMARKS.md --smoke]
 //   npm run bench -- --users 1000000 --plans   seed, print the hot paths' query plans, no load
+//   --workers N starts the server with LATCHKEY_WORKERS=N (a primary and N worker processes, whose
+//   memory and CPU are counted together)
 //   DATABASE_URL=postgres://… npm run bench     also benches PostgreSQL (in a fresh database)
 import fs from 'node:fs';
 import os from 'node:os';
@@ -33,6 +35,7 @@ const { values: args } = parseArgs({
     sessions: { type: 'string' },
     users: { type: 'string' },
     plans: { type: 'boolean' },
+    workers: { type: 'string' },
     out: { type: 'string' },
     smoke: { type: 'boolean' },
   },
@@ -43,6 +46,8 @@ const CONNECTIONS = Number(args.connections ?? process.env.BENCH_CONNECTIONS ?? 
 const SESSIONS = Number(args.sessions ?? (SMOKE ? 4 : 384));
 /** Users seeded before the load (each with two sessions): scenarios must not slow down as this grows. */
 const USERS = Number(args.users ?? 1000);
+const WORKERS = Number(args.workers ?? 1);
+if (!Number.isInteger(WORKERS) || WORKERS < 1) throw new Error(`--workers must be a whole number from 1, got ${args.workers}`);
 const OUT = path.resolve(args.out ?? 'BENCHMARKS.md');
 const SVG = OUT.replace(/(\.md)?$/, '.svg');
 const PASSWORD = 'bench-password-123';
@@ -69,7 +74,30 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** A server process, with its resident memory sampled while it runs. */
+/** The processes `pid` forked (a cluster primary's workers), as the kernel lists them. */
+function childrenOf(pid: number): number[] {
+  try {
+    return fs
+      .readdirSync(`/proc/${pid}/task`)
+      .flatMap((tid) => fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/))
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Cluster workers that serve: each names itself \`latchkey worker N\` once it listens. */
+const serving = (pid: number) =>
+  childrenOf(pid).filter((child) => {
+    try {
+      return fs.readFileSync(`/proc/${child}/cmdline`, 'utf8').startsWith('latchkey worker');
+    } catch {
+      return false;
+    }
+  }).length;
+
+/** A server process (with its workers, if any), with its resident memory sampled while it runs. */
 class Proc {
   peakRss = 0;
   private sampler?: NodeJS.Timeout;
@@ -78,36 +106,52 @@ class Proc {
     readonly url: string,
   ) {}
 
-  static async start(argv: string[], env: Record<string, string>, readyPath: string): Promise<Proc> {
+  static async start(argv: string[], env: Record<string, string>, readyPath: string, workers = 1): Promise<Proc> {
     const port = await freePort();
     const child = spawn(process.execPath, argv, { cwd: ROOT, env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit'] });
     const proc = new Proc(child, `http://127.0.0.1:${port}`);
     for (let i = 0; i < 1200; i++) {
       if (child.exitCode !== null) throw new ScenarioFailed(`${argv.join(' ')} exited with ${child.exitCode}`);
-      if (await fetch(proc.url + readyPath).then((r) => r.ok, () => false)) return proc;
+      // One worker listening answers already; the figures are for all of them.
+      const up = workers === 1 || serving(child.pid!) === workers;
+      if (up && (await fetch(proc.url + readyPath).then((r) => r.ok, () => false))) return proc;
       await new Promise((r) => setTimeout(r, 100));
     }
     child.kill('SIGKILL');
     throw new ScenarioFailed(`${argv.join(' ')} did not answer ${readyPath}`);
   }
 
-  rss(): number {
-    try {
-      const status = fs.readFileSync(`/proc/${this.child.pid}/status`, 'utf8');
-      return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
-    } catch {
-      return 0;
-    }
+  /** The server's processes: itself and, under a cluster, its workers. */
+  private pids(): number[] {
+    return [this.child.pid!, ...childrenOf(this.child.pid!)];
   }
 
-  /** CPU time (user + system) the process has used, in microseconds: a cost that noise hardly moves. */
-  cpuMicros(): number {
-    try {
-      const fields = fs.readFileSync(`/proc/${this.child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-      return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100; // clock ticks (USER_HZ = 100)
-    } catch {
-      return 0;
+  /** Resident memory of every process of the server, added up. */
+  rss(): number {
+    let total = 0;
+    for (const pid of this.pids()) {
+      try {
+        const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+        total += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
+      } catch {
+        // Gone between the listing and the read.
+      }
     }
+    return total;
+  }
+
+  /** CPU time (user + system) the server's processes have used, in microseconds: a cost that noise hardly moves. */
+  cpuMicros(): number {
+    let total = 0;
+    for (const pid of this.pids()) {
+      try {
+        const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+        total += ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100; // clock ticks (USER_HZ = 100)
+      } catch {
+        // Gone between the listing and the read.
+      }
+    }
+    return total;
   }
 
   /** Peak RSS from now until the returned function is called. */
@@ -318,7 +362,8 @@ async function benchStore(name: string, storeEnv: Record<string, string>, hello:
     LATCHKEY_WIKIMEDIA_REFRESH_LIMIT: '100000000',
     LATCHKEY_LOCKOUT_THRESHOLD: '100000000',
     LATCHKEY_ACCOUNT_SLOWDOWN_AFTER: '100000000',
-  }, '/health');
+    LATCHKEY_WORKERS: String(WORKERS),
+  }, '/health', WORKERS);
   const overall = server.watchRss();
   const figures: Figure[] = [];
   let peakRss = 0;
@@ -473,8 +518,9 @@ ${command}
 
 Each store was seeded first with ${USERS.toLocaleString('en')} users and ${(2 * USERS).toLocaleString('en')} sessions (${seeded});
 the scenarios log in, verify and refresh as some of those users.
-${CONNECTIONS} connections, ${SECONDS} s a scenario after a warm-up of its own path; the load generator runs on the same box.
-Server CPU per answer (user + system time of the server process over the 2xx it sent) is the
+${CONNECTIONS} connections, ${SECONDS} s a scenario after a warm-up of its own path; the load generator runs on the same box.${WORKERS > 1 ? `
+The server ran with LATCHKEY_WORKERS=${WORKERS}: its memory and CPU are those of the primary and every worker, added up.` : ''}
+Server CPU per answer (user + system time of the server's processes over the 2xx they sent) is the
 figure the machine's other load moves least. Each ratio is to yardsticks measured just before and just after the scenario: a fastify hello-world
 in its own process, Latchkey's own \`GET /health\`, and (logins) raw argon2id verifications on every
 core in the bench's process, with the thread pool sized as the server's. Only 2xx answers count.
@@ -494,6 +540,9 @@ function writeReport(text: string, svg: string) {
   fs.writeFileSync(SVG, svg);
 }
 
+/** Rows name the worker count when there is more than one process serving. */
+const workersLabel = WORKERS > 1 ? ` (${WORKERS} workers)` : '';
+
 /** Seeds each store; then benches it, or with --plans prints its hot paths' query plans instead. */
 async function main() {
   const started = new Date();
@@ -506,7 +555,7 @@ async function main() {
   const oneStore = async (name: string, storeEnv: Record<string, string>) => {
     console.error(`bench: ${name}, seeding ${USERS.toLocaleString('en')} users and ${(2 * USERS).toLocaleString('en')} sessions`);
     const seeding = await seed(name, storeEnv);
-    if (hello) runs.push(await benchStore(name, storeEnv, hello, seeding));
+    if (hello) runs.push(await benchStore(`${name}${workersLabel}`, storeEnv, hello, seeding));
     else plans.push({ name, plans: seeding.plans, seconds: seeding.seconds });
   };
   try {
