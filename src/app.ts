@@ -16,6 +16,7 @@ import { registerOpenApi } from './http/openapi.ts';
 import { Background } from './background.ts';
 import { Metrics } from './metrics.ts';
 import { registerMetrics } from './http/metrics.ts';
+import { workerMetrics } from './cluster-metrics.ts';
 import { wikimediaRoutes } from './http/wikimedia.ts';
 import { resourceRoutes } from './http/resource.ts';
 import { adminRoutes, adminDisabledRoutes } from './http/admin.ts';
@@ -192,7 +193,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}) {
   await registerOpenApi(app, { publicUrl: config.publicUrl });
   registerBodyParsers(app);
   registerInputChecks(app);
-  registerMetrics(app, metrics, core.guard, config.metricsToken);
+  registerMetrics(app, metrics, core.guard, config.metricsToken, options.worker ? workerMetrics(metrics.registry) : undefined);
   await app.register(wikimediaRoutes, { prefix: '/v1', core });
   await app.register(roypiRoutes, { prefix: '/auth', core });
   await app.register(ziikRoutes, { prefix: '/api', core });

@@ -15,6 +15,7 @@ import { buildApp, logSwitches, openServices } from './app.ts';
 import { createLogger } from './log.ts';
 import { StartupError, listenFailure } from './startup-errors.ts';
 import { listen, stopOnSignals } from './server.ts';
+import { serveClusterMetrics } from './cluster-metrics.ts';
 
 /** What a worker tells its primary. */
 type WorkerMessage = { latchkey: 'listening'; listening: string } | { latchkey: 'failed'; message: string };
@@ -158,6 +159,8 @@ export async function servePrimary(config: Config): Promise<void> {
     for (const worker of live()) worker.process.kill('SIGTERM');
     if (live().length === 0) finish();
   };
+  // A scrape of /metrics reaches one worker; it answers for all of them.
+  serveClusterMetrics(live);
   // In place before any worker exists: whoever signals at once still gets a clean stop.
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -26,6 +26,16 @@ function childrenOf(pid: number): number[] {
     .sort();
 }
 
+/** The primary's serving workers: each names itself `latchkey worker N` (as `ps` shows) once it listens. */
+const workersOf = (pid: number) =>
+  childrenOf(pid).filter((child) => {
+    try {
+      return fs.readFileSync(`/proc/${child}/cmdline`, 'utf8').startsWith('latchkey worker');
+    } catch {
+      return false;
+    }
+  });
+
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -48,6 +58,7 @@ async function eventually(check: () => Promise<boolean> | boolean, what: string,
 interface Answer {
   status: number;
   body: any;
+  text: string;
 }
 
 /**
@@ -75,7 +86,7 @@ function pinnedClient(base: string) {
           } catch {
             parsed = undefined;
           }
-          resolve({ status: response.statusCode!, body: parsed });
+          resolve({ status: response.statusCode!, body: parsed, text });
         });
       });
       request.on('error', reject);
@@ -153,8 +164,8 @@ for (const engine of ENGINES) {
 
     it('two worker processes under the primary serve the port; the primary serves nothing; "ready" is said once', () => {
       const primary = server.child.pid!;
-      const workers = childrenOf(primary);
-      assert.equal(workers.length, 2, `children of ${primary}: ${workers}`);
+      const workers = workersOf(primary);
+      assert.equal(workers.length, 2, `workers of ${primary}: ${workers}`);
       assert.deepEqual([a.pid, b.pid].sort(), workers);
       assert.ok(!workers.includes(primary));
       const lines = jsonLines(server.stdout());
@@ -201,6 +212,21 @@ for (const engine of ENGINES) {
       for (const client of [a, b]) assert.equal((await userinfo(client, last.access_token)).status, 401);
     });
 
+    it('/metrics counts what every worker did, whichever worker the scrape reaches', async () => {
+      const username = await newUser();
+      const failures = async (client: Pinned) => {
+        const scrape = await client.send('GET', '/metrics');
+        assert.equal(scrape.status, 200);
+        return Number(/^latchkey_auth_events_total\{kind="login_failed"\} (\d+)$/m.exec(scrape.text)?.[1] ?? 0);
+      };
+      const before = await failures(a);
+      assert.equal(await failures(b), before, 'the same count through either worker');
+      // One failed login on worker a, two on worker b: each scrape sees all three.
+      for (const client of [a, b, b]) assert.equal((await client.send('POST', '/v1/login', { username, password: 'not-it' })).status, 401);
+      assert.equal(await failures(a), before + 3);
+      assert.equal(await failures(b), before + 3);
+    });
+
     it('the limits count across workers: a second worker is no second budget for a guesser', async () => {
       const username = await newUser();
       // Wrong passwords, alternating workers: the lockout falls at the threshold counted over both.
@@ -212,7 +238,8 @@ for (const engine of ENGINES) {
         const refused = await client.send('POST', '/v1/login', { username, password: PASSWORD });
         assert.equal(refused.status, 429, `worker ${client.pid} let a guess past the shared lockout`);
       }
-      // The operator-token throttle too: 10 wrong admin tokens over both workers, then none.
+      // The operator-token throttle too: 10 wrong admin tokens over both workers, then none (from
+      // this address, for 15 minutes: the right token too, so this comes after every admin call).
       const wrong = { authorization: `Bearer ${'x'.repeat(40)}` };
       for (let i = 0; i < 10; i++) assert.equal((await (i % 2 ? b : a).send('GET', '/admin/users', undefined, wrong)).status, 401, `token guess ${i + 1}`);
       for (const client of [a, b]) assert.equal((await client.send('GET', '/admin/users', undefined, wrong)).status, 429);
@@ -226,8 +253,8 @@ for (const engine of ENGINES) {
       await server.waitFor(died);
       const index = died.exec(server.output())![1];
       await server.waitFor(new RegExp(`worker ${index} \\(pid \\d+\\) is serving again`));
-      const workers = childrenOf(primary);
-      assert.equal(workers.length, 2, `children of ${primary}: ${workers}`);
+      const workers = workersOf(primary);
+      assert.equal(workers.length, 2, `workers of ${primary}: ${workers}`);
       assert.ok(workers.includes(a.pid) && !workers.includes(b.pid), `${workers}`);
       const replacement = workers.find((pid) => pid !== a.pid)!;
       // The replacement serves: new connections reach it.
@@ -242,7 +269,7 @@ for (const engine of ENGINES) {
 
     it('SIGTERM to the primary drains every worker (a request in flight is answered) and exits 0 with no worker left', async () => {
       const primary = server.child.pid!;
-      const workers = childrenOf(primary);
+      const workers = workersOf(primary);
       assert.equal(workers.length, 2);
       // Headers and half a body: the request has begun on some worker, and cannot finish until we send the rest.
       const body = JSON.stringify({ username: 'nobody', password: 'not-the-password' });

@@ -4,7 +4,11 @@ import type { Metrics } from '../metrics.ts';
 import type { Guard } from '../core/guard.ts';
 import { checkBearer } from './common.ts';
 
-export function registerMetrics(app: FastifyInstance, metrics: Metrics, guard: Guard, token?: string): void {
+/**
+ * `collect` gives the text a scrape answers: this process's registry, or under a cluster every
+ * worker's added up (src/cluster-metrics.ts).
+ */
+export function registerMetrics(app: FastifyInstance, metrics: Metrics, guard: Guard, token?: string, collect: () => Promise<string> = () => metrics.registry.metrics()): void {
   app.addHook('onResponse', async (request, reply) => {
     // The route pattern, not the URL: a label per token or username would grow without bound.
     const route = request.routeOptions.url ?? 'unmatched';
@@ -17,6 +21,6 @@ export function registerMetrics(app: FastifyInstance, metrics: Metrics, guard: G
       if (!check.ok && check.retryAfter) return reply.code(429).header('retry-after', String(check.retryAfter)).send({ error: 'rate_limited' });
       if (!check.ok) return reply.code(401).header('www-authenticate', 'Bearer realm="metrics"').send({ error: 'unauthorized' });
     }
-    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    return reply.type(metrics.registry.contentType).send(await collect());
   });
 }
