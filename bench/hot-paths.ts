@@ -85,7 +85,7 @@ export function planProblem(plan: PathPlan): string | undefined {
 export function plansMarkdown(stores: { name: string; plans: PathPlan[] }[]): string {
   return stores
     .map(({ name, plans }) => {
-      const items = plans.map((p) => `- ${p.what}: \`${p.sql.replace(/\s+/g, ' ').trim()}\`\n\n  \`\`\`\n  ${(p.plan.length ? p.plan : ['(no plan: a plain insert)']).join('\n  ')}\n  \`\`\``);
+      const items = plans.map((p) => `- ${p.what}: \`${p.sql.replace(/\s+/g, ' ').trim()}\`\n\n  \`\`\`\n  ${(p.plan.length ? p.plan : ['(SQLite shows no plan for an insert)']).join('\n  ')}\n  \`\`\``);
       return `#### ${name}\n\n${items.join('\n')}`;
     })
     .join('\n\n');
