@@ -108,12 +108,11 @@ export function isCleanText(value: string): boolean {
   return !CONTROL.test(value);
 }
 
-/** Parsed input is made of plain objects and arrays; anything else (the import route's body is a
- * stream) is not ours to walk: its graph of sockets and servers has cycles and no end. */
+/** Parsed input is objects, arrays and strings; the import route's body is a stream instead, not ours
+ * to walk (its graph of sockets and servers has cycles and no end), and a Buffer holds no fields. */
 function isParsedData(value: unknown): value is object {
-  if (value === null || typeof value !== 'object') return false;
-  const prototype = Object.getPrototypeOf(value);
-  return Array.isArray(value) || prototype === Object.prototype || prototype === null;
+  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return false;
+  return typeof (value as { pipe?: unknown }).pipe !== 'function';
 }
 
 /** The first field (top-level name) holding a control character or a lone surrogate, at any depth. */
