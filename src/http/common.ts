@@ -108,17 +108,10 @@ export function isCleanText(value: string): boolean {
   return !CONTROL.test(value);
 }
 
-/** Parsed input is objects, arrays and strings; the import route's body is a stream instead, not ours
- * to walk (its graph of sockets and servers has cycles and no end), and a Buffer holds no fields. */
-function isParsedData(value: unknown): value is object {
-  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return false;
-  return typeof (value as { pipe?: unknown }).pipe !== 'function';
-}
-
 /** The first field (top-level name) holding a control character or a lone surrogate, at any depth. */
 function taintedField(value: unknown, field?: string, depth = 0): string | undefined {
   if (typeof value === 'string') return isCleanText(value) ? undefined : (field ?? '');
-  if (!isParsedData(value) || depth > 32) return undefined;
+  if (value === null || typeof value !== 'object' || depth > 32) return undefined;
   for (const [key, inner] of Object.entries(value)) {
     const name = field ?? key;
     if (!isCleanText(key)) return name;
