@@ -12,6 +12,7 @@ import { secondsUntil } from './limits.ts';
 import type { User } from '../store/schema.ts';
 import { RateLimited, TooManyAttempts } from './errors.ts';
 import { sha256 } from './secrets.ts';
+import { limitKeyOf } from './client-key.ts';
 
 export interface GuardSettings {
   /** Requests per minute per client IP, on every unauthenticated credential and recovery path. */
@@ -43,6 +44,8 @@ const HOUR = 3600;
 /** Wrong admin, introspection or metrics tokens one client IP may present in 15 minutes. */
 export const OPERATOR_TOKEN_GUESSES = 10;
 const NO_IP = '-';
+/** What a client address is counted under: IPv6 by its /64 (see client-key.ts). */
+const clientKey = (ip: string | undefined) => (ip ? limitKeyOf(ip) : NO_IP);
 
 export interface LockState {
   locked: boolean;
@@ -50,7 +53,7 @@ export interface LockState {
   locked_until: string | null;
   /** Failed password checks counted against the account in its current window. */
   failures: number;
-  /** Client addresses locked out of this account, and until when. */
+  /** Client addresses (IPv6: /64 prefixes) locked out of this account, and until when. */
   locked_ips: { ip: string; until: string }[];
 }
 
@@ -82,7 +85,7 @@ export class Guard {
 
   /** Every unauthenticated request spends one of its client IP's budget; over it, 429. */
   async admit(ip: string | undefined): Promise<void> {
-    const wait = await this.ip.hit(ip ?? NO_IP);
+    const wait = await this.ip.hit(clientKey(ip));
     if (wait > 0) throw RateLimited('Too many requests; try again later.', wait);
   }
 
@@ -93,7 +96,7 @@ export class Guard {
    * through before the first failure is recorded.
    */
   async beforePasswordCheck(account: AccountKey, ip: string | undefined): Promise<void> {
-    const pair = `${account}|${ip ?? NO_IP}`;
+    const pair = `${account}|${clientKey(ip)}`;
     const ipWait = await this.loginIp.peek(pair);
     if (ipWait > 0) throw TooManyAttempts('Too many failed attempts; try again later.', ipWait);
     const accountWait = this.accountWait(await this.loginAccount.tally(account));
@@ -106,7 +109,7 @@ export class Guard {
 
   /** A right password clears the failures counted for the account and for this IP. */
   async passed(account: AccountKey, ip: string | undefined): Promise<void> {
-    await this.loginIp.reset(`${account}|${ip ?? NO_IP}`);
+    await this.loginIp.reset(`${account}|${clientKey(ip)}`);
     await this.loginAccount.reset(account);
   }
 
@@ -128,13 +131,13 @@ export class Guard {
    * names too, so both do the same counting; the answer to the client is 204 either way.
    */
   async mayMail(account: AccountKey, ip: string | undefined): Promise<boolean> {
-    if ((await this.mailIp.hit(`${account}|${ip ?? NO_IP}`)) > 0) return false;
+    if ((await this.mailIp.hit(`${account}|${clientKey(ip)}`)) > 0) return false;
     return (await this.mailAccount.hit(account)) === 0;
   }
 
   /** Reset requests per IP, for any account: over it, 429 (it says nothing about an account). */
   async admitResetRequest(ip: string | undefined): Promise<void> {
-    const wait = await this.mailFrom.hit(ip ?? NO_IP);
+    const wait = await this.mailFrom.hit(clientKey(ip));
     if (wait > 0) throw RateLimited('Too many reset requests; try again later.', wait);
   }
 
@@ -143,18 +146,18 @@ export class Guard {
    * before it touches the code, so one address cannot use up the code's own attempts.
    */
   async beforeCodeCheck(account: AccountKey, ip: string | undefined): Promise<void> {
-    const pair = `${account}|${ip ?? NO_IP}`;
+    const pair = `${account}|${clientKey(ip)}`;
     const wait = (await this.codeIp.peek(pair)) || (await this.codeIp.hit(pair));
     if (wait > 0) throw RateLimited('Attempt limit exceeded, please try after some time.', wait);
   }
 
   /** Seconds this client IP must wait before it may present an operator token again, or 0. */
   operatorTokenWait(ip: string | undefined): Promise<number> {
-    return this.operatorToken.peek(ip ?? NO_IP);
+    return this.operatorToken.peek(clientKey(ip));
   }
 
   async operatorTokenFailed(ip: string | undefined): Promise<void> {
-    await this.operatorToken.hit(ip ?? NO_IP);
+    await this.operatorToken.hit(clientKey(ip));
   }
 
   /** What an operator sees: whether the account, or any address, is locked out of it. */
