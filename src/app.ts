@@ -11,14 +11,14 @@ import { outboxDir } from './mail/outbox.ts';
 import { limitsOn, redisTallies, type Limits } from './core/limits.ts';
 import { createCore, type Core } from './core/index.ts';
 import { OldService } from './upstream/old-service.ts';
-import { answerFrameworkError, registerBodyParsers, registerInputChecks } from './http/common.ts';
+import { answerFrameworkError, registerBodyParsers, registerInputChecks, useDialectErrorHandler } from './http/common.ts';
 import { registerOpenApi } from './http/openapi.ts';
 import { Background } from './background.ts';
 import { Metrics } from './metrics.ts';
 import { registerMetrics } from './http/metrics.ts';
 import { workerMetrics } from './cluster-metrics.ts';
 import { wikimediaRoutes } from './http/wikimedia.ts';
-import { resourceRoutes } from './http/resource.ts';
+import { resourceErrors, resourceRoutes } from './http/resource.ts';
 import { adminRoutes, adminDisabledRoutes } from './http/admin.ts';
 import { indexRoutes } from './http/index-page.ts';
 import { roypiRoutes } from './http/roypi.ts';
@@ -190,6 +190,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}) {
   await services.store.watchPeers();
 
   await app.register(cors, { origin: '*', methods: ['GET', 'POST', 'DELETE', 'OPTIONS'] });
+  // Routes at the root (/openapi.json, /metrics, /) answer errors as the resource routes do, not in
+  // fastify's own shape; each API's scope sets its own.
+  useDialectErrorHandler(app, resourceErrors);
   await registerOpenApi(app, { publicUrl: config.publicUrl });
   registerBodyParsers(app);
   registerInputChecks(app);

@@ -51,7 +51,7 @@ for (const engine of ENGINES) describe(`metrics on ${engine.name}`, () => {
     server = await startServer(engine, { LATCHKEY_METRICS_TOKEN: METRICS_TOKEN });
     for (const reply of [await scrape(), await scrape('wrong-token-0123456789'), await call(`${server.url}/metrics`, { headers: { authorization: `Token ${METRICS_TOKEN}` } })]) {
       assert.equal(reply.status, 401);
-      assert.deepEqual(reply.body, { error: 'unauthorized' });
+      assert.deepEqual(reply.body, { error: 'unauthorized', error_description: 'Metrics token required.' });
       assert.equal(reply.headers.get('www-authenticate'), 'Bearer realm="metrics"');
       assert.ok(!reply.text.includes('latchkey_'));
     }

@@ -318,7 +318,8 @@ for (const engine of ENGINES) {
         { method: 'POST', path: '/introspect', shape: () => oauthShape },
         { method: 'GET', path: '/.well-known/jwks.json', shape: () => oauthShape },
         { method: 'GET', path: '/.well-known/openid-configuration', shape: () => oauthShape },
-        // Not /openapi.json yet: a control character in its query string gets fastify's own 400 shape.
+        // Routes at the root, outside every API: the same shape (a query key may be a bare control character).
+        ...['/openapi.json', '/health', '/healthz', '/ready', '/readyz', '/metrics', '/'].map((path) => ({ method: 'GET' as const, path, shape: () => oauthShape })),
       ];
       await fc.assert(
         fc.asyncProperty(fc.constantFrom(...routes), authorization, queryString, bodyFor(['token', 'token_type_hint']), async (route, auth, query, body) => {
@@ -328,6 +329,48 @@ for (const engine of ENGINES) {
         }),
         { numRuns: RUNS * 2 },
       );
+    });
+  });
+}
+
+// Every route answers a control character in its query string or path as a 400 in its shape,
+// naming the field when its name is a plain word and never repeating a hostile name.
+for (const engine of ENGINES) {
+  describe(`control characters in the URL of every route, on ${engine.name}`, () => {
+    let server: TestServer;
+    before(async () => {
+      server = await startServer(engine);
+    });
+    after(() => server.close());
+
+    it('routes outside the APIs: 400 {error, error_description} naming the field sensibly', async () => {
+      for (const path of ['/openapi.json', '/health', '/healthz', '/ready', '/readyz', '/metrics', '/', '/.well-known/jwks.json', '/.well-known/openid-configuration', '/userinfo']) {
+        const bareKey = await call(`${server.url}${path}?%01=1`);
+        assert.equal(bareKey.status, 400, `${path}: ${bareKey.text}`);
+        assert.deepEqual(bareKey.body, { error: 'invalid_request', error_description: 'The query string contains a control character.' }, path);
+        const value = await call(`${server.url}${path}?token=a%00b`);
+        assert.equal(value.status, 400, `${path}: ${value.text}`);
+        assert.deepEqual(value.body, { error: 'invalid_request', error_description: 'token contains a control character' }, path);
+      }
+    });
+
+    it('the APIs: a bare control-character query key is named by where it is, in each API\'s shape', async () => {
+      const cases: [string, string, Shape][] = [
+        ['POST', '/v1/login', wikimediaShape],
+        ['POST', '/auth/verify_token/', roypiShape],
+        ['GET', '/api/renew', ziikShape],
+        ['GET', '/admin/users', adminShape],
+      ];
+      for (const [method, path, shape] of cases) {
+        const reply = await call(`${server.url}${path}?%1B=1`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+        assert.ok(reply.status >= 400 && reply.status < 500, `${path}: ${reply.status} ${reply.text}`);
+        assert.ok(shape(reply.body, reply), `${path}: ${reply.text}`);
+        assert.doesNotMatch(reply.text, /\\u001b|\x1b/i, `${path} repeats the hostile name: ${reply.text}`);
+        assert.match(reply.text, /query string contains a control character/, path);
+      }
+      const param = await call(`${server.url}/admin/keys/%00/retire`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      assert.equal(param.status, 400, param.text);
+      assert.deepEqual(param.body.fields, { kid: 'contains a control character' });
     });
   });
 }

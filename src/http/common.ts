@@ -108,6 +108,9 @@ export function isCleanText(value: string): boolean {
   return !CONTROL.test(value);
 }
 
+/** A field name an error message may repeat. */
+const NAMEABLE = /^[A-Za-z0-9_.-]{1,64}$/;
+
 /** The first field (top-level name) holding a control character or a lone surrogate, at any depth. */
 function taintedField(value: unknown, field?: string, depth = 0): string | undefined {
   if (typeof value === 'string') return isCleanText(value) ? undefined : (field ?? '');
@@ -131,9 +134,14 @@ export function registerInputChecks(app: FastifyInstance): void {
     // line as it is read: walking it here went through the socket, the server and every other
     // connection, 32 levels deep, and kept the event loop busy for minutes.
     const body = request.body instanceof Readable ? undefined : request.body;
-    for (const part of [request.params, request.query, body]) {
+    const parts: [string, unknown][] = [['path', request.params], ['query string', request.query], ['body', body]];
+    for (const [where, part] of parts) {
       const field = taintedField(part);
-      if (field !== undefined) throw badInput(`${field || 'The request'} contains a control character.`, field || undefined);
+      if (field === undefined) continue;
+      // A field is named only when its name is a plain word (the route's own fields are); a name
+      // that is itself hostile (a control character, a long string) is neither echoed nor a key.
+      if (NAMEABLE.test(field)) throw badInput(`${field} contains a control character.`, field);
+      throw badInput(`The ${where} contains a control character.`);
     }
   });
 }
@@ -201,6 +209,12 @@ export function answerFrameworkError(error: FastifyError, request: FastifyReques
 
 /** Installs a dialect's error and not-found handlers on its own scope. */
 export function useDialectErrors(scope: FastifyInstance, errors: DialectErrors): void {
+  useDialectErrorHandler(scope, errors);
+  scope.setNotFoundHandler((_request, reply) => sendReply(reply, errors.notFound()));
+}
+
+/** Only the error handler (the root's not-found handler is the resource routes' own). */
+export function useDialectErrorHandler(scope: FastifyInstance, errors: DialectErrors): void {
   dialectsByPrefix.set(scope.prefix, errors);
   scope.setErrorHandler((error: FastifyError | AuthError, request, reply) => {
     if (error instanceof AuthError) {
@@ -213,7 +227,6 @@ export function useDialectErrors(scope: FastifyInstance, errors: DialectErrors):
     request.log.error({ err: error }, 'unhandled error');
     return sendReply(reply, errors.internal());
   });
-  scope.setNotFoundHandler((_request, reply) => sendReply(reply, errors.notFound()));
 }
 
 /** The scheme of the Authorization header, lowercase (`bearer`, `token`…), if any. */

@@ -18,8 +18,8 @@ export function registerMetrics(app: FastifyInstance, metrics: Metrics, guard: G
   app.get('/metrics', async (request, reply) => {
     if (token) {
       const check = await checkBearer(request, token, guard);
-      if (!check.ok && check.retryAfter) return reply.code(429).header('retry-after', String(check.retryAfter)).send({ error: 'rate_limited' });
-      if (!check.ok) return reply.code(401).header('www-authenticate', 'Bearer realm="metrics"').send({ error: 'unauthorized' });
+      if (!check.ok && check.retryAfter) return reply.code(429).header('retry-after', String(check.retryAfter)).send({ error: 'rate_limited', error_description: 'Too many wrong metrics tokens from this address; try again later.' });
+      if (!check.ok) return reply.code(401).header('www-authenticate', 'Bearer realm="metrics"').send({ error: 'unauthorized', error_description: 'Metrics token required.' });
     }
     return reply.type(metrics.registry.contentType).send(await collect());
   });

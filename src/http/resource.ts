@@ -14,7 +14,8 @@ const invalidToken = (description: string): ErrorReply => ({
   headers: { 'www-authenticate': `Bearer error="invalid_token", error_description="${description}"` },
 });
 
-const errors: DialectErrors = {
+/** Every route outside the three APIs, the admin API and the reset page answers in this shape (RFC 6749 §5.2's). */
+export const resourceErrors: DialectErrors = {
   auth: {},
   badRequest: (problem) => ({ status: problem.status, body: { error: 'invalid_request', error_description: problem.message } }),
   notFound: () => ({ status: 404, body: { error: 'not_found', error_description: 'Not Found. GET / lists what this server serves.' } }),
@@ -40,7 +41,7 @@ interface ResourceOptions {
 }
 
 export async function resourceRoutes(app: FastifyInstance, { core, issuer, publicUrl, introspectionToken }: ResourceOptions): Promise<void> {
-  useDialectErrors(app, errors);
+  useDialectErrors(app, resourceErrors);
 
   /**
    * Online verification of the request's token. A request in the Roypi scheme (`Token …`) is
