@@ -2,7 +2,8 @@
 // processes under the primary serve the port; what one worker changes (a revocation, a password
 // change, a disable) is refused by the other with its cache warm; the limits count across both,
 // so a second worker gives an attacker no second budget; a worker that dies is replaced; SIGTERM
-// drains both and exits 0 with nothing left; a taken port is still one line and exit 1.
+// drains both and exits 0 with nothing left; a primary killed outright leaves no worker behind;
+// a taken port is still one line and exit 1.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -18,6 +19,7 @@ const LOCKOUT_THRESHOLD = 3;
 
 /** The processes the primary forked, as the kernel sees them (every thread's children). */
 function childrenOf(pid: number): number[] {
+  if (!fs.existsSync(`/proc/${pid}/task`)) return [];
   return fs
     .readdirSync(`/proc/${pid}/task`)
     .flatMap((tid) => fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/))
@@ -311,6 +313,29 @@ describe('LATCHKEY_WORKERS=2 and a port already in use', () => {
       assert.doesNotMatch(server.output(), /latchkey ready|restart|replacement/);
     } finally {
       holder.close();
+      await store.drop();
+    }
+  });
+});
+
+describe('LATCHKEY_WORKERS=2 when the primary is killed outright', () => {
+  it('no worker outlives it: nothing keeps answering on the port', async () => {
+    const store = await freshStore({ name: 'sqlite' });
+    const port = await freePort();
+    const server = launch(['serve'], { ...store.env, PORT: String(port), LATCHKEY_WORKERS: '2', LATCHKEY_LOG_FORMAT: 'json' });
+    let workers: number[] = [];
+    try {
+      await server.waitFor(/latchkey ready/);
+      workers = workersOf(server.child.pid!);
+      assert.equal(workers.length, 2, server.output());
+      // SIGKILL: no handler runs in the primary; the workers lose their channel to it.
+      server.child.kill('SIGKILL');
+      await server.exited;
+      await eventually(() => workers.every((pid) => !alive(pid)), 'every worker gone after its primary');
+      await assert.rejects(fetch(`http://127.0.0.1:${port}/health`), 'something still answers');
+    } finally {
+      for (const pid of workers.filter(alive)) process.kill(pid, 'SIGKILL');
+      server.child.kill('SIGKILL');
       await store.drop();
     }
   });
