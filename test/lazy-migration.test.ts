@@ -77,6 +77,32 @@ for (const engine of ENGINES) {
       });
     }
 
+    it('the old service is no password oracle: guesses for a user not here yet spend the lockout before they are forwarded', async () => {
+      // The old service trusts Latchkey (loopback here) as its proxy, as the README asks.
+      const trusting = await startServer(engine, { LATCHKEY_TRUST_PROXY: 'loopback' });
+      await createUser(trusting, { username: 'oracle_victim', email: 'oracle.victim@example.com', password: 'victim-password' });
+      const failedAtOld = async () => (await trusting.core.users.events({ username: 'oracle_victim' })).filter((e) => e.kind === 'login_failed').length;
+      const server = await startServer(engine, { LATCHKEY_MIGRATE_FROM: `wikimedia+${trusting.url}`, LATCHKEY_TRUST_PROXY: '1' });
+      try {
+        const guess = (password: string, ip: string) => post(`${server.url}/v1/login`, { username: 'oracle_victim', password }, { 'x-forwarded-for': ip });
+        const statuses = [];
+        for (let i = 0; i < 8; i++) statuses.push((await guess(`guess-${i}`, `2001:db8:66:1::${i + 1}`)).status);
+        assert.deepEqual(statuses, [401, 401, 401, 401, 401, 429, 429, 429], 'one /64 is locked out of the account after 5 guesses');
+        assert.equal(await failedAtOld(), 5, 'only the guesses within the limits reached the old service');
+        // Even the right password from the locked-out /64 is not forwarded; the victim elsewhere logs in.
+        assert.equal((await guess('victim-password', '2001:db8:66:1::99')).status, 429);
+        assert.equal(await upstreamLogins(trusting, 'oracle_victim'), 0);
+        // The old service locked out the attacker's address, not Latchkey's: the victim migrates.
+        assert.equal((await guess('victim-password', '198.51.100.44')).status, 200);
+        assert.equal(await upstreamLogins(trusting, 'oracle_victim'), 1);
+        const failures = (await trusting.core.users.events({ username: 'oracle_victim' })).filter((e) => e.kind === 'login_failed');
+        assert.ok(failures.every((e) => e.ip?.startsWith('2001:db8:66:1:')), 'the old service saw the client\'s address');
+      } finally {
+        await server.close();
+        await trusting.close();
+      }
+    });
+
     it('a wrong password, or an unknown user, is an ordinary failed login that creates nobody', async () => {
       await createUser(old, { username: 'wrongpw', email: 'wrongpw@example.com', password: 'right-password' });
       const server = await startServer(engine, { LATCHKEY_MIGRATE_FROM: `wikimedia+${old.url}` });

@@ -129,6 +129,25 @@ for (const engine of ENGINES) {
       });
     }
 
+    it('a revocation that commits while a cache fill is in flight is not outlived: the stale row is never kept', async () => {
+      const { first } = await warmUser();
+      const sid = JSON.parse(Buffer.from(first.access_token.split('.')[1], 'base64url').toString()).sid as string;
+      const core = a.core;
+      const cache = (core.sessions as unknown as { ctx: { verifyCache: import('../src/core/verify-cache.ts').VerifyCache } }).ctx.verifyCache;
+      // Empty this instance's cache for the session, then fill it with a load that reads the row
+      // before the revocation commits (through the real store and its change feed) and returns after.
+      cache.forget([{ of: 'session', id: sid }]);
+      const filled = await cache.session(sid, async () => {
+        const before = await core.store.sessionWithUser({ id: sid });
+        assert.equal(before?.session.revoked_at, null);
+        assert.ok(await core.store.revokeSession(sid, Date.now()));
+        return before;
+      });
+      assert.equal(filled?.session.revoked_at, null, 'the in-flight read saw the row as it was');
+      assert.equal((await userinfo(a, first.access_token)).status, 401, 'the next verification reads the revoked row');
+      await eventually(() => refused(b, first.access_token), 'the other instance refuses it');
+    });
+
     it('a remembered token still expires: works just before its exp, dead just after', async () => {
       const { first } = await warmUser();
       const exp = JSON.parse(Buffer.from(first.access_token.split('.')[1], 'base64url').toString()).exp as number;

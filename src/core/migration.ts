@@ -17,8 +17,12 @@ export interface UpstreamIdentity {
 export interface UpstreamLogin {
   /** What the old service's login asks for. */
   readonly loginBy: 'username' | 'email';
-  /** Who the old service confirms for these credentials; undefined for any refusal or failure. */
-  login(identifier: string, password: string): Promise<UpstreamIdentity | undefined>;
+  /**
+   * Who the old service confirms for these credentials; undefined for any refusal or failure.
+   * `clientIp` is the address the login came from, passed on so the old service's own limits
+   * count the client, not Latchkey (which would otherwise be one address for every client).
+   */
+  login(identifier: string, password: string, clientIp?: string): Promise<UpstreamIdentity | undefined>;
 }
 
 export class LazyMigration {
@@ -36,11 +40,11 @@ export class LazyMigration {
    * Asks the old service; on a yes, returns the local user now holding this password (created, or
    * the hashless one given), else undefined. `loginName` is normalized, as typed, found `by`.
    */
-  async migrate(loginName: string, by: 'username' | 'email', local: User | undefined, password: string): Promise<User | undefined> {
+  async migrate(loginName: string, by: 'username' | 'email', local: User | undefined, password: string, clientIp?: string): Promise<User | undefined> {
     // The old service wants its own identifier: known for a local user, else only if the client typed that kind.
     const identifier = local ? (this.upstream.loginBy === 'email' ? local.email : local.username) : by === this.upstream.loginBy ? loginName : null;
     if (!identifier) return undefined;
-    const identity = await this.upstream.login(identifier, password);
+    const identity = await this.upstream.login(identifier, password, clientIp);
     if (!identity) return undefined;
     const passwordHash = await hashPassword(password);
     const now = this.ctx.clock();

@@ -74,7 +74,7 @@ export class Sessions {
     const account = accountOf(user, loginName);
     await guard.beforePasswordCheck(account, request.ip);
     if (this.migration?.applies(user) && typeof password === 'string') {
-      user = (await this.migration.migrate(loginName, by, user, password)) ?? user;
+      user = (await this.migration.migrate(loginName, by, user, password, request.ip)) ?? user;
     }
     const check = typeof password === 'string' ? await verifyPassword(user?.password_hash, password) : undefined;
     if (!check?.ok || !user) {

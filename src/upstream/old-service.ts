@@ -61,11 +61,16 @@ export class OldService implements UpstreamLogin {
   }
 
   /** The identity the old service confirms for this login and password, or undefined. Never throws. */
-  async login(identifier: string, password: string): Promise<UpstreamIdentity | undefined> {
+  async login(identifier: string, password: string, clientIp?: string): Promise<UpstreamIdentity | undefined> {
     try {
+      const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
+      // Latchkey is the old service's proxy here: without the client's address, every guess from
+      // every client counts against Latchkey's one address there, and a few wrong passwords lock a
+      // user out of migrating (the old service must trust Latchkey's address for X-Forwarded-For).
+      if (clientIp) headers['x-forwarded-for'] = clientIp;
       const response = await fetch(this.from.url + LOGIN_PATHS[this.from.dialect], {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        headers,
         body: JSON.stringify({ username: identifier, password }),
         // A login answer is never a redirect; following one could send the password elsewhere.
         redirect: 'manual',
