@@ -12,7 +12,7 @@ import { simpleParser } from 'mailparser';
 import { ENGINES, freshStore, freePort, post, call, type FreshStore } from './helpers.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
-const ADMIN = 'secret-test-admin-token-0123';
+const ADMIN = 'secret-test-admin-token-0123456789abcdef';
 const KEY_SECRET = 'key-encryption-secret-for-tests';
 
 /** Every value in every table, as text. */
