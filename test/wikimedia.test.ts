@@ -69,7 +69,8 @@ for (const engine of ENGINES) {
       assertError(await post(`${v1}/login`, { username: 'ada' }), 422, 'password is required');
       assertError(await post(`${v1}/login`, { username: 'ada', password: 42 }), 422, 'password must be a string');
       assertError(await call(`${v1}/login`, { body: '{"username":', headers: { 'content-type': 'application/json' } }), 422, 'Request body is not valid JSON.');
-      assertError(await call(`${v1}/login`, { body: '', headers: { 'content-type': 'application/json' } }), 422, 'Request body is not valid JSON.');
+      // An empty body is an empty object (README, "Request bodies"), so it names what is missing.
+      assertError(await call(`${v1}/login`, { body: '', headers: { 'content-type': 'application/json' } }), 422, 'username is required; password is required');
       assertError(await post(`${v1}/login`, ['ada', PASSWORD]), 422, 'Request body must be a JSON object.');
     });
 
