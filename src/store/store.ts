@@ -17,6 +17,7 @@ import { ChangeFeed, ChangeTracker, type Change } from './changes.ts';
 import { peersOf, type Peers } from './peers.ts';
 import { sqlTallies, sqliteTallyDb, sqliteTallyFile, type TallyDatabase } from './tallies.ts';
 import { explainQueries, type QueryPlan } from './explain.ts';
+import { prepared } from './prepared.ts';
 import type { TallyStore } from '../core/limits.ts';
 
 export class UniqueViolation extends Error {}
@@ -25,6 +26,36 @@ function isUniqueViolation(error: unknown): boolean {
   const e = error as { code?: string };
   return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE';
 }
+
+/** The session and its user's columns, prefixed so the two cannot collide. */
+const sessionWithUserQuery = (db: Kysely<Database>, column: 'sessions.id' | 'sessions.refresh_token_hash', value: string) =>
+  db
+    .selectFrom('sessions')
+    .innerJoin('users', 'users.id', 'sessions.user_id')
+    .selectAll('sessions')
+    .select([
+      'users.username as u_username',
+      'users.email as u_email',
+      'users.password_hash as u_password_hash',
+      'users.status as u_status',
+      'users.managed_by as u_managed_by',
+      'users.created_at as u_created_at',
+      'users.updated_at as u_updated_at',
+      'users.password_changed_at as u_password_changed_at',
+      'users.security_stamp as u_security_stamp',
+    ])
+    .where(column, '=', value);
+// Online verification (on a cache miss) and every refresh: compiled once (src/store/prepared.ts).
+const sessionWithUserById = prepared((db: Kysely<Database>, id: string) => sessionWithUserQuery(db, 'sessions.id', id));
+const sessionWithUserByRefreshHash = prepared((db: Kysely<Database>, hash: string) => sessionWithUserQuery(db, 'sessions.refresh_token_hash', hash));
+const countRefresh = prepared((db: Kysely<Database>, id: string, limit: number, now: number) =>
+  db
+    .updateTable('sessions')
+    .set((eb) => ({ refresh_count: eb('refresh_count', '+', 1), last_used_at: now }))
+    .where('id', '=', id)
+    .where('refresh_count', '<', limit)
+    .where('revoked_at', 'is', null),
+);
 
 export class Store {
   readonly engine: Connection['engine'];
@@ -298,23 +329,8 @@ export class Store {
    * every call, and on PostgreSQL a round trip is most of their cost.
    */
   async sessionWithUser(by: { id: string } | { refreshHash: string }): Promise<{ session: Session; user: User } | undefined> {
-    const row = await this.db
-      .selectFrom('sessions')
-      .innerJoin('users', 'users.id', 'sessions.user_id')
-      .selectAll('sessions')
-      .select([
-        'users.username as u_username',
-        'users.email as u_email',
-        'users.password_hash as u_password_hash',
-        'users.status as u_status',
-        'users.managed_by as u_managed_by',
-        'users.created_at as u_created_at',
-        'users.updated_at as u_updated_at',
-        'users.password_changed_at as u_password_changed_at',
-        'users.security_stamp as u_security_stamp',
-      ])
-      .where('id' in by ? 'sessions.id' : 'sessions.refresh_token_hash', '=', 'id' in by ? by.id : by.refreshHash)
-      .executeTakeFirst();
+    const lookup = 'id' in by ? sessionWithUserById : sessionWithUserByRefreshHash;
+    const row = (await lookup(this.db, this.engine, 'id' in by ? by.id : by.refreshHash)).rows[0];
     if (!row) return undefined;
     const { u_username, u_email, u_password_hash, u_status, u_managed_by, u_created_at, u_updated_at, u_password_changed_at, u_security_stamp, ...session } = row;
     return {
@@ -336,14 +352,8 @@ export class Store {
 
   /** Counts one more refresh unless the cap is reached; atomic, so racing refreshes cannot pass it. */
   async takeRefresh(id: string, limit: number, now: number): Promise<boolean> {
-    const result = await this.db
-      .updateTable('sessions')
-      .set((eb) => ({ refresh_count: eb('refresh_count', '+', 1), last_used_at: now }))
-      .where('id', '=', id)
-      .where('refresh_count', '<', limit)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+    const result = await countRefresh(this.db, this.engine, id, limit, now);
+    return Number(result.numAffectedRows) === 1;
   }
 
   async revokeSession(id: string, now: number): Promise<boolean> {
