@@ -30,6 +30,21 @@ describe('thread pool sizing', () => {
     assert.equal((await probe(true, { UV_THREADPOOL_SIZE: '7' })).size, '7');
   });
 
+  it('runs the pool threads nicer than the event loop, so a verification never waits behind a hash for a core', async () => {
+    // After the pool's first job, each thread's nice value (field 19 of /proc/self/task/<tid>/stat).
+    const NICE = `import fs from 'node:fs'; await fs.promises.readFile('/etc/hostname'); await new Promise((r) => setTimeout(r, 200));
+      const nice = (tid) => Number(fs.readFileSync('/proc/self/task/' + tid + '/stat', 'utf8').split(') ')[1].split(' ')[16]);
+      const tids = fs.readdirSync('/proc/self/task');
+      console.log(JSON.stringify({ loop: nice(process.pid), niced: tids.filter((t) => nice(t) !== 0).map(nice) }));`;
+    const niceness = async (env: Record<string, string | undefined>) => {
+      const { stdout } = await run(process.execPath, ['-r', './bin/threadpool.cjs', '--input-type=module', '-e', NICE], { env: { ...process.env, ...env } });
+      return JSON.parse(stdout) as { loop: number; niced: number[] };
+    };
+    assert.deepEqual(await niceness({ UV_THREADPOOL_SIZE: '3', LATCHKEY_POOL_NICENESS: undefined }), { loop: 0, niced: [10, 10, 10] });
+    assert.deepEqual(await niceness({ UV_THREADPOOL_SIZE: '2', LATCHKEY_POOL_NICENESS: '5' }), { loop: 0, niced: [5, 5] });
+    assert.deepEqual(await niceness({ UV_THREADPOOL_SIZE: '2', LATCHKEY_POOL_NICENESS: '0' }), { loop: 0, niced: [] });
+  });
+
   it('npm start and the bench preload it', () => {
     const scripts = JSON.parse(fs.readFileSync('package.json', 'utf8')).scripts;
     // exec: npm's shell gives its place to node, so signals sent to `npm start` reach the server.
