@@ -9,6 +9,12 @@ import type { VerifyCache } from './verify-cache.ts';
 
 export type TokenUse = 'access' | 'id';
 
+/** Claims whose signature was checked, and the key that signed them (kept, so a remembered token's key is checked without decoding it again). */
+export interface SignedClaims {
+  claims: Claims;
+  kid: string | undefined;
+}
+
 export interface Claims extends JWTPayload {
   sub: string;
   sid: string;
@@ -80,16 +86,16 @@ export class TokenService {
     if (typeof token !== 'string' || token.length === 0 || token.length > 8192) {
       throw TokenInvalid('The token is not valid.');
     }
-    const claims = this.options.cache ? await this.options.cache.tokenClaims(token, () => this.checkSignature(token)) : await this.checkSignature(token);
+    const { claims, kid } = this.options.cache ? await this.options.cache.tokenClaims(token, () => this.checkSignature(token)) : await this.checkSignature(token);
     // A remembered signature may be by a key withdrawn, or past its retention, since it was checked.
-    if (this.options.cache && !(await this.keys.stillVerifies(kidOf(token)))) throw TokenInvalid('The token is not valid.');
+    if (this.options.cache && !(await this.keys.stillVerifies(kid))) throw TokenInvalid('The token is not valid.');
     // jose's rule, applied again to a remembered token: expired once `exp` is not in the future.
     if (claims.exp <= Math.floor(this.options.clock() / 1000)) throw TokenExpired('The token has expired.');
     if (claims.token_use !== use) throw TokenInvalid('The token is not valid.');
     return claims;
   }
 
-  private async checkSignature(token: string): Promise<Claims> {
+  private async checkSignature(token: string): Promise<SignedClaims> {
     const kid = kidOf(token);
     const found = await this.keys.verificationKey(kid);
     if (!found) throw TokenInvalid('The token is not valid.');
@@ -106,6 +112,6 @@ export class TokenService {
       if (error instanceof joseErrors.JWTExpired) throw TokenExpired('The token has expired.');
       throw TokenInvalid('The token is not valid.');
     }
-    return payload as Claims;
+    return { claims: payload as Claims, kid };
   }
 }

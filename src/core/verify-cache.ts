@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Session, User } from '../store/schema.ts';
 import type { Change } from '../store/changes.ts';
-import type { Claims } from './tokens.ts';
+import type { SignedClaims } from './tokens.ts';
 
 export interface SessionState {
   session: Session;
@@ -22,7 +22,7 @@ export interface VerifyCacheOptions {
 }
 
 export class VerifyCache {
-  private readonly claims?: LRUCache<string, Claims>;
+  private readonly claims?: LRUCache<string, SignedClaims>;
   private readonly sessions?: LRUCache<string, SessionState>;
   /** Cached session ids per user, so a change to a user drops exactly their sessions. */
   private readonly sessionsOfUser = new Map<number, Set<string>>();
@@ -49,15 +49,15 @@ export class VerifyCache {
   }
 
   /** The claims of a token whose signature, issuer and audience were checked; expiry is the caller's. */
-  async tokenClaims(token: string, check: () => Promise<Claims>): Promise<Claims> {
+  async tokenClaims(token: string, check: () => Promise<SignedClaims>): Promise<SignedClaims> {
     if (!this.claims) return check();
     const key = crypto.createHash('sha256').update(token).digest('base64url');
     const hit = this.claims.get(key);
     if (hit) return hit;
     const generation = this.generation;
-    const claims = await check();
-    if (generation === this.generation) this.claims.set(key, claims);
-    return claims;
+    const signed = await check();
+    if (generation === this.generation) this.claims.set(key, signed);
+    return signed;
   }
 
   /** A session with its user, as `load` reads it from the store; a missing one is never kept. */
