@@ -12,7 +12,7 @@ const os = require('node:os');
 
 process.env.UV_THREADPOOL_SIZE ??= String(Math.max(2, os.availableParallelism()));
 
-/** How much nicer than the event loop the pool's threads run (0 to 19; 0 leaves them alone). */
+/** How much nicer than the event loop the pool's threads run (0 leaves them alone; nice tops out at 19). */
 const POOL_NICENESS = Number(process.env.LATCHKEY_POOL_NICENESS ?? 10);
 
 const tasks = () => fs.readdirSync('/proc/self/task');
@@ -24,7 +24,8 @@ if (POOL_NICENESS > 0 && fs.existsSync('/proc/self/task')) {
     for (const tid of tasks()) {
       if (before.has(tid)) continue;
       try {
-        os.setPriority(Number(tid), Math.min(19, POOL_NICENESS));
+        // Relative to the process's own nice value (a unit file's Nice=, say), never above it.
+        os.setPriority(Number(tid), Math.min(19, os.getPriority() + POOL_NICENESS));
       } catch {
         // A thread that has already ended, or a system that refuses: hashing just runs unniced.
       }

@@ -57,6 +57,23 @@ export function workerMetrics(registry: Registry): () => Promise<string> {
 /** In the primary: serves workers' requests for the cluster's metrics. */
 export function serveClusterMetrics(workers: () => Worker[]): void {
   const collecting = new Map<string, { parts: Part[]; expected: number; done: () => void }>();
+  let inFlight: Promise<{ text: string } | { error: string }> | undefined;
+  const collect = () => {
+    const id = crypto.randomBytes(8).toString('hex');
+    const asked = workers();
+    const parts: Part[] = [];
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, COLLECT_TIMEOUT_MS);
+      collecting.set(id, { parts, expected: asked.length, done: () => (clearTimeout(timer), resolve()) });
+      for (const worker of asked) worker.send({ latchkey: 'metrics-part?', id } satisfies MetricsMessage);
+    })
+      .then(() => AggregatorRegistry.aggregate(parts).metrics())
+      .then(
+        (text) => ({ text }),
+        (error: Error) => ({ error: error.message }),
+      )
+      .finally(() => collecting.delete(id));
+  };
   cluster.on('message', (from: Worker, message: unknown) => {
     if (!isMetricsMessage(message)) return;
     if (message.latchkey === 'metrics-part') {
@@ -67,22 +84,11 @@ export function serveClusterMetrics(workers: () => Worker[]): void {
       return;
     }
     if (message.latchkey !== 'metrics?') return;
-    const id = crypto.randomBytes(8).toString('hex');
-    const asked = workers();
-    const parts: Part[] = [];
-    new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, COLLECT_TIMEOUT_MS);
-      collecting.set(id, { parts, expected: asked.length, done: () => (clearTimeout(timer), resolve()) });
-      for (const worker of asked) worker.send({ latchkey: 'metrics-part?', id } satisfies MetricsMessage);
-    })
-      .then(() => AggregatorRegistry.aggregate(parts).metrics())
-      .then(
-        (text) => ({ latchkey: 'metrics', id: message.id, text }) as const,
-        (error: Error) => ({ latchkey: 'metrics', id: message.id, error: error.message }) as const,
-      )
-      .then((answer) => {
-        collecting.delete(id);
-        if (!from.isDead()) from.send(answer satisfies MetricsMessage);
-      });
+    // Scrapes that arrive while a collection runs share it: a flood of scrapes (the endpoint may
+    // be open) costs one collection at a time, not one per scrape on every worker.
+    inFlight ??= collect().finally(() => (inFlight = undefined));
+    void inFlight.then((result) => {
+      if (!from.isDead()) from.send({ latchkey: 'metrics', id: message.id, ...result } satisfies MetricsMessage);
+    });
   });
 }

@@ -35,14 +35,16 @@ describe('thread pool sizing', () => {
     const NICE = `import fs from 'node:fs'; await fs.promises.readFile('/etc/hostname'); await new Promise((r) => setTimeout(r, 200));
       const nice = (tid) => Number(fs.readFileSync('/proc/self/task/' + tid + '/stat', 'utf8').split(') ')[1].split(' ')[16]);
       const tids = fs.readdirSync('/proc/self/task');
-      console.log(JSON.stringify({ loop: nice(process.pid), niced: tids.filter((t) => nice(t) !== 0).map(nice) }));`;
-    const niceness = async (env: Record<string, string | undefined>) => {
-      const { stdout } = await run(process.execPath, ['-r', './bin/threadpool.cjs', '--input-type=module', '-e', NICE], { env: { ...process.env, ...env } });
+      console.log(JSON.stringify({ loop: nice(process.pid), niced: tids.filter((t) => nice(t) !== nice(process.pid)).map(nice) }));`;
+    const niceness = async (env: Record<string, string | undefined>, processNice = 0) => {
+      const { stdout } = await run('nice', ['-n', String(processNice), process.execPath, '-r', './bin/threadpool.cjs', '--input-type=module', '-e', NICE], { env: { ...process.env, ...env } });
       return JSON.parse(stdout) as { loop: number; niced: number[] };
     };
     assert.deepEqual(await niceness({ UV_THREADPOOL_SIZE: '3', LATCHKEY_POOL_NICENESS: undefined }), { loop: 0, niced: [10, 10, 10] });
     assert.deepEqual(await niceness({ UV_THREADPOOL_SIZE: '2', LATCHKEY_POOL_NICENESS: '5' }), { loop: 0, niced: [5, 5] });
     assert.deepEqual(await niceness({ UV_THREADPOOL_SIZE: '2', LATCHKEY_POOL_NICENESS: '0' }), { loop: 0, niced: [] });
+    // Relative to the process's own (a unit file's Nice=): the pool never ends up favoured over the loop.
+    assert.deepEqual(await niceness({ UV_THREADPOOL_SIZE: '2', LATCHKEY_POOL_NICENESS: undefined }, 3), { loop: 3, niced: [13, 13] });
   });
 
   it('npm start and the bench preload it', () => {
