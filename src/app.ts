@@ -66,11 +66,8 @@ export async function openServices(config: Config, log: Logger, options: OpenOpt
     } catch (error) {
       throw storeFailure(error, config) ?? error;
     }
-    if (!announce) {
-      // Said once, by the primary.
-    } else if (migrated.includes(FIRST_MIGRATION)) log.info({ store: store.describe, applied: migrated }, `store: ${store.describe}: created the schema`);
-    else if (migrated.length) log.info({ store: store.describe, applied: migrated }, `store: ${store.describe}: applied ${migrated.join(', ')}`);
-    else log.info({ store: store.describe }, `store: ${store.describe}`);
+    // A worker's store was migrated, and said so, by the primary.
+    if (announce) logStore(log, store.describe, migrated);
     const secretKey = instanceSecret(config.dataDir, config.secret);
     // Every instance of a deployment must key code hashes alike, or codes mailed by one fail on another.
     const check = keyedHash(secretKey, 'latchkey: instance secret check');
@@ -121,6 +118,13 @@ export async function openServices(config: Config, log: Logger, options: OpenOpt
     await store?.close();
     throw error;
   }
+}
+
+/** Which store this start uses, and what it did to its schema. */
+function logStore(log: Logger, store: string, migrated: string[]): void {
+  if (migrated.includes(FIRST_MIGRATION)) log.info({ store, applied: migrated }, `store: ${store}: created the schema`);
+  else if (migrated.length) log.info({ store, applied: migrated }, `store: ${store}: applied ${migrated.join(', ')}`);
+  else log.info({ store }, `store: ${store}`);
 }
 
 /**

@@ -5,8 +5,8 @@ import { Readable } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AuthError, type AuthErrorCode } from '../core/errors.ts';
 import type { RequestContext } from '../core/context.ts';
-import crypto from 'node:crypto';
 import type { Guard } from '../core/guard.ts';
+import { safeEqual, sha256 } from '../core/secrets.ts';
 
 /** A body that could not be understood: malformed JSON, wrong type, missing fields. */
 export interface BadRequest {
@@ -246,8 +246,6 @@ export function credentialsFrom(request: FastifyRequest, schemes: string[]): str
 
 export type BearerCheck = { ok: true } | { ok: false; /** Seconds, when the client IP is throttled. */ retryAfter?: number };
 
-const digest = (value: string) => crypto.createHash('sha256').update(value).digest();
-
 /**
  * Whether the request carries `Authorization: Bearer <secret>` (an operator's token). Compared as
  * SHA-256 digests, equal in length whatever was sent, so the time taken reveals neither the
@@ -259,7 +257,7 @@ export async function checkBearer(request: FastifyRequest, secret: string, guard
   if (wait > 0) return { ok: false, retryAfter: wait };
   const given = credentialsFrom(request, ['Bearer']);
   if (given === undefined) return { ok: false };
-  if (crypto.timingSafeEqual(digest(given), digest(secret))) return { ok: true };
+  if (safeEqual(sha256(given), sha256(secret))) return { ok: true };
   await guard.operatorTokenFailed(request.ip);
   return { ok: false };
 }
