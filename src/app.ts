@@ -61,7 +61,7 @@ export async function openServices(config: Config, log: Logger, options: OpenOpt
   try {
     let migrated: string[] = [];
     try {
-      store = Store.open({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+      store = Store.open({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, timeoutMs: config.dbTimeoutMs });
       if (!options.worker) migrated = await store.migrate();
     } catch (error) {
       throw storeFailure(error, config) ?? error;

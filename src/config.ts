@@ -24,6 +24,8 @@ export interface Config {
   host: string;
   dataDir: string;
   databaseUrl?: string;
+  /** The deadline of every call to PostgreSQL (connect, statement, waiting for a connection), ms. */
+  dbTimeoutMs: number;
   redisUrl?: string;
   /** Prefix of every Redis key, so deployments can share one Redis. */
   redisPrefix: string;
@@ -185,6 +187,7 @@ export function loadConfig(env: Env = process.env): Config {
     host,
     dataDir: path.resolve(env.LATCHKEY_DATA_DIR || './data'),
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    dbTimeoutMs: int(env, 'LATCHKEY_DB_TIMEOUT_MS', 5000, 100),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     redisPrefix: env.LATCHKEY_REDIS_PREFIX || 'latchkey',
     smtpUrl: url(env, 'LATCHKEY_SMTP_URL', ['smtp:', 'smtps:']),

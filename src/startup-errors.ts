@@ -1,6 +1,7 @@
 // Failures an operator can fix, met while starting: turned into one line that names the
 // setting and the cause, instead of a stack trace. Anything else is a bug and keeps its stack.
 import type { Config } from './config.ts';
+import { DependencyUnavailable } from './core/errors.ts';
 
 /** A start (or a CLI command) that cannot go on for a reason in the environment: exit 1. */
 export class StartupError extends Error {}
@@ -36,12 +37,20 @@ export function networkReason(error: unknown): string | undefined {
 
 /** The store could not be opened or migrated: which setting to look at, and why. */
 export function storeFailure(error: unknown, config: Config): StartupError | undefined {
+  // The store's guard wraps a driver's fault; the cause says what it was.
+  if (error instanceof DependencyUnavailable && error.cause) error = error.cause;
   const e = error as SystemError;
   if (config.databaseUrl) {
     const url = new URL(config.databaseUrl);
     const where = withoutCredentials(config.databaseUrl);
     const network = networkReason(error);
     if (network) return new StartupError(`DATABASE_URL: cannot reach PostgreSQL at ${url.host}: ${network}`, { cause: error });
+    if (error instanceof DependencyUnavailable) {
+      return new StartupError(
+        `DATABASE_URL: no PostgreSQL answer from ${url.host} within ${config.dbTimeoutMs} ms (LATCHKEY_DB_TIMEOUT_MS): is PostgreSQL listening there, and is it up?`,
+        { cause: error },
+      );
+    }
     const database = decodeURIComponent(url.pathname.slice(1)) || url.username || 'postgres';
     if (e?.code === '3D000') {
       return new StartupError(

@@ -23,6 +23,7 @@ const errors: DialectErrors = {
   badRequest: (problem) => ({ status: problem.status, body: { error: 'validation', message: problem.message, fields: problem.fields } }),
   notFound: () => error(404, 'not_found', 'Not Found.'),
   internal: () => error(500, 'internal', 'Internal Server Error.'),
+  unavailable: () => error(503, 'unavailable', 'The store is unavailable; try again later.'),
   fallback: as(400),
 };
 

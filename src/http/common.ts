@@ -3,7 +3,7 @@
 import querystring from 'node:querystring';
 import { Readable } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AuthError, type AuthErrorCode } from '../core/errors.ts';
+import { AuthError, DependencyUnavailable, type AuthErrorCode } from '../core/errors.ts';
 import type { RequestContext } from '../core/context.ts';
 import type { Guard } from '../core/guard.ts';
 import { safeEqual, sha256 } from '../core/secrets.ts';
@@ -28,6 +28,8 @@ export interface DialectErrors {
   badRequest(problem: BadRequest): ErrorReply;
   notFound(): ErrorReply;
   internal(): ErrorReply;
+  /** A dependency (the store) cannot serve now: a 503; the handler adds Retry-After. */
+  unavailable(): ErrorReply;
   /** For a core error the table does not name. */
   fallback(error: AuthError): ErrorReply;
 }
@@ -221,6 +223,11 @@ export function useDialectErrorHandler(scope: FastifyInstance, errors: DialectEr
       const shape = (errors.auth[error.code] ?? errors.fallback)(error);
       if (error.retryAfter) reply.header('retry-after', String(error.retryAfter));
       return sendReply(reply, shape);
+    }
+    if (error instanceof DependencyUnavailable) {
+      request.log.warn({ dependency: error.dependency, why: error.message }, `${error.dependency} unavailable: answered 503`);
+      reply.header('retry-after', String(error.retryAfter));
+      return sendReply(reply, errors.unavailable());
     }
     const bad = toBadRequest(error);
     if (bad) return sendReply(reply, errors.badRequest(bad));

@@ -2,7 +2,7 @@
 // GET only looks at the token (mail scanners open links); POST spends it.
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import type { Core } from '../core/index.ts';
-import { isAuthError } from '../core/errors.ts';
+import { DependencyUnavailable, isAuthError } from '../core/errors.ts';
 import { MAX_PASSWORD_LENGTH } from '../core/passwords.ts';
 import { escapeHtml } from '../html.ts';
 import { requestContext } from './common.ts';
@@ -89,7 +89,11 @@ function html(reply: FastifyReply, status: number, body: string) {
 export async function resetPageRoutes(app: FastifyInstance, { core, minLength }: { core: Core; minLength: number }) {
   // A body fastify cannot read (malformed, too large) is answered as a page too: the person
   // at the form must not be shown a JSON error.
-  app.setErrorHandler((error: FastifyError, request, reply) => {
+  app.setErrorHandler((error: FastifyError | DependencyUnavailable, request, reply) => {
+    if (error instanceof DependencyUnavailable) {
+      reply.header('retry-after', String(error.retryAfter));
+      return html(reply, 503, dead('This service is briefly unavailable. Please try again in a moment.'));
+    }
     const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
     if (status === 500) request.log.error({ err: error }, 'unhandled error');
     const reason = status === 413 ? 'The form sent was too large.' : status === 500 ? 'Something went wrong on our side.' : 'The form sent could not be read.';

@@ -6,6 +6,10 @@ import { JWKS_MAX_AGE_SECONDS } from '../core/keys.ts';
 import type { Verified } from '../core/sessions.ts';
 import { checkBearer, credentialsFrom, schemeOf, sendReply, stringFields, useDialectErrors, type DialectErrors, type ErrorReply } from './common.ts';
 import { tokenSchemeRefusal } from './roypi.ts';
+import { STORE_RETRY_AFTER_SECONDS } from '../store/faults.ts';
+
+/** /ready's own deadline for the store's answer, ms: a probe must hear back before it gives up. */
+const READY_TIMEOUT_MS = 2000;
 
 // RFC 6750: a missing token gets a bare challenge; a bad one says invalid_token.
 const invalidToken = (description: string): ErrorReply => ({
@@ -20,6 +24,7 @@ export const resourceErrors: DialectErrors = {
   badRequest: (problem) => ({ status: problem.status, body: { error: 'invalid_request', error_description: problem.message } }),
   notFound: () => ({ status: 404, body: { error: 'not_found', error_description: 'Not Found. GET / lists what this server serves.' } }),
   internal: () => ({ status: 500, body: { error: 'server_error', error_description: 'Internal Server Error.' } }),
+  unavailable: () => ({ status: 503, body: { error: 'temporarily_unavailable', error_description: 'The store is unavailable; try again later.' } }),
   fallback: (e) => invalidToken(e.message),
 };
 
@@ -169,14 +174,21 @@ export async function resourceRoutes(app: FastifyInstance, { core, issuer, publi
   // Liveness: the process answers. Readiness: it can also reach its store. The `z` names are
   // the ones Kubernetes users type.
   const health = async () => ({ status: 'ok' });
+  // Ready means the store can take a write: it answers within READY_TIMEOUT_MS, and no recent
+  // write failed for the store's sake (a full disk still answers SELECT 1).
   const ready = async (request: FastifyRequest, reply: FastifyReply) => {
     try {
-      await core.store.ping();
-      return { status: 'ok' };
+      await core.store.ping(READY_TIMEOUT_MS);
     } catch (err) {
-      request.log.error({ err }, 'store unreachable');
-      return reply.code(503).send({ status: 'unavailable' });
+      request.log.warn({ why: (err as Error).message }, 'not ready: the store does not answer');
+      return reply.code(503).header('retry-after', String(STORE_RETRY_AFTER_SECONDS)).send({ status: 'unavailable' });
     }
+    const problem = core.store.writeProblem();
+    if (problem) {
+      request.log.warn({ why: problem }, 'not ready: a recent write failed');
+      return reply.code(503).header('retry-after', String(STORE_RETRY_AFTER_SECONDS)).send({ status: 'unavailable' });
+    }
+    return { status: 'ok' };
   };
   for (const url of ['/health', '/healthz']) app.get(url, health);
   for (const url of ['/ready', '/readyz']) app.get(url, ready);

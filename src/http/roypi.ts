@@ -48,6 +48,8 @@ const errors: DialectErrors = {
   },
   notFound: () => ({ status: 404, body: { detail: 'Not found.' } }),
   internal: () => ({ status: 500, body: { detail: 'A server error occurred.' } }),
+  // django-rest-framework's ServiceUnavailable.
+  unavailable: () => ({ status: 503, body: { detail: 'Service temporarily unavailable, try again later.' } }),
   fallback: asNonField,
 };
 

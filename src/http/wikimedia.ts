@@ -32,6 +32,7 @@ const errors: DialectErrors = {
   badRequest: (problem) => error(problem.status === 400 ? 422 : problem.status, problem.message),
   notFound: () => error(404, 'Not Found.'),
   internal: () => error(500, 'Internal Server Error.'),
+  unavailable: () => error(503, 'Service Unavailable.'),
   fallback: () => error(400, 'Bad Request.'),
 };
 

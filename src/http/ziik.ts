@@ -41,6 +41,8 @@ const errors: DialectErrors = {
   }),
   notFound: () => error(404, 'Not Found.'),
   internal: () => error(500, 'Server Error.'),
+  // Laravel's words for a 503.
+  unavailable: () => error(503, 'Service Unavailable.'),
   fallback: withMessage(400),
 };
 

@@ -6,6 +6,8 @@ import postgres from 'postgres';
 import {
   Kysely,
   Migrator,
+  sql,
+  type Migration,
   SqliteAdapter,
   SqliteDialect,
   type MigrationLockOptions,
@@ -15,6 +17,7 @@ import { PostgresJSDialect } from 'kysely-postgres-js';
 import type { Database } from './schema.ts';
 import { migrationProvider, type Engine } from './migrations.ts';
 import { GroupCommitDriver } from './group-commit.ts';
+import { GuardedDriver, StoreHealth, withDeadline, type Deadline } from './faults.ts';
 
 // Kysely assumes one process per SQLite file, so its SQLite migration lock does nothing. The
 // CLI and a server can open the same file at once: migrations run in one transaction (SQLite's
@@ -31,16 +34,37 @@ class SqliteLockingAdapter extends SqliteAdapter {
 }
 
 class SqliteLockingDialect extends SqliteDialect {
-  constructor(private readonly settings: SqliteDialectConfig) {
-    super(settings);
-  }
+  private readonly settings: SqliteDialectConfig;
 
   override createAdapter() {
     return new SqliteLockingAdapter();
   }
 
   override createDriver() {
-    return new GroupCommitDriver(this.settings.database as SQLite.Database);
+    return new GuardedDriver(new GroupCommitDriver(this.settings.database as SQLite.Database), this.health);
+  }
+
+  constructor(
+    settings: SqliteDialectConfig,
+    private readonly health: StoreHealth,
+  ) {
+    super(settings);
+    this.settings = settings;
+  }
+}
+
+/** postgres.js under Kysely, every call guarded by a deadline (src/store/faults.ts). */
+class GuardedPostgresDialect extends PostgresJSDialect {
+  constructor(
+    config: ConstructorParameters<typeof PostgresJSDialect>[0],
+    private readonly health: StoreHealth,
+    private readonly deadline: Deadline,
+  ) {
+    super(config);
+  }
+
+  override createDriver() {
+    return new GuardedDriver(super.createDriver(), this.health, this.deadline);
   }
 }
 
@@ -55,26 +79,44 @@ export interface Connection {
   close(): Promise<void>;
   /** The embedded store's folder; unset on PostgreSQL. */
   dataDir?: string;
+  /** What recent writes said, for readiness. */
+  health: StoreHealth;
+  /** The deadline of a call to PostgreSQL, ms; unset on the embedded store (its calls are in-process). */
+  deadline: Deadline;
 }
 
-/** How long a PostgreSQL server may take to answer the first connection, and queries at close. */
-export const CONNECT_TIMEOUT_SECONDS = 5;
+/** The default deadline of a call to PostgreSQL (LATCHKEY_DB_TIMEOUT_MS), ms. */
+export const DEFAULT_DB_TIMEOUT_MS = 5000;
 const CLOSE_TIMEOUT_SECONDS = 5;
+/** A connection idle this long is closed (postgres.js reopens one when needed), seconds. */
+const IDLE_TIMEOUT_SECONDS = 300;
 
-export function connect(options: { databaseUrl?: string; dataDir: string }): Connection {
+export function connect(options: { databaseUrl?: string; dataDir: string; timeoutMs?: number }): Connection {
+  const health = new StoreHealth();
   if (options.databaseUrl) {
+    const deadlineMs = options.timeoutMs ?? DEFAULT_DB_TIMEOUT_MS;
+    const deadline: Deadline = { ms: deadlineMs };
     const client = postgres(options.databaseUrl, {
       max: 10,
-      // An unreachable host fails the start in seconds rather than postgres.js's 30.
-      connect_timeout: CONNECT_TIMEOUT_SECONDS,
+      // An unreachable host fails in the deadline rather than postgres.js's 30 s.
+      connect_timeout: deadlineMs / 1000,
+      idle_timeout: IDLE_TIMEOUT_SECONDS,
+      // postgres.js waits up to 20 s before reconnecting after failures in a row, so a database
+      // back in a second stayed unusable for that long; retry within a second, with jitter.
+      backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1) * (0.5 + Math.random() / 2),
+      // The server's side of the deadline: a statement past it is cancelled there too, and a
+      // session left in a transaction by a vanished client gives its locks back.
+      connection: { statement_timeout: deadlineMs, idle_in_transaction_session_timeout: deadlineMs * 2 } as any,
       onnotice: () => {},
       // Epoch-millisecond columns are bigint; they fit a JS number exactly until the year 287396.
       types: { bigint: { to: 20, from: [20], serialize: (v: number) => String(v), parse: (v: string) => Number(v) } } as any,
     });
     const url = new URL(options.databaseUrl);
-    const db = new Kysely<Database>({ dialect: new PostgresJSDialect({ postgres: client }) });
+    const db = new Kysely<Database>({ dialect: new GuardedPostgresDialect({ postgres: client }, health, deadline) });
     return {
       db,
+      health,
+      deadline,
       engine: 'postgres',
       describe: `postgresql://${url.host}${url.pathname}`,
       pg: client,
@@ -96,15 +138,45 @@ export function connect(options: { databaseUrl?: string; dataDir: string }): Con
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteLockingDialect({ database: sqlite }) });
-  return { db, engine: 'sqlite', describe: `sqlite:${file}`, sqlite, dataDir: options.dataDir, close: () => db.destroy() };
+  const db = new Kysely<Database>({ dialect: new SqliteLockingDialect({ database: sqlite }, health) });
+  return { db, health, deadline: {}, engine: 'sqlite', describe: `sqlite:${file}`, sqlite, dataDir: options.dataDir, close: () => db.destroy() };
 }
 
-export async function migrate(connection: Pick<Connection, 'db' | 'engine'>): Promise<string[]> {
+/**
+ * The first round trip, within the deadline: a server that answers with something other than
+ * PostgreSQL makes postgres.js reconnect at once, forever, and a start would hang silently.
+ */
+export async function firstContact(connection: Pick<Connection, 'db' | 'deadline'>): Promise<void> {
+  await withDeadline(sql`select 1`.execute(connection.db), connection.deadline.ms, 'first connection');
+}
+
+/** PostgreSQL: a migration may take longer than a request's statement deadline (an index on a big table). */
+function unbounded(migration: Migration): Migration {
+  return {
+    ...migration,
+    async up(db) {
+      await sql`set local statement_timeout = 0`.execute(db);
+      await migration.up(db);
+    },
+  };
+}
+
+export async function migrate(connection: Pick<Connection, 'db' | 'engine' | 'deadline'>): Promise<string[]> {
   // Migrations are independent of each other and land from parallel branches, so one named
   // earlier than the newest applied one still runs rather than refusing to start.
-  const migrator = new Migrator({ db: connection.db, provider: migrationProvider(connection.engine), allowUnorderedMigrations: true });
-  const { error, results } = await migrator.migrateToLatest();
+  const provider = migrationProvider(connection.engine);
+  const guarded = {
+    async getMigrations() {
+      const all = await provider.getMigrations();
+      return connection.engine === 'postgres' ? Object.fromEntries(Object.entries(all).map(([name, m]) => [name, unbounded(m)])) : all;
+    },
+  };
+  const migrator = new Migrator({ db: connection.db, provider: guarded, allowUnorderedMigrations: true });
+  // Only the first contact has the request deadline: a migration may rightly take longer.
+  await firstContact(connection);
+  const requestDeadline = connection.deadline.ms;
+  connection.deadline.ms = undefined;
+  const { error, results } = await migrator.migrateToLatest().finally(() => (connection.deadline.ms = requestDeadline));
   if (error) throw error;
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }

@@ -13,6 +13,7 @@ import type {
   UserUpdate,
 } from './schema.ts';
 import { connect, migrate, type Connection } from './db.ts';
+import { withDeadline } from './faults.ts';
 import { ChangeFeed, ChangeTracker, type Change } from './changes.ts';
 import { peersOf, type Peers } from './peers.ts';
 import { sqlTallies, sqliteTallyDb, sqliteTallyFile, type TallyDatabase } from './tallies.ts';
@@ -80,7 +81,7 @@ export class Store {
     this.db = (trx ?? connection.db).withPlugin(tracker);
   }
 
-  static open(options: { databaseUrl?: string; dataDir: string }): Store {
+  static open(options: { databaseUrl?: string; dataDir: string; timeoutMs?: number }): Store {
     return new Store(connect(options));
   }
 
@@ -96,12 +97,17 @@ export class Store {
   }
 
   migrate(): Promise<string[]> {
-    return migrate({ db: this.root, engine: this.engine });
+    return migrate({ db: this.root, engine: this.engine, deadline: this.connection.deadline });
   }
 
   /** A round trip to the database, for readiness checks. */
-  async ping(): Promise<void> {
-    await sql`select 1`.execute(this.root);
+  async ping(timeoutMs?: number): Promise<void> {
+    await withDeadline(sql`select 1`.execute(this.root), timeoutMs, 'ping');
+  }
+
+  /** Why the store cannot take a write now, if a recent write failed for the store's sake and none succeeded since. */
+  writeProblem(): string | undefined {
+    return this.connection.health.writeProblem();
   }
 
   async close(): Promise<void> {
