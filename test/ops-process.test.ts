@@ -43,6 +43,27 @@ describe('a store or Redis that is not there', () => {
     }
   });
 
+  it('DATABASE_URL at a server that answers garbage: exits 1 with one line naming it, within the deadline', async () => {
+    // Not PostgreSQL: every connection gets bytes that are no protocol message, then is closed.
+    const garbage = net.createServer((socket) => socket.end(Buffer.from('HTTP/1.1 400 Bad Request\r\n\r\n')));
+    await new Promise<void>((resolve) => garbage.listen(0, '127.0.0.1', resolve));
+    const { port } = garbage.address() as AddressInfo;
+    let connections = 0;
+    garbage.on('connection', () => connections++);
+    try {
+      const started = Date.now();
+      const env = { DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/latchkey`, PORT: String(await freePort()), LATCHKEY_DB_TIMEOUT_MS: '2000' };
+      const result = await run(['serve'], env);
+      assert.equal(result.code, 1, result.output);
+      assertOneLine(result.stderr, new RegExp(`DATABASE_URL: no PostgreSQL answer from 127\\.0\\.0\\.1:${port} within 2000 ms \\(LATCHKEY_DB_TIMEOUT_MS\\)`));
+      assert.ok(Date.now() - started < 20_000, 'stopped within seconds');
+      // Backed off: not hundreds of reconnections a second.
+      assert.ok(connections < 100, `${connections} connections in ${Date.now() - started} ms`);
+    } finally {
+      garbage.close();
+    }
+  });
+
   it('LATCHKEY_DATA_DIR that cannot be a directory: one line naming it', async () => {
     const result = await run(['serve'], { LATCHKEY_DATA_DIR: '/etc/hostname/data', PORT: String(await freePort()) });
     assert.equal(result.code, 1, result.output);
