@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { loadConfig, ConfigError, MAX_WORKERS, type Config } from './config.ts';
 import type { Services } from './app.ts';
-import { isAuthError } from './core/errors.ts';
+import { isAuthError, KeySecretMismatch } from './core/errors.ts';
 import { TransferFormatError } from './transfer/records.ts';
 import { StartupError } from './startup-errors.ts';
 import { isValidEmail, normalizeLogin, publicUser, type UserRef } from './core/users.ts';
@@ -339,7 +339,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       io.err(`latchkey: ${error.code}: ${error.message}\n`);
       return 1;
     }
-    if (error instanceof StartupError) {
+    if (error instanceof StartupError || error instanceof KeySecretMismatch) {
       io.err(`latchkey: ${error.message}\n`);
       return 1;
     }

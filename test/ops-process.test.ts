@@ -64,6 +64,29 @@ describe('a store or Redis that is not there', () => {
     }
   });
 
+  it('a LATCHKEY_KEY_SECRET other than the one that sealed the keys: serve and the CLI exit 1 with one line naming it', async () => {
+    const store = await freshStore({ name: 'sqlite' });
+    try {
+      const first = { ...store.env, PORT: String(await freePort()), LATCHKEY_KEY_SECRET: 'the-first-secret-0123456789abcdef' };
+      const server = launch(['serve'], first);
+      await server.waitFor(/latchkey ready/);
+      server.child.kill('SIGTERM');
+      await server.exited;
+      for (const [secret, why] of [
+        ['another-secret-0123456789abcdef0', /LATCHKEY_KEY_SECRET does not open the signing keys in this store .*set it back/],
+        ['', /LATCHKEY_KEY_SECRET is not set, but the signing keys in this store are sealed/],
+      ] as const) {
+        for (const args of [['serve'], ['users', 'list'], ['keys', 'list']]) {
+          const result = await run(args, { ...first, PORT: String(await freePort()), LATCHKEY_KEY_SECRET: secret });
+          assert.equal(result.code, 1, `${args.join(' ')}: ${result.output}`);
+          assertOneLine(result.stderr, why);
+        }
+      }
+    } finally {
+      await store.drop();
+    }
+  });
+
   it('LATCHKEY_DATA_DIR that cannot be a directory: one line naming it', async () => {
     const result = await run(['serve'], { LATCHKEY_DATA_DIR: '/etc/hostname/data', PORT: String(await freePort()) });
     assert.equal(result.code, 1, result.output);

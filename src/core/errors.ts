@@ -98,3 +98,11 @@ export class DependencyUnavailable extends Error {
     this.name = 'DependencyUnavailable';
   }
 }
+
+/** The signing keys at rest cannot be opened with LATCHKEY_KEY_SECRET: the operator must set the right one. */
+export class KeySecretMismatch extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KeySecretMismatch';
+  }
+}

@@ -1,5 +1,6 @@
 // Random secrets and how they are kept: only hashes reach the store.
 import crypto from 'node:crypto';
+import { KeySecretMismatch } from './errors.ts';
 
 /** 256-bit random token, URL-safe. */
 export function randomToken(): string {
@@ -50,9 +51,18 @@ export function seal(plaintext: string, secret: string | undefined): string {
 
 export function unseal(stored: string, secret: string | undefined): string {
   if (!stored.startsWith(SEALED_PREFIX)) return stored;
-  if (!secret) throw new Error('signing key is encrypted but LATCHKEY_KEY_SECRET is not set');
+  if (!secret) {
+    throw new KeySecretMismatch('LATCHKEY_KEY_SECRET is not set, but the signing keys in this store are sealed with one: set it to the secret the store was set up with');
+  }
   const raw = Buffer.from(stored.slice(SEALED_PREFIX.length), 'base64');
   const decipher = crypto.createDecipheriv('aes-256-gcm', sealingKey(secret), raw.subarray(0, 12));
   decipher.setAuthTag(raw.subarray(12, 28));
-  return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
+  try {
+    return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
+  } catch {
+    // GCM's "unable to authenticate data": another secret sealed these keys.
+    throw new KeySecretMismatch(
+      'LATCHKEY_KEY_SECRET does not open the signing keys in this store (they were sealed with another secret): set it back to the secret the store was set up with; without it the keys cannot be read',
+    );
+  }
 }
