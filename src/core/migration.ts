@@ -3,7 +3,7 @@
 // yes, the user is kept here with the password hashed to argon2id, and the old service is never
 // asked about them again (only users without a password hash are ever forwarded).
 import type { User } from '../store/schema.ts';
-import { UniqueViolation } from '../store/store.ts';
+import { IdOutOfRange, UniqueViolation } from '../store/store.ts';
 import type { CoreContext } from './context.ts';
 import { hashPassword } from './passwords.ts';
 import { checkIdentity } from './users.ts';
@@ -93,7 +93,7 @@ export class LazyMigration {
       });
       return user;
     } catch (error) {
-      if (!(error instanceof UniqueViolation)) throw error;
+      if (!(error instanceof UniqueViolation) && !(error instanceof IdOutOfRange)) throw error;
       // A racing login migrated them first, or the other name is someone else's: the local check decides.
       return undefined;
     }

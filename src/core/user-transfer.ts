@@ -2,7 +2,8 @@
 // or none), and export in the same format. Rows are validated one by one and written in batches,
 // each batch in one transaction; the same file imported twice changes nothing the second time.
 import type { User, UserStatus } from '../store/schema.ts';
-import { UniqueViolation } from '../store/store.ts';
+import { IdOutOfRange, UniqueViolation } from '../store/store.ts';
+import { parseUserId } from './ids.ts';
 import type { CoreContext } from './context.ts';
 import { AuthError } from './errors.ts';
 import { parseHash } from './hash-formats.ts';
@@ -118,8 +119,9 @@ export class UserTransfer {
     const idText = get('id', true);
     let id: number | undefined;
     if (idText !== undefined) {
-      id = Number(idText);
-      if (!/^[1-9][0-9]{0,15}$/.test(idText) || !Number.isSafeInteger(id)) throw new RowRejected('id must be a positive integer');
+      id = parseUserId(idText);
+      // Tokens carry ids as JSON numbers, exact only up to 2^53 - 1: a larger id would be a neighbour's.
+      if (id === undefined) throw new RowRejected(`id must be a whole number from 1 to ${Number.MAX_SAFE_INTEGER}`);
     }
 
     const passwordHash = get('password_hash');
@@ -260,9 +262,9 @@ export class UserTransfer {
         }
       });
     } catch (error) {
-      if (!(error instanceof UniqueViolation)) throw error;
-      // Someone else created one of these users meanwhile: go row by row so only that one is refused.
-      if (rows.length === 1) return reject(rows[0].line, 'username, email or id already taken');
+      if (!(error instanceof UniqueViolation) && !(error instanceof IdOutOfRange)) throw error;
+      // Someone else created one of these users meanwhile, or no id is left: go row by row so only that one is refused.
+      if (rows.length === 1) return reject(rows[0].line, error instanceof IdOutOfRange ? 'no user id is left at or below 2^53 - 1' : 'username, email or id already taken');
       for (const row of rows) await this.writeBatch([row], update, counts, reject);
       return;
     }

@@ -3,9 +3,10 @@ import type { User, UserStatus } from '../store/schema.ts';
 import { UniqueViolation } from '../store/store.ts';
 import type { CoreContext } from './context.ts';
 import type { AuditKind } from './audit.ts';
-import { ExternallyManaged, UserExists, UserNotFound, Validation, type AuthError } from './errors.ts';
+import { ExternallyManaged, IdsExhausted, UserExists, UserNotFound, Validation, type AuthError } from './errors.ts';
 import { checkPasswordPolicy, hashPassword } from './passwords.ts';
 import { createUser, Credentials } from './credentials.ts';
+import { IdOutOfRange } from '../store/store.ts';
 
 const USERNAME = /^[\p{L}\p{M}\p{S}\p{N}\p{P}]{1,128}$/u;
 // No whitespace, control characters or lone surrogates in any part.
@@ -103,6 +104,7 @@ export class Users {
       return user;
     } catch (error) {
       if (error instanceof UniqueViolation) throw UserExists('a user with that username or email already exists');
+      if (error instanceof IdOutOfRange) throw IdsExhausted('no user id is left at or below 2^53 - 1; see "Migrating users" in the README');
       throw error;
     }
   }

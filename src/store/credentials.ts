@@ -4,7 +4,7 @@
 // core operation that bumps the security stamp and retires what the old credential vouched for.
 import { sql } from 'kysely';
 import type { ManagedBy, NewUser, User, UserStatus } from './schema.ts';
-import { isUniqueViolation, UniqueViolation, type Store } from './store.ts';
+import { IdOutOfRange, isIdOutOfRange, isUniqueViolation, UniqueViolation, type Store } from './store.ts';
 
 declare const credentialBrand: unique symbol;
 /** What opens the store's user writes; its one value never leaves this module. */
@@ -19,6 +19,7 @@ export async function insertUser(store: Store, user: UserToCreate): Promise<User
     return await store.credentialWriter(KEY).insertInto('users').values(user).returningAll().executeTakeFirstOrThrow();
   } catch (error) {
     if (isUniqueViolation(error)) throw new UniqueViolation('username or email already taken');
+    if (isIdOutOfRange(error)) throw new IdOutOfRange('no user id is left at or below 2^53 - 1');
     throw error;
   }
 }
@@ -33,6 +34,7 @@ export async function insertUsers(store: Store, users: UserToCreate[]): Promise<
     }
   } catch (error) {
     if (isUniqueViolation(error)) throw new UniqueViolation('username, email or id already taken');
+    if (isIdOutOfRange(error)) throw new IdOutOfRange('no user id is left at or below 2^53 - 1');
     throw error;
   }
 }

@@ -61,6 +61,12 @@ export interface Connection {
 export const CONNECT_TIMEOUT_SECONDS = 5;
 const CLOSE_TIMEOUT_SECONDS = 5;
 
+function exactNumber(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value)) throw new RangeError('a bigint column holds a value past 2^53 - 1');
+  return value;
+}
+
 export function connect(options: { databaseUrl?: string; dataDir: string }): Connection {
   if (options.databaseUrl) {
     const client = postgres(options.databaseUrl, {
@@ -68,8 +74,9 @@ export function connect(options: { databaseUrl?: string; dataDir: string }): Con
       // An unreachable host fails the start in seconds rather than postgres.js's 30.
       connect_timeout: CONNECT_TIMEOUT_SECONDS,
       onnotice: () => {},
-      // Epoch-millisecond columns are bigint; they fit a JS number exactly until the year 287396.
-      types: { bigint: { to: 20, from: [20], serialize: (v: number) => String(v), parse: (v: string) => Number(v) } } as any,
+      // Epoch-millisecond columns and ids are bigint: read as numbers, exactly or not at all (a
+      // value past 2^53 - 1 would be read as a neighbour; ids are kept below it, migration 0008).
+      types: { bigint: { to: 20, from: [20], serialize: (v: number) => String(v), parse: exactNumber } } as any,
     });
     const url = new URL(options.databaseUrl);
     const db = new Kysely<Database>({ dialect: new PostgresJSDialect({ postgres: client }) });

@@ -19,6 +19,14 @@ import { prepared } from './prepared.ts';
 import type { TallyStore } from '../core/limits.ts';
 
 export class UniqueViolation extends Error {}
+/** A user id past 2^53 - 1 was asked for, or would have been handed out (migration 0008). */
+export class IdOutOfRange extends Error {}
+
+export function isIdOutOfRange(error: unknown): boolean {
+  const e = error as { code?: string; message?: string };
+  // PostgreSQL: the check constraint, or the identity at its maximum; SQLite: the trigger.
+  return e?.code === '23514' || e?.code === '2200H' || (e?.code === 'SQLITE_CONSTRAINT_TRIGGER' && /user id out of range/.test(e.message ?? ''));
+}
 
 export function isUniqueViolation(error: unknown): boolean {
   const e = error as { code?: string };
