@@ -11,6 +11,7 @@ import crypto from 'node:crypto';
 import type { Store } from '../src/store/store.ts';
 import type { Session } from '../src/store/schema.ts';
 import { sha256 } from '../src/core/secrets.ts';
+import { createUsers } from '../src/core/credentials.ts';
 import { loadConfig } from '../src/config.ts';
 import { profiles } from '../src/core/profiles.ts';
 
@@ -90,7 +91,7 @@ export async function seedStore(store: Store, options: SeedOptions): Promise<See
             if (keep && refreshToken) kept.push({ username: `user${id}`, email: `user${id}@example.com`, refreshToken, sessionId: session.id, userId: id });
           }
         }
-        await tx.insertUsers(users);
+        await createUsers(tx, users);
         await tx.insertSessions(rows);
         await tx.insertAuditEvents(rows.map((s) => ({ at: s.created_at, user_id: s.user_id, kind: 'login', ip: s.ip, detail: s.dialect })));
         sessions += rows.length;

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { parseHash, verifyHash } from '../src/core/hash-formats.ts';
 import { ENGINES, startServer, post, type TestServer } from './helpers.ts';
 import { realHashes } from './tools/real-hashes.ts';
+import { createUser } from '../src/core/credentials.ts';
 
 // Non-ASCII, and with a ligature NFKC rewrites: the old systems hashed it as typed.
 const PASSWORD = 'Grüße ﬁx 42';
@@ -87,7 +88,7 @@ for (const engine of ENGINES) {
         const username = `from_${name}`;
         const email = `${username}@example.com`;
         const now = server.core.clock();
-        const user = await server.core.store.insertUser({
+        const user = await createUser(server.core.store, {
           username,
           email,
           password_hash: stored,
@@ -117,7 +118,7 @@ for (const engine of ENGINES) {
 
     it('a stored hash in an unknown format is a failed login, never an error', async () => {
       const now = server.core.clock();
-      await server.core.store.insertUser({
+      await createUser(server.core.store, {
         username: 'weird',
         email: 'weird@example.com',
         password_hash: 'md5$salt$5f4dcc3b5aa765d61d8327deb882cf99',

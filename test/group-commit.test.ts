@@ -8,6 +8,7 @@ import SQLite from 'better-sqlite3';
 import postgres from 'postgres';
 import { Store } from '../src/store/store.ts';
 import { ENGINES, startServer, freshStore, post, call, createUser, ADMIN_TOKEN, type TestServer, type FreshStore } from './helpers.ts';
+import { createUser as insertUser } from '../src/core/credentials.ts';
 
 const PASSWORD = 'group-commit-password';
 
@@ -100,16 +101,16 @@ for (const engine of ENGINES) {
     const user = (username: string) => ({ username, email: null, password_hash: null, status: 'active' as const, managed_by: 'local' as const, created_at: 1, updated_at: 1, password_changed_at: null });
 
     it('a transaction that fails undoes only its own writes; a duplicate fails only its own insert', async () => {
-      await store.insertUser(user('taken'));
+      await insertUser(store, user('taken'));
       const outcomes = await Promise.allSettled([
-        store.insertUser(user('plain-1')),
+        insertUser(store, user('plain-1')),
         store.transaction(async (tx) => {
-          await tx.insertUser(user('in-failed-tx'));
+          await insertUser(tx, user('in-failed-tx'));
           throw new Error('changed my mind');
         }),
-        store.insertUser(user('taken')),
-        store.transaction(async (tx) => tx.insertUser(user('in-good-tx'))),
-        store.insertUser(user('plain-2')),
+        insertUser(store, user('taken')),
+        store.transaction(async (tx) => insertUser(tx, user('in-good-tx'))),
+        insertUser(store, user('plain-2')),
       ]);
       assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'rejected', 'rejected', 'fulfilled', 'fulfilled']);
       for (const name of ['plain-1', 'plain-2', 'in-good-tx', 'taken']) assert.ok(await store.userByUsername(name), name);

@@ -3,11 +3,12 @@
 // are told apart through LATCHKEY_TRUST_PROXY and X-Forwarded-For, as behind a real proxy.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { ENGINES, startServer, post, call, type TestServer } from './helpers.ts';
+import { ADMIN_TOKEN, ENGINES, startServer, post, call, type TestServer } from './helpers.ts';
 import { limitKeyOf } from '../src/core/client-key.ts';
 
 const from = (ip: string) => ({ 'x-forwarded-for': ip });
 const login = { username: 'nobody', password: 'whatever-1' };
+const INTROSPECTION = 'introspection-token-0123456789abcdefghij';
 
 describe('limit keys of client addresses', () => {
   it('IPv6 by its /64 however written, IPv4-mapped as IPv4, IPv4 as is', () => {
@@ -25,7 +26,7 @@ for (const engine of ENGINES) {
   describe(`IPv6 clients are limited per /64 on ${engine.name}`, () => {
     let server: TestServer;
     before(async () => {
-      server = await startServer(engine, { LATCHKEY_TRUST_PROXY: '1', LATCHKEY_IP_RATE_LIMIT: '3' });
+      server = await startServer(engine, { LATCHKEY_TRUST_PROXY: '1', LATCHKEY_IP_RATE_LIMIT: '3', LATCHKEY_INTROSPECTION_TOKEN: INTROSPECTION });
     });
     after(() => server.close());
 
@@ -54,6 +55,31 @@ for (const engine of ENGINES) {
       assert.equal(throttled.status, 429, 'the eleventh guess from the same /64');
       const other = await call(`${server.url}/admin/users`, { headers: { ...wrong, ...from('2001:db8:bb:2::1') } });
       assert.equal(other.status, 401);
+    });
+
+    it('wrong guesses from a neighbour never lock out the holder of the right token', async () => {
+      const neighbour = (i: number) => from(`2001:db8:cc:1::${(i + 1).toString(16)}`);
+      const wrong = { authorization: 'Bearer wrong-token-wrong-token-wrong-token-1' };
+      for (let i = 0; i < 10; i++) assert.equal((await call(`${server.url}/admin/users`, { headers: { ...wrong, ...neighbour(i) } })).status, 401);
+      for (let i = 0; i < 10; i++) {
+        const reply = await call(`${server.url}/introspect`, { json: { token: 'x' }, headers: { ...wrong, ...neighbour(20 + i) } });
+        assert.equal(reply.status, 429, 'the /64 is throttled on introspection too');
+      }
+      // The holder, in the same /64 and elsewhere: admin and introspection both answer.
+      for (const ip of [neighbour(99), from('2001:db8:cc:2::1'), from('192.0.2.77')]) {
+        assert.equal((await call(`${server.url}/admin/users`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...ip } })).status, 200);
+        const introspected = await call(`${server.url}/introspect`, { json: { token: 'x' }, headers: { authorization: `Bearer ${INTROSPECTION}`, ...ip } });
+        assert.equal(introspected.status, 200);
+        assert.equal((introspected.body as { active: boolean }).active, false);
+      }
+      // And the guesser is still held off, right after the holder got in from its /64.
+      for (let i = 0; i < 3; i++) {
+        const reply = await call(`${server.url}/admin/users`, { headers: { ...wrong, ...neighbour(40 + i) } });
+        assert.equal(reply.status, 429);
+        assert.ok(Number(reply.headers.get('retry-after')) > 0);
+      }
+      const wrongIntrospection = await call(`${server.url}/introspect`, { json: { token: 'x' }, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...neighbour(50) } });
+      assert.equal(wrongIntrospection.status, 429, 'a valid token of another kind is a wrong guess here');
     });
   });
 }

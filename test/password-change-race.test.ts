@@ -2,7 +2,7 @@
 // old password while the change committed must not leave a live session behind. Real concurrency
 // over real HTTP, on both stores: several login loops with the old password run while the
 // password changes by every path (change-password, admin set-password, temporary password,
-// emailed code, emailed link), then every token those logins got must fail /userinfo.
+// emailed code, emailed link, the admin import), then every token those logins got must fail /userinfo.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ENGINES, startServer, startMailbox, post, call, createUser, ADMIN_TOKEN, type TestServer, type Mailbox } from './helpers.ts';
@@ -188,6 +188,55 @@ for (const engine of ENGINES) {
           if (reply.status !== 401) answered.push(reply.status);
         }
         assert.deepEqual(answered, [], `round ${round}: a challenge from the old temporary password was still answerable`);
+      }
+    });
+
+    /** `POST /admin/users/import?update=true` with one row, which must be counted as updated. */
+    async function importUpdate(row: Record<string, unknown>) {
+      const reply = await call(`${server.url}/admin/users/import?update=true`, {
+        body: JSON.stringify(row),
+        headers: { ...admin, 'content-type': 'application/x-ndjson' },
+      });
+      assert.equal(reply.status, 200, reply.text);
+      assert.deepEqual([reply.body.updated, reply.body.rejected], [1, 0], reply.text);
+    }
+
+    it('an import (?update=true) changing the password, or disabling', async () => {
+      await createUser(server, { username: 'race-import', email: 'race-import@example.com', password: OLD });
+      let next = 0;
+      await race('race-import', 'race-import@example.com', async () => {
+        next++;
+        if (next % 2 === 1) {
+          await importUpdate({ username: 'race-import', password: `imported-${next}-pw` });
+          return {};
+        }
+        await importUpdate({ username: 'race-import', status: 'disabled' });
+        return { afterwards: async () => importUpdate({ username: 'race-import', status: 'active' }) };
+      });
+    });
+
+    it('challenge sessions from logins racing an imported password all die', async () => {
+      await createUser(server, { username: 'race-import-temp', email: 'race-import-temp@example.com', temporary_password: 'temporary-0' });
+      for (let round = 1; round <= ROUNDS; round++) {
+        const current = `temporary-${round - 1}`;
+        const sessions: string[] = [];
+        let stop = false;
+        const loops = Array.from({ length: LOOPS }, async () => {
+          while (!stop) {
+            const reply = await post(`${server.url}/v1/login`, { username: 'race-import-temp', password: current });
+            if (reply.body?.session) sessions.push(reply.body.session);
+          }
+        });
+        while (sessions.length < LOOPS) await new Promise((resolve) => setTimeout(resolve, 5));
+        await importUpdate({ username: 'race-import-temp', password: `temporary-${round}`, status: 'force_change_password' });
+        stop = true;
+        await Promise.all(loops);
+        const answered: number[] = [];
+        for (const session of sessions) {
+          const reply = await post(`${server.url}/v1/new-password-required`, { session, username: 'race-import-temp', new_password: 'chosen-by-user' });
+          if (reply.status !== 401) answered.push(reply.status);
+        }
+        assert.deepEqual(answered, [], `round ${round}: a challenge from before the import was still answerable`);
       }
     });
 

@@ -4,6 +4,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { hash, Algorithm } from '@node-rs/argon2';
 import { ENGINES, startServer, post, createUser, ADMIN_TOKEN, type TestServer } from './helpers.ts';
+import { createUser as insertUser } from '../src/core/credentials.ts';
 
 // 'ﬁ' (U+FB01) and full-width digits: NFKC turns them into 'fi' and ASCII digits.
 const RAW = 'ﬁne-pass-１２３';
@@ -27,7 +28,7 @@ for (const engine of ENGINES) {
 
     async function legacyUser(username: string, passwordHash: string) {
       const now = server.core.clock();
-      return server.core.store.insertUser({
+      return insertUser(server.core.store, {
         username,
         email: `${username}@example.com`,
         password_hash: passwordHash,

@@ -8,6 +8,7 @@ import { ENGINES, freshStore, type FreshStore } from './helpers.ts';
 import { Store } from '../src/store/store.ts';
 import { prepared } from '../src/store/prepared.ts';
 import type { Database } from '../src/store/schema.ts';
+import { createUser } from '../src/core/credentials.ts';
 
 for (const engine of ENGINES) {
   describe(`prepared queries on ${engine.name}`, () => {
@@ -22,7 +23,7 @@ for (const engine of ENGINES) {
       db = (store as unknown as { db: Kysely<Database> }).db;
       const now = Date.now();
       for (const username of ['ada', 'grace']) {
-        await store.insertUser({ username, email: `${username}@example.com`, password_hash: null, status: 'active', managed_by: 'local', created_at: now, updated_at: now, password_changed_at: now });
+        await createUser(store, { username, email: `${username}@example.com`, password_hash: null, status: 'active', managed_by: 'local', created_at: now, updated_at: now, password_changed_at: now });
       }
     });
     after(async () => {

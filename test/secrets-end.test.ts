@@ -1,5 +1,7 @@
 // Every outstanding secret (reset codes, reset links, NEW_PASSWORD_REQUIRED challenge sessions)
-// dies on any password change, on disable and on delete: none of them may undo what came after.
+// dies on any password change, on disable and on delete, whatever the path (the admin import
+// included), and a change of email ends what was mailed to the old address: none of them may undo
+// what came after.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ENGINES, startServer, startMailbox, post, call, createUser, ADMIN_TOKEN, type TestServer, type Mailbox } from './helpers.ts';
@@ -14,7 +16,7 @@ for (const engine of ENGINES) {
 
     before(async () => {
       mailbox = await startMailbox();
-      server = await startServer(engine, { LATCHKEY_SMTP_URL: mailbox.url });
+      server = await startServer(engine, { LATCHKEY_SMTP_URL: mailbox.url, LATCHKEY_RESET_REQUESTS_PER_IP: '1000' });
     });
     after(async () => {
       await server.close();
@@ -22,6 +24,15 @@ for (const engine of ENGINES) {
     });
 
     const adminPost = (path: string, body: unknown = {}) => post(`${server.url}/admin${path}`, body, admin);
+    /** `POST /admin/users/import?update=true` with these rows; every row must be counted as updated. */
+    async function importUpdate(...rows: Record<string, unknown>[]) {
+      const reply = await call(`${server.url}/admin/users/import?update=true`, {
+        body: rows.map((row) => JSON.stringify(row)).join('\n'),
+        headers: { ...admin, 'content-type': 'application/x-ndjson' },
+      });
+      assert.equal(reply.status, 200, reply.text);
+      assert.deepEqual([reply.body.updated, reply.body.rejected], [rows.length, 0], reply.text);
+    }
 
     /** A fresh user with a temporary password and an outstanding challenge session. */
     async function withChallenge() {
@@ -114,6 +125,45 @@ for (const engine of ENGINES) {
         assert.equal((await useLink()).status, 400);
       });
     }
+
+    it('an import that changes the password ends the outstanding challenge session', async () => {
+      const { username, answer } = await withChallenge();
+      await importUpdate({ username, password: 'imported-password-1' });
+      const reply = await answer();
+      assert.equal(reply.status, 401, `a challenge opened before the import still answered: ${reply.text}`);
+      assert.equal((await post(`${server.url}/v1/login`, { username, password: 'imported-password-1' })).status, 200);
+    });
+
+    for (const how of ['a new password', 'a new password hash', 'disabled'] as const) {
+      it(`an import that sets ${how} ends the outstanding reset code and link`, async () => {
+        const { username, useCode, useLink } = await withResetSecrets();
+        if (how === 'a new password') await importUpdate({ username, password: 'imported-password-2' });
+        else if (how === 'a new password hash') {
+          const argon = '$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$ZkVfSvlZpMBY8jhyU6IDsMSU1oCvnHR5vbtB+IyuWk4';
+          await importUpdate({ username, password_hash: argon });
+        } else await importUpdate({ username, status: 'disabled' });
+        assert.equal((await useCode()).status, 401);
+        assert.equal((await useLink()).status, 400);
+      });
+    }
+
+    it('an import that changes the email ends the codes and links mailed to the old address', async () => {
+      const { username, useCode, useLink } = await withResetSecrets();
+      await importUpdate({ username, email: `moved-${username}@example.com` });
+      assert.equal((await useLink()).status, 400, 'a link mailed to the old address still reset the password');
+      assert.equal((await useCode()).status, 401, 'a code mailed to the old address still reset the password');
+      assert.equal((await post(`${server.url}/v1/login`, { username, password: 'first-password-1' })).status, 200, 'the password is unchanged');
+    });
+
+    it('an import that changes the password ends every session', async () => {
+      const username = `sessions-${++n}`;
+      await createUser(server, { username, email: `${username}@example.com`, password: 'first-password-1' });
+      const login = await post(`${server.url}/v1/login`, { username, password: 'first-password-1' });
+      await importUpdate({ username, password: 'imported-password-3' });
+      assert.equal((await call(`${server.url}/userinfo`, { headers: { authorization: `Bearer ${login.body.access_token}` } })).status, 401);
+      const refreshed = await post(`${server.url}/v1/token-refresh`, { username, refresh_token: login.body.refresh_token });
+      assert.equal(refreshed.status, 401);
+    });
 
     it('deleting a user ends their secrets, even for a new account of the same name', async () => {
       const reset = await withResetSecrets();

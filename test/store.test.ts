@@ -7,6 +7,8 @@ import { Store, UniqueViolation } from '../src/store/store.ts';
 import { migrationProvider } from '../src/store/migrations.ts';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { createUser, Credentials } from '../src/core/credentials.ts';
+import { Audit } from '../src/core/audit.ts';
 
 const run = promisify(execFile);
 const CLI = new URL('../bin/latchkey.js', import.meta.url).pathname;
@@ -42,7 +44,7 @@ for (const engine of ENGINES) {
 
     it('keeps epoch milliseconds exact and maps unique clashes', async () => {
       const at = Date.UTC(2286, 10, 20, 17, 46, 39, 999); // past 2^53 microseconds, well within 2^53 ms
-      const user = await a.insertUser({
+      const user = await createUser(a, {
         username: 'clock',
         email: 'clock@example.com',
         password_hash: null,
@@ -56,15 +58,15 @@ for (const engine of ENGINES) {
       const read = await b.userById(user.id);
       assert.equal(read!.created_at, at);
       assert.equal(typeof read!.created_at, 'number');
-      await assert.rejects(a.insertUser({ ...user, id: undefined as never, email: 'other@example.com' }), UniqueViolation);
-      await assert.rejects(a.insertUser({ ...user, id: undefined as never, username: 'other' }), UniqueViolation);
+      await assert.rejects(createUser(a, { ...user, id: undefined as never, email: 'other@example.com' }), UniqueViolation);
+      await assert.rejects(createUser(a, { ...user, id: undefined as never, username: 'other' }), UniqueViolation);
     });
 
     it('rolls a failed transaction back whole', async () => {
       const user = (await a.userByUsername('clock'))!;
       await assert.rejects(
         a.transaction(async (tx) => {
-          await tx.updateUser(user.id, { status: 'disabled' });
+          await new Credentials({ store: a, audit: new Audit(a, Date.now), clock: Date.now }).change(user.id, { status: 'disabled' }, { kind: 'user_disabled', tx });
           throw new Error('halfway');
         }),
         /halfway/,

@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { Store } from '../src/store/store.ts';
 import { changesOf, type Change } from '../src/store/changes.ts';
 import { ENGINES, startServer, freshStore, post, call, createUser, ADMIN_TOKEN, type TestServer, type FreshStore } from './helpers.ts';
+import { createUser as insertUser } from '../src/core/credentials.ts';
 
 const run = promisify(execFile);
 const CLI = path.resolve('bin/latchkey.js');
@@ -185,7 +186,7 @@ for (const engine of ENGINES) {
     }
 
     it('every write that can change a verification is announced, with its rows when known', async () => {
-      const user = await store.insertUser({ username: 'ann', email: null, password_hash: null, status: 'active', managed_by: 'local', created_at: 1, updated_at: 1, password_changed_at: null });
+      const user = await insertUser(store, { username: 'ann', email: null, password_hash: null, status: 'active', managed_by: 'local', created_at: 1, updated_at: 1, password_changed_at: null });
       const session = { id: 's1', user_id: user.id, refresh_token_hash: 'h', dialect: 'wikimedia', refresh_count: 0, created_at: 1, expires_at: 9e12, revoked_at: null, last_used_at: 1, ip: null, user_agent: null } as const;
       assert.deepEqual(await heardFrom(() => store.insertSession({ ...session })), [], 'a new row makes nothing stale');
       assert.deepEqual(await heardFrom(() => store.takeRefresh('s1', 90, 2)), [], 'counting refreshes changes no decision');
@@ -193,15 +194,15 @@ for (const engine of ENGINES) {
       assert.deepEqual(await heardFrom(() => store.revokeSession('s1', 3)), [], 'nothing changed, nothing announced');
       await store.insertSession({ ...session, id: 's2', refresh_token_hash: 'h2' });
       assert.deepEqual(await heardFrom(() => store.revokeUserSessions(user.id, 4)), [{ of: 'user', id: user.id }]);
-      assert.deepEqual(await heardFrom(() => store.updateUser(user.id, { status: 'disabled' })), [{ of: 'user', id: user.id }]);
+      assert.deepEqual(await heardFrom(() => store.updateProfile(user.id, { updated_at: 5 })), [{ of: 'user', id: user.id }]);
       assert.deepEqual(
-        await heardFrom(() => store.transaction(async (tx) => tx.updateUser(user.id, { status: 'active' }))),
+        await heardFrom(() => store.transaction(async (tx) => tx.updateProfile(user.id, { updated_at: 6 }))),
         [{ of: 'user', id: user.id }],
         'inside a transaction, announced after the commit',
       );
       assert.deepEqual(
         await heardFrom(() => store.transaction(async (tx) => {
-          await tx.updateUser(user.id, { status: 'disabled' });
+          await tx.updateProfile(user.id, { updated_at: 7 });
           throw new Error('roll back');
         }).catch(() => {})),
         [],

@@ -21,6 +21,7 @@ export type AuditKind =
   | 'user_deleted'
   | 'signed_out_everywhere'
   | 'users_imported'
+  | 'user_updated_by_import'
   | 'user_migrated';
 
 export interface AuditEvent {

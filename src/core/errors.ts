@@ -20,6 +20,7 @@ export type AuthErrorCode =
   | 'user_exists'
   | 'user_not_found'
   | 'key_not_found'
+  | 'ids_exhausted'
   | 'validation';
 
 export class AuthError extends Error {
@@ -54,6 +55,8 @@ export const PasswordChangeRequired = make('password_change_required');
 export const UserExists = make('user_exists');
 export const UserNotFound = make('user_not_found');
 export const KeyNotFound = make('key_not_found');
+/** No user id is left at or below 2^53 - 1 (src/core/ids.ts). */
+export const IdsExhausted = make('ids_exhausted');
 
 export function TooManyAttempts(message: string, retryAfter?: number): AuthError {
   const error = new AuthError('too_many_attempts', message);

@@ -3,10 +3,11 @@
 // yes, the user is kept here with the password hashed to argon2id, and the old service is never
 // asked about them again (only users without a password hash are ever forwarded).
 import type { User } from '../store/schema.ts';
-import { UniqueViolation } from '../store/store.ts';
+import { IdOutOfRange, UniqueViolation } from '../store/store.ts';
 import type { CoreContext } from './context.ts';
 import { hashPassword } from './passwords.ts';
 import { checkIdentity } from './users.ts';
+import { createUser, Credentials } from './credentials.ts';
 
 export interface UpstreamIdentity {
   username?: string;
@@ -49,13 +50,14 @@ export class LazyMigration {
     const passwordHash = await hashPassword(password);
     const now = this.ctx.clock();
     if (local) {
-      const claimed = await this.ctx.store.transaction(async (tx) => {
-        if (!(await tx.claimPasswordHash(local.id, passwordHash, now))) return false;
-        await this.ctx.audit.record({ kind: 'user_migrated', userId: local.id }, tx);
-        return true;
-      });
+      // Through the one credential path: the stamp moves and anything issued before ends.
+      const claimed = await new Credentials(this.ctx).change(
+        local.id,
+        { password_hash: passwordHash, managed_by: 'local', password_changed_at: now },
+        { kind: 'user_migrated', onlyWithoutPassword: true },
+      );
       // Lost a race with another migration or an admin: the stored password decides, as for anyone.
-      return claimed ? this.ctx.store.userById(local.id) : undefined;
+      return claimed;
     }
     return this.create(loginName, by, identity, passwordHash, now);
   }
@@ -85,13 +87,13 @@ export class LazyMigration {
     };
     try {
       const user = await this.ctx.store.transaction(async (tx) => {
-        const created = await tx.insertUser(row);
+        const created = await createUser(tx, row);
         await this.ctx.audit.record({ kind: 'user_migrated', userId: created.id }, tx);
         return created;
       });
       return user;
     } catch (error) {
-      if (!(error instanceof UniqueViolation)) throw error;
+      if (!(error instanceof UniqueViolation) && !(error instanceof IdOutOfRange)) throw error;
       // A racing login migrated them first, or the other name is someone else's: the local check decides.
       return undefined;
     }

@@ -22,6 +22,7 @@ import { normalizeLogin, type Users } from './users.ts';
 import type { Challenges } from './challenges.ts';
 import { accountOf } from './guard.ts';
 import type { LazyMigration } from './migration.ts';
+import { parseUserId } from './ids.ts';
 
 export interface TokenSet {
   user: User;
@@ -206,7 +207,9 @@ export class Sessions {
     const found = await this.ctx.verifyCache.session(claims.sid, () => this.ctx.store.sessionWithUser({ id: claims.sid }));
     if (!found) {
       // A deleted user takes their sessions with them; otherwise the session was ended and swept.
-      if (!(await this.ctx.store.userById(Number(claims.sub)))) throw UserNotFound('The user no longer exists.');
+      const subject = parseUserId(claims.sub);
+      if (subject === undefined) throw TokenInvalid('The token is not valid.');
+      if (!(await this.ctx.store.userById(subject))) throw UserNotFound('The user no longer exists.');
       throw TokenRevoked('The token has been revoked.');
     }
     const { session, user } = found;

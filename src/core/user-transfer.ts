@@ -1,13 +1,15 @@
 // Users in and out in bulk: import from another system (with its password hashes, plain passwords
 // or none), and export in the same format. Rows are validated one by one and written in batches,
 // each batch in one transaction; the same file imported twice changes nothing the second time.
-import type { NewUser, User, UserStatus, UserUpdate } from '../store/schema.ts';
-import { UniqueViolation, type Store } from '../store/store.ts';
+import type { User, UserStatus } from '../store/schema.ts';
+import { IdOutOfRange, UniqueViolation } from '../store/store.ts';
+import { parseUserId } from './ids.ts';
 import type { CoreContext } from './context.ts';
 import { AuthError } from './errors.ts';
 import { parseHash } from './hash-formats.ts';
 import { checkPasswordPolicy, hashPassword, verifyPassword } from './passwords.ts';
 import { checkIdentity } from './users.ts';
+import { createUsers, Credentials, type CredentialChange, type UserToCreate } from './credentials.ts';
 
 /** The fields of an import or export row; anything else in a row is refused. */
 export const TRANSFER_FIELDS = ['id', 'username', 'email', 'password_hash', 'password', 'status', 'created_at'] as const;
@@ -66,6 +68,13 @@ interface ImportRow {
 
 class RowRejected extends Error {}
 
+/** An update of an existing user: its credentials (through the one credential path) and its creation time. */
+interface Update {
+  user: User;
+  credentials?: CredentialChange;
+  createdAt?: number;
+}
+
 function parseTime(value: string): number {
   const match = ISO_TIME.exec(value.trim());
   if (!match) throw new RowRejected('created_at must be an ISO 8601 time');
@@ -77,7 +86,11 @@ function parseTime(value: string): number {
 }
 
 export class UserTransfer {
-  constructor(private readonly ctx: CoreContext) {}
+  private readonly credentials: Credentials;
+
+  constructor(private readonly ctx: CoreContext) {
+    this.credentials = new Credentials(ctx);
+  }
 
   /** Reads, checks and normalizes one row; throws RowRejected with the reason. */
   private validate(record: ImportRecord): ImportRow {
@@ -106,8 +119,9 @@ export class UserTransfer {
     const idText = get('id', true);
     let id: number | undefined;
     if (idText !== undefined) {
-      id = Number(idText);
-      if (!/^[1-9][0-9]{0,15}$/.test(idText) || !Number.isSafeInteger(id)) throw new RowRejected('id must be a positive integer');
+      id = parseUserId(idText);
+      // Tokens carry ids as JSON numbers, exact only up to 2^53 - 1: a larger id would be a neighbour's.
+      if (id === undefined) throw new RowRejected(`id must be a whole number from 1 to ${Number.MAX_SAFE_INTEGER}`);
     }
 
     const passwordHash = get('password_hash');
@@ -217,7 +231,7 @@ export class UserTransfer {
     const byId = new Map(found.map((u) => [u.id, u]));
     const now = this.ctx.clock();
 
-    type Plan = { insert: NewUser } | { update: { user: User; patch: UserUpdate; endSessions: boolean } } | { reject: string } | 'skip';
+    type Plan = { insert: UserToCreate } | { update: Update } | { reject: string } | 'skip';
     const plan = async (row: ImportRow): Promise<Plan> => {
       const existing = byUsername.get(row.username);
       const idHolder = row.id ? byId.get(row.id) : undefined;
@@ -239,16 +253,18 @@ export class UserTransfer {
 
     try {
       await store.transaction(async (tx) => {
-        await tx.insertUsers(inserts);
-        for (const { user, patch, endSessions } of updates) {
-          await tx.updateUser(user.id, patch);
-          if (endSessions) await this.endSessions(tx, user.id, now);
+        await createUsers(tx, inserts);
+        for (const { user, credentials, createdAt } of updates) {
+          // A new password, status or email goes through the one credential path: the stamp
+          // moves, and every session, code, link and challenge of the old credential ends.
+          if (credentials) await this.credentials.change(user.id, credentials, { kind: 'user_updated_by_import', overridesDisabled: true, tx });
+          if (createdAt !== undefined) await tx.updateProfile(user.id, { created_at: createdAt, updated_at: now });
         }
       });
     } catch (error) {
-      if (!(error instanceof UniqueViolation)) throw error;
-      // Someone else created one of these users meanwhile: go row by row so only that one is refused.
-      if (rows.length === 1) return reject(rows[0].line, 'username, email or id already taken');
+      if (!(error instanceof UniqueViolation) && !(error instanceof IdOutOfRange)) throw error;
+      // Someone else created one of these users meanwhile, or no id is left: go row by row so only that one is refused.
+      if (rows.length === 1) return reject(rows[0].line, error instanceof IdOutOfRange ? 'no user id is left at or below 2^53 - 1' : 'username, email or id already taken');
       for (const row of rows) await this.writeBatch([row], update, counts, reject);
       return;
     }
@@ -260,7 +276,7 @@ export class UserTransfer {
     });
   }
 
-  private async newUser(row: ImportRow, now: number): Promise<NewUser> {
+  private async newUser(row: ImportRow, now: number): Promise<UserToCreate> {
     const { secret } = row;
     const status = row.status ?? 'active';
     return {
@@ -278,11 +294,10 @@ export class UserTransfer {
   }
 
   /** What an update changes, or undefined when the row says what the store already holds. */
-  private async changes(user: User, row: ImportRow, now: number) {
-    const patch: UserUpdate = {};
-    if (row.email !== undefined && row.email !== user.email) patch.email = row.email;
-    if (row.status !== undefined && row.status !== user.status) patch.status = row.status;
-    if (row.createdAt !== undefined && row.createdAt !== user.created_at) patch.created_at = row.createdAt;
+  private async changes(user: User, row: ImportRow, now: number): Promise<Update | undefined> {
+    const credentials: CredentialChange = {};
+    if (row.email !== undefined && row.email !== user.email) credentials.email = row.email;
+    if (row.status !== undefined && row.status !== user.status) credentials.status = row.status;
     const { secret } = row;
     let newHash: string | undefined;
     if (secret.kind === 'hash' && secret.hash !== user.password_hash) newHash = secret.hash;
@@ -290,20 +305,14 @@ export class UserTransfer {
       newHash = await hashPassword(secret.password);
     }
     if (newHash !== undefined) {
-      patch.password_hash = newHash;
-      patch.managed_by = 'local';
-      patch.password_changed_at = (row.status ?? user.status) === 'force_change_password' ? null : now;
+      credentials.password_hash = newHash;
+      credentials.managed_by = 'local';
+      credentials.password_changed_at = (row.status ?? user.status) === 'force_change_password' ? null : now;
     }
-    if (!Object.keys(patch).length) return undefined;
-    patch.updated_at = now;
-    // A new password or a disabled account ends every session, as it does anywhere else.
-    return { user, patch, endSessions: newHash !== undefined || patch.status === 'disabled' };
-  }
-
-  private async endSessions(tx: Store, userId: number, now: number) {
-    await tx.revokeUserSessions(userId, now);
-    await tx.retireCodes(userId, 'reset_code', now);
-    await tx.retireCodes(userId, 'reset_link', now);
+    const createdAt = row.createdAt !== undefined && row.createdAt !== user.created_at ? row.createdAt : undefined;
+    const changesCredentials = Object.keys(credentials).length > 0;
+    if (!changesCredentials && createdAt === undefined) return undefined;
+    return { user, credentials: changesCredentials ? credentials : undefined, createdAt };
   }
 
   /** Every user, by id, in the import format; hashes only when asked for. */

@@ -3,8 +3,10 @@ import type { User, UserStatus } from '../store/schema.ts';
 import { UniqueViolation } from '../store/store.ts';
 import type { CoreContext } from './context.ts';
 import type { AuditKind } from './audit.ts';
-import { CodeMismatch, ExternallyManaged, UserExists, UserNotFound, Validation, type AuthError } from './errors.ts';
+import { ExternallyManaged, IdsExhausted, UserExists, UserNotFound, Validation, type AuthError } from './errors.ts';
 import { checkPasswordPolicy, hashPassword } from './passwords.ts';
+import { createUser, Credentials } from './credentials.ts';
+import { IdOutOfRange } from '../store/store.ts';
 
 const USERNAME = /^[\p{L}\p{M}\p{S}\p{N}\p{P}]{1,128}$/u;
 // No whitespace, control characters or lone surrogates in any part.
@@ -72,7 +74,11 @@ export interface NewUserInput {
 }
 
 export class Users {
-  constructor(private readonly ctx: CoreContext) {}
+  private readonly credentials: Credentials;
+
+  constructor(private readonly ctx: CoreContext) {
+    this.credentials = new Credentials(ctx);
+  }
 
   async create(input: NewUserInput): Promise<User> {
     const { username, email } = checkIdentity(input.username ?? '', input.email);
@@ -84,7 +90,7 @@ export class Users {
     if (password !== undefined) checkPasswordPolicy(password, { minLength: this.ctx.settings.passwordMinLength }, username);
     const now = this.ctx.clock();
     try {
-      const user = await this.ctx.store.insertUser({
+      const user = await createUser(this.ctx.store, {
         username,
         email,
         password_hash: password === undefined ? null : await hashPassword(password),
@@ -98,6 +104,7 @@ export class Users {
       return user;
     } catch (error) {
       if (error instanceof UniqueViolation) throw UserExists('a user with that username or email already exists');
+      if (error instanceof IdOutOfRange) throw IdsExhausted('no user id is left at or below 2^53 - 1; see "Migrating users" in the README');
       throw error;
     }
   }
@@ -115,28 +122,19 @@ export class Users {
   /** Disabling also ends every session, so tokens already out stop working at once. */
   async disable(ref: UserRef): Promise<User> {
     const user = await this.find(ref);
-    const now = this.ctx.clock();
-    const updated = await this.ctx.store.transaction(async (tx) => {
-      // The row (and its new stamp) first, so no login or reset that read the user before can
-      // open a session or issue a secret after; then what is already out.
-      const disabled = await tx.updateCredentials(user.id, { status: 'disabled', updated_at: now });
-      if (!disabled) throw UserNotFound('No such user.');
-      await tx.revokeUserSessions(user.id, now);
-      await tx.retireCodes(user.id, undefined, now);
-      await this.ctx.audit.record({ kind: 'user_disabled', userId: user.id }, tx);
-      return disabled;
-    });
-    return updated;
+    const disabled = await this.credentials.change(user.id, { status: 'disabled' }, { kind: 'user_disabled' });
+    if (!disabled) throw UserNotFound('No such user.');
+    return disabled;
   }
 
   async enable(ref: UserRef): Promise<User> {
     const user = await this.find(ref);
     if (user.status !== 'disabled') return user;
-    const now = this.ctx.clock();
     // A user who never set their own password still has to.
     const status: UserStatus = user.managed_by === 'local' && user.password_changed_at === null ? 'force_change_password' : 'active';
-    await this.ctx.audit.record({ kind: 'user_enabled', userId: user.id });
-    return (await this.ctx.store.updateUser(user.id, { status, updated_at: now }))!;
+    const enabled = await this.credentials.change(user.id, { status }, { kind: 'user_enabled', overridesDisabled: true });
+    if (!enabled) throw UserNotFound('No such user.');
+    return enabled;
   }
 
   async remove(ref: UserRef): Promise<void> {
@@ -216,21 +214,16 @@ export class Users {
     const previous = user.password_hash;
     if (previous === null) return user;
     const next = await hashPassword(password);
-    const replaced = await this.ctx.store.transaction(async (tx) => {
-      if (!(await tx.replacePasswordHash(user.id, previous, next))) return false;
-      await this.ctx.audit.record({ kind: 'password_rehashed', userId: user.id }, tx);
-      return true;
-    });
-    return replaced ? { ...user, password_hash: next } : user;
+    return (await this.credentials.rehash(user, previous, next)) ? { ...user, password_hash: next } : user;
   }
 
   /**
-   * The one way a password changes: new hash, new status, a new security stamp, every session
-   * but `keepSessionId` revoked and every outstanding secret (reset codes and links, challenge
-   * sessions) retired, in one transaction. `consumeCodeId` burns the one-time code that
-   * authorised it; `unchangedSince` refuses the change (with its error) when the user's stamp has
-   * moved since the caller checked their password, so the last of two racing changes cannot
-   * silently win with a password it never proved.
+   * A password change (through the one credential path, src/core/credentials.ts): new hash, new
+   * status, a new security stamp, every session but `keepSessionId` revoked and every outstanding
+   * secret (reset codes and links, challenge sessions) retired, in one transaction. `consumeCodeId`
+   * burns the one-time code that authorised it; `unchangedSince` refuses the change (with its
+   * error) when the user's stamp has moved since the caller checked their password, so the last
+   * of two racing changes cannot silently win with a password it never proved.
    */
   async applyPassword(
     user: User,
@@ -243,29 +236,16 @@ export class Users {
       kind: AuditKind;
     },
   ): Promise<User> {
-    const now = this.ctx.clock();
-    return this.ctx.store.transaction(async (tx) => {
-      // The user row first: every credential change takes its lock before anything else, so two
-      // of them queue up there instead of deadlocking over codes and sessions on PostgreSQL.
-      const updated = await tx.updateCredentials(
-        user.id,
-        {
-          password_hash: passwordHash,
-          status: options.status ?? 'active',
-          password_changed_at: options.status === 'force_change_password' ? null : now,
-          updated_at: now,
-        },
-        options.unchangedSince?.stamp,
-      );
-      if (!updated) throw options.unchangedSince?.orElse() ?? UserNotFound('No such user.');
-      if (options.consumeCodeId && !(await tx.consumeCode(options.consumeCodeId, now))) {
-        throw CodeMismatch('this code was already used');
-      }
-      await tx.revokeUserSessions(user.id, now, options.keepSessionId);
-      // Secrets sent before the change must not undo it.
-      await tx.retireCodes(user.id, undefined, now);
-      await this.ctx.audit.record({ kind: options.kind, userId: user.id }, tx);
-      return updated;
-    });
+    const updated = await this.credentials.change(
+      user.id,
+      {
+        password_hash: passwordHash,
+        status: options.status ?? 'active',
+        password_changed_at: options.status === 'force_change_password' ? null : this.ctx.clock(),
+      },
+      { kind: options.kind, keepSessionId: options.keepSessionId, consumeCodeId: options.consumeCodeId, unchangedSince: options.unchangedSince?.stamp },
+    );
+    if (!updated) throw options.unchangedSince?.orElse() ?? UserNotFound('No such user.');
+    return updated;
   }
 }

@@ -4,6 +4,15 @@ import type { FastifyInstance } from 'fastify';
 import type { Core } from '../core/index.ts';
 import type { AuthError } from '../core/errors.ts';
 import { publicUser, type UserRef } from '../core/users.ts';
+import { parseUserId } from '../core/ids.ts';
+import { Validation } from '../core/errors.ts';
+
+/** An id from a path or query string, exactly, from 1 to 2^53 - 1; else a 400 naming the field. */
+function userIdOf(text: string, field: string): number {
+  const id = parseUserId(text);
+  if (id === undefined) throw Validation(`${field} must be a user id from 1 to ${Number.MAX_SAFE_INTEGER}`, field);
+  return id;
+}
 import { checkBearer, useDialectErrors, type DialectErrors } from './common.ts';
 import { BodyTooLarge, capBytes, jsonLines } from '../transfer/records.ts';
 import type { ImportReject } from '../core/user-transfer.ts';
@@ -18,6 +27,7 @@ const errors: DialectErrors = {
     user_exists: as(409),
     user_not_found: as(404),
     key_not_found: as(404),
+    ids_exhausted: as(409),
     externally_managed: as(409),
   },
   badRequest: (problem) => ({ status: problem.status, body: { error: 'validation', message: problem.message, fields: problem.fields } }),
@@ -43,8 +53,8 @@ const ADDRESSINGS = [
   },
   {
     prefix: '/user-ids/:user',
-    params: { type: 'object', required: ['user'], properties: { user: { type: 'string', pattern: '^[1-9][0-9]{0,14}$' } } },
-    ref: (param: string): UserRef => ({ id: Number(param) }),
+    params: { type: 'object', required: ['user'], properties: { user: { type: 'string', pattern: '^[1-9][0-9]{0,15}$' } } },
+    ref: (param: string): UserRef => ({ id: userIdOf(param, 'user') }),
   },
 ] as const;
 
@@ -130,13 +140,13 @@ export async function adminRoutes(
         querystring: {
           type: 'object',
           // 1 to 1000, as `latchkey users list --limit`: a larger page is refused, not silently cut.
-          properties: { limit: { type: 'string', pattern: '^(?:[1-9][0-9]{0,2}|1000)$' }, after: { type: 'string', pattern: '^[0-9]{1,15}$' } },
+          properties: { limit: { type: 'string', pattern: '^(?:[1-9][0-9]{0,2}|1000)$' }, after: { type: 'string', pattern: '^(?:0|[1-9][0-9]{0,15})$' } },
         },
       },
     },
     async (request) => {
       const { limit, after } = request.query;
-      const users = await core.users.list({ limit: limit ? Number(limit) : undefined, afterId: after ? Number(after) : undefined });
+      const users = await core.users.list({ limit: limit ? Number(limit) : undefined, afterId: after && after !== '0' ? userIdOf(after, 'after') : undefined });
       return { users: users.map(publicUser), next_after: users.length ? users[users.length - 1].id : null };
     },
   );

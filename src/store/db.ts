@@ -91,6 +91,12 @@ const CLOSE_TIMEOUT_SECONDS = 5;
 /** A connection idle this long is closed (postgres.js reopens one when needed), seconds. */
 const IDLE_TIMEOUT_SECONDS = 300;
 
+function exactNumber(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value)) throw new RangeError('a bigint column holds a value past 2^53 - 1');
+  return value;
+}
+
 export function connect(options: { databaseUrl?: string; dataDir: string; timeoutMs?: number }): Connection {
   const health = new StoreHealth();
   if (options.databaseUrl) {
@@ -108,8 +114,9 @@ export function connect(options: { databaseUrl?: string; dataDir: string; timeou
       // session left in a transaction by a vanished client gives its locks back.
       connection: { statement_timeout: deadlineMs, idle_in_transaction_session_timeout: deadlineMs * 2 } as any,
       onnotice: () => {},
-      // Epoch-millisecond columns are bigint; they fit a JS number exactly until the year 287396.
-      types: { bigint: { to: 20, from: [20], serialize: (v: number) => String(v), parse: (v: string) => Number(v) } } as any,
+      // Epoch-millisecond columns and ids are bigint: read as numbers, exactly or not at all (a
+      // value past 2^53 - 1 would be read as a neighbour; ids are kept below it, migration 0008).
+      types: { bigint: { to: 20, from: [20], serialize: (v: number) => String(v), parse: exactNumber } } as any,
     });
     const url = new URL(options.databaseUrl);
     const db = new Kysely<Database>({ dialect: new GuardedPostgresDialect({ postgres: client }, health, deadline) });

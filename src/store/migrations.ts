@@ -123,6 +123,24 @@ function migrations(engine: Engine): Record<string, Migration> {
         await db.schema.createIndex('audit_events_at').on('audit_events').column('at').execute();
       },
     },
+    // Ids are JSON numbers, exact only up to 2^53 - 1 (src/core/ids.ts): the store refuses a larger
+    // one, imported or handed out after an imported one, rather than let two accounts share a
+    // `sub`.
+    '0008_user_id_bounds': {
+      async up(db: Kysely<any>) {
+        const max = Number.MAX_SAFE_INTEGER;
+        if (engine === 'postgres') {
+          await sql`alter table users add constraint users_id_exact check (id between 1 and ${sql.lit(max)})`.execute(db);
+          await sql`alter table users alter column id set maxvalue ${sql.lit(max)}`.execute(db);
+        } else {
+          for (const event of ['insert', 'update of id']) {
+            await sql`create trigger ${sql.raw(`users_id_exact_${event.split(' ')[0]}`)} after ${sql.raw(event)} on users
+              when new.id < 1 or new.id > ${sql.lit(max)}
+              begin select raise(abort, 'user id out of range'); end`.execute(db);
+          }
+        }
+      },
+    },
   };
 }
 

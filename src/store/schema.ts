@@ -1,5 +1,5 @@
 // Row types for the one schema both engines share. Times are epoch milliseconds.
-import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { Generated, Insertable, Selectable } from 'kysely';
 
 export type UserStatus = 'active' | 'force_change_password' | 'disabled';
 export type ManagedBy = 'local' | 'external';
@@ -93,7 +93,6 @@ export interface Database {
 
 export type User = Selectable<UsersTable>;
 export type NewUser = Insertable<UsersTable>;
-export type UserUpdate = Updateable<UsersTable>;
 export type Session = Selectable<SessionsTable>;
 export type OneTimeCode = Selectable<OneTimeCodesTable>;
 export type SigningKeyRow = Selectable<SigningKeysTable>;

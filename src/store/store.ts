@@ -4,14 +4,12 @@ import type {
   AuditEventsTable,
   CodePurpose,
   Database,
-  NewUser,
   OneTimeCode,
   Session,
   SigningKeyRow,
   User,
-  UserStatus,
-  UserUpdate,
 } from './schema.ts';
+import type { CredentialKey } from './credentials.ts';
 import { connect, migrate, type Connection } from './db.ts';
 import { withDeadline } from './faults.ts';
 import { ChangeFeed, ChangeTracker, type Change } from './changes.ts';
@@ -22,8 +20,16 @@ import { prepared } from './prepared.ts';
 import type { TallyStore } from '../core/limits.ts';
 
 export class UniqueViolation extends Error {}
+/** A user id past 2^53 - 1 was asked for, or would have been handed out (migration 0008). */
+export class IdOutOfRange extends Error {}
 
-function isUniqueViolation(error: unknown): boolean {
+export function isIdOutOfRange(error: unknown): boolean {
+  const e = error as { code?: string; message?: string };
+  // PostgreSQL: the check constraint, or the identity at its maximum; SQLite: the trigger.
+  return e?.code === '23514' || e?.code === '2200H' || (e?.code === 'SQLITE_CONSTRAINT_TRIGGER' && /user id out of range/.test(e.message ?? ''));
+}
+
+export function isUniqueViolation(error: unknown): boolean {
   const e = error as { code?: string };
   return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE';
 }
@@ -161,15 +167,6 @@ export class Store {
 
   // ---- users
 
-  async insertUser(user: NewUser): Promise<User> {
-    try {
-      return await this.db.insertInto('users').values(user).returningAll().executeTakeFirstOrThrow();
-    } catch (error) {
-      if (isUniqueViolation(error)) throw new UniqueViolation('username or email already taken');
-      throw error;
-    }
-  }
-
   userById(id: number): Promise<User | undefined> {
     return this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
   }
@@ -198,20 +195,6 @@ export class Store {
       .execute();
   }
 
-  /** Many users in one statement per shape (rows with and without an id); all or none. */
-  async insertUsers(users: NewUser[]): Promise<void> {
-    const withId = users.filter((u) => u.id !== undefined);
-    const withoutId = users.filter((u) => u.id === undefined);
-    try {
-      for (const group of [withId, withoutId]) {
-        if (group.length) await this.db.insertInto('users').values(group).execute();
-      }
-    } catch (error) {
-      if (isUniqueViolation(error)) throw new UniqueViolation('username, email or id already taken');
-      throw error;
-    }
-  }
-
   /**
    * After users were inserted with their own ids: PostgreSQL's identity sequence does not see
    * them, so move it past the largest id (SQLite's AUTOINCREMENT does this by itself).
@@ -236,27 +219,22 @@ export class Store {
       .execute();
   }
 
-  async updateUser(id: number, patch: UserUpdate): Promise<User | undefined> {
-    try {
-      return await this.db.updateTable('users').set(patch).where('id', '=', id).returningAll().executeTakeFirst();
-    } catch (error) {
-      if (isUniqueViolation(error)) throw new UniqueViolation('username or email already taken');
-      throw error;
-    }
+  /**
+   * The columns of a user that are no credential (see src/store/credentials.ts for those): picked
+   * one by one, so no wider object can smuggle a credential column through.
+   */
+  async updateProfile(id: number, patch: { created_at?: number; updated_at: number }): Promise<void> {
+    const set = patch.created_at === undefined ? { updated_at: patch.updated_at } : { created_at: patch.created_at, updated_at: patch.updated_at };
+    await this.db.updateTable('users').set(set).where('id', '=', id).execute();
   }
 
   /**
-   * Replaces a password hash only if it is still `expected`: a rehash at login must never
-   * overwrite a password that was changed while that login was being checked.
+   * The query builder, for src/store/credentials.ts alone: only it holds the key, and only
+   * src/core/credentials.ts may import it, so every credential write takes the one core path.
    */
-  async replacePasswordHash(id: number, expected: string, next: string): Promise<boolean> {
-    const result = await this.db
-      .updateTable('users')
-      .set({ password_hash: next })
-      .where('id', '=', id)
-      .where('password_hash', '=', expected)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+  credentialWriter(key: CredentialKey): Kysely<Database> | Transaction<Database> {
+    void key;
+    return this.db;
   }
 
   /**
@@ -273,41 +251,6 @@ export class Store {
       .where('status', '!=', 'disabled');
     if (this.engine === 'postgres') query = query.forShare();
     return (await query.executeTakeFirst()) !== undefined;
-  }
-
-  /**
-   * Sets a user's credentials and status and bumps their security stamp, which voids every
-   * request that read the user before. A disabled user stays disabled whatever `status` says
-   * (decided in the row, so a racing disable always wins). With `expectStamp`, only if nothing
-   * changed the credentials since that stamp was read; undefined otherwise.
-   */
-  async updateCredentials(
-    id: number,
-    change: { status: UserStatus; updated_at: number; password_hash?: string; password_changed_at?: number | null },
-    expectStamp?: number,
-  ): Promise<User | undefined> {
-    const { status, ...rest } = change;
-    let query = this.db
-      .updateTable('users')
-      .set((eb) => ({
-        ...rest,
-        status: sql<UserStatus>`case when status = 'disabled' then 'disabled' else ${status} end`,
-        security_stamp: eb('security_stamp', '+', 1),
-      }))
-      .where('id', '=', id);
-    if (expectStamp !== undefined) query = query.where('security_stamp', '=', expectStamp);
-    return query.returningAll().executeTakeFirst();
-  }
-
-  /** Gives a user without a password hash this one, as a local user; false when they have one by now. */
-  async claimPasswordHash(id: number, passwordHash: string, now: number): Promise<boolean> {
-    const result = await this.db
-      .updateTable('users')
-      .set({ password_hash: passwordHash, managed_by: 'local', password_changed_at: now, updated_at: now })
-      .where('id', '=', id)
-      .where('password_hash', 'is', null)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
   }
 
   async deleteUser(id: number): Promise<boolean> {

@@ -1,0 +1,101 @@
+// The only module that writes a user's credential columns (password_hash, status, email,
+// managed_by, security_stamp) or creates a user. Only src/core/credentials.ts may import it (the
+// dependency rule, and test/credential-writers.test.ts), so every such write goes through the one
+// core operation that bumps the security stamp and retires what the old credential vouched for.
+import { sql } from 'kysely';
+import type { ManagedBy, NewUser, User, UserStatus } from './schema.ts';
+import { IdOutOfRange, isIdOutOfRange, isUniqueViolation, UniqueViolation, type Store } from './store.ts';
+
+declare const credentialBrand: unique symbol;
+/** What opens the store's user writes; its one value never leaves this module. */
+export type CredentialKey = { readonly [credentialBrand]: true };
+const KEY = Object.freeze({}) as CredentialKey;
+
+/** A new user as created: the security stamp is the store's to start. */
+export type UserToCreate = Omit<NewUser, 'security_stamp'>;
+
+export async function insertUser(store: Store, user: UserToCreate): Promise<User> {
+  try {
+    return await store.credentialWriter(KEY).insertInto('users').values(user).returningAll().executeTakeFirstOrThrow();
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new UniqueViolation('username or email already taken');
+    if (isIdOutOfRange(error)) throw new IdOutOfRange('no user id is left at or below 2^53 - 1');
+    throw error;
+  }
+}
+
+/** Many users in one statement per shape (rows with and without an id); all or none. */
+export async function insertUsers(store: Store, users: UserToCreate[]): Promise<void> {
+  const withId = users.filter((u) => u.id !== undefined);
+  const withoutId = users.filter((u) => u.id === undefined);
+  try {
+    for (const group of [withId, withoutId]) {
+      if (group.length) await store.credentialWriter(KEY).insertInto('users').values(group).execute();
+    }
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new UniqueViolation('username, email or id already taken');
+    if (isIdOutOfRange(error)) throw new IdOutOfRange('no user id is left at or below 2^53 - 1');
+    throw error;
+  }
+}
+
+export interface CredentialWrite {
+  password_hash?: string | null;
+  status?: UserStatus;
+  email?: string | null;
+  managed_by?: ManagedBy;
+  password_changed_at?: number | null;
+  updated_at: number;
+}
+
+export interface WriteConditions {
+  /** Only if the stamp is still this one (nothing changed the credentials since it was read). */
+  expectStamp?: number;
+  /** Only if the user has no password hash yet (a lazy migration's claim). */
+  withoutPassword?: boolean;
+  /** A disabled user stays disabled whatever `status` says (decided in the row, so a racing disable wins). */
+  keepDisabled: boolean;
+}
+
+/**
+ * Writes credentials and bumps the security stamp, which voids every request that read the user
+ * before; undefined when no row matched the conditions.
+ */
+export async function writeCredentials(store: Store, id: number, change: CredentialWrite, when: WriteConditions): Promise<User | undefined> {
+  const { status, ...rest } = change;
+  let query = store
+    .credentialWriter(KEY)
+    .updateTable('users')
+    .set((eb) => ({
+      ...rest,
+      ...(status === undefined
+        ? {}
+        : { status: when.keepDisabled ? sql<UserStatus>`case when status = 'disabled' then 'disabled' else ${status} end` : status }),
+      security_stamp: eb('security_stamp', '+', 1),
+    }))
+    .where('id', '=', id);
+  if (when.expectStamp !== undefined) query = query.where('security_stamp', '=', when.expectStamp);
+  if (when.withoutPassword) query = query.where('password_hash', 'is', null);
+  try {
+    return await query.returningAll().executeTakeFirst();
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new UniqueViolation('email already taken');
+    throw error;
+  }
+}
+
+/**
+ * The rehash at login (same secret, a better hash): replaces the hash only if it is still
+ * `expected`, so it never overwrites a password changed while that login was being checked. Not
+ * a credential change: the stamp stays.
+ */
+export async function replacePasswordHash(store: Store, id: number, expected: string, next: string): Promise<boolean> {
+  const result = await store
+    .credentialWriter(KEY)
+    .updateTable('users')
+    .set({ password_hash: next })
+    .where('id', '=', id)
+    .where('password_hash', '=', expected)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
+}
