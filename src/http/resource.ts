@@ -172,7 +172,11 @@ export async function resourceRoutes(app: FastifyInstance, { core, issuer, publi
   const ready = async (request: FastifyRequest, reply: FastifyReply) => {
     try {
       await core.store.ping();
-      return { status: 'ok' };
+      // Redis unreachable: logins still work, on the store's counts (lockouts are kept there
+      // anyway). Ready, so a load balancer does not take every instance out over a shared
+      // Redis, and saying what is degraded.
+      const limits = core.guard.degraded();
+      return limits ? { status: 'degraded', limits } : { status: 'ok' };
     } catch (err) {
       request.log.error({ err }, 'store unreachable');
       return reply.code(503).send({ status: 'unavailable' });
