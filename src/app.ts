@@ -82,9 +82,9 @@ export async function openServices(config: Config, log: Logger, options: OpenOpt
     // Not in workers: files come and go in the data dir while peers serve (mail being renamed
     // into the outbox, SQLite's journals), and a chmod of one just gone would fail the start.
     if (!options.worker) makeOwnerOnly(config.dataDir);
-    if (config.redisUrl) limits = await openRedisLimits(config.redisUrl, config.redisPrefix, tallies, clock, log, announce);
+    if (config.redisUrl) limits = await openRedisLimits(config, tallies, clock, log, announce);
     else {
-      limits = limitsOn(tallies, 'store', clock, () => tallies.close());
+      limits = limitsOn(tallies, 'store', clock, { close: () => tallies.close() });
       if (announce) log.info({ limits: 'store' }, 'limits: counted in the store (REDIS_URL is not set)');
     }
     const background = new Background((err, what) => log.error({ err }, `${what} failed`));
@@ -128,36 +128,59 @@ function logStore(log: Logger, store: string, migrated: string[]): void {
 }
 
 /**
- * Limits shared through Redis. Redis down at start is not fatal, as it is not later: the limits
- * count in the store meanwhile, and the log says so.
+ * Limits shared through Redis. Redis down or hung at start is not fatal, as it is not later: the
+ * limits count in the store meanwhile (lockouts always do), the log says so, and /ready says
+ * degraded. Every Redis call, the connection at start included, has LATCHKEY_REDIS_TIMEOUT_MS.
  */
-async function openRedisLimits(redisUrl: string, prefix: string, tallies: Tallies, clock: () => number, log: Logger, announce: boolean): Promise<Limits> {
-  const where = withoutCredentials(redisUrl);
-  // No offline queue: while Redis is down a command fails at once and the limits count in
-  // the store meanwhile, instead of holding the login until Redis returns.
-  const client = new Redis(redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 5_000 });
-  let state: 'connecting' | 'up' | 'down' = 'connecting';
+async function openRedisLimits(config: Config, tallies: Tallies, clock: () => number, log: Logger, announce: boolean): Promise<Limits> {
+  const where = withoutCredentials(config.redisUrl!);
+  const timeoutMs = config.redisTimeoutMs;
+  // No offline queue and no retries: while Redis is down a command fails at once; while it hangs,
+  // at its deadline. Either way the limits count in the store, and the login does not wait.
+  const client = new Redis(config.redisUrl!, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+  });
   let lastError: unknown;
-  client.on('error', (err) => {
-    lastError = err;
-    if (state === 'up') log.warn({ err: err.message, redis: where }, `redis at ${where} unavailable; limits count in the store meanwhile`);
-    if (state !== 'connecting') state = 'down';
+  client.on('error', (err) => (lastError = err));
+  const why = (error: unknown) =>
+    /timed out/i.test((error as Error)?.message ?? '') ? `no answer within ${timeoutMs} ms` : (networkReason(error) ?? (error as Error)?.message ?? String(error));
+  const redis = redisTallies(client, config.redisPrefix, tallies, {
+    clock,
+    probeMs: Math.max(timeoutMs, 1_000),
+    onChange(up, error) {
+      if (up) log.info({ redis: where }, `redis at ${where} is back; limits are counted there again`);
+      else log.warn({ redis: where, err: why(error) }, `REDIS_URL: ${where} does not answer (${why(error)}); limits count in the store until it does`);
+    },
   });
-  client.on('ready', () => {
-    if (state === 'down') log.info({ redis: where }, `redis at ${where} is back; limits are counted there again`);
-    state = 'up';
+  const limits = limitsOn(redis, 'redis', clock, {
+    durable: tallies,
+    degraded: () => (redis.up ? undefined : `REDIS_URL: ${where} does not answer; limits count in the store`),
+    async close() {
+      redis.stop();
+      client.disconnect();
+      await tallies.close();
+    },
   });
-  const limits = limitsOn(redisTallies(client, prefix, tallies), 'redis', clock, async () => {
-    client.disconnect();
-    await tallies.close();
-  });
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await client.connect();
+    // connectTimeout covers the TCP connection only; a port that accepts and never answers
+    // would hold the start at Redis's first command.
+    await Promise.race([
+      client.connect(),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('Connection timed out')), timeoutMs))),
+    ]);
+    redis.start(true);
     if (announce) log.info({ limits: 'redis', redis: where }, `limits: shared through Redis at ${where}`);
   } catch (error) {
-    state = 'down';
-    const why = networkReason(lastError) ?? networkReason(error) ?? (lastError as Error)?.message ?? (error as Error).message;
-    log.warn({ limits: 'store', redis: where, err: why }, `REDIS_URL: cannot reach ${where}: ${why}; limits count in the store until Redis answers (retrying)`);
+    redis.start(false);
+    const reason = networkReason(lastError) ?? why(error);
+    log.warn({ limits: 'store', redis: where, err: reason }, `REDIS_URL: cannot reach ${where}: ${reason}; limits count in the store until Redis answers (retrying)`);
+  } finally {
+    clearTimeout(timer);
   }
   return limits;
 }

@@ -29,6 +29,8 @@ export interface Config {
   redisUrl?: string;
   /** Prefix of every Redis key, so deployments can share one Redis. */
   redisPrefix: string;
+  /** Deadline of every Redis call (and of connecting at start); past it, limits count in the store. */
+  redisTimeoutMs: number;
   smtpUrl?: string;
   mailFrom: string;
   publicUrl: string;
@@ -190,6 +192,7 @@ export function loadConfig(env: Env = process.env): Config {
     dbTimeoutMs: int(env, 'LATCHKEY_DB_TIMEOUT_MS', 5000, 100),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     redisPrefix: env.LATCHKEY_REDIS_PREFIX || 'latchkey',
+    redisTimeoutMs: int(env, 'LATCHKEY_REDIS_TIMEOUT_MS', 1000, 10),
     smtpUrl: url(env, 'LATCHKEY_SMTP_URL', ['smtp:', 'smtps:']),
     mailFrom: env.LATCHKEY_MAIL_FROM || 'Latchkey <no-reply@localhost>',
     publicUrl,

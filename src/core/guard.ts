@@ -73,14 +73,22 @@ export class Guard {
   ) {
     const s = settings;
     this.ip = limits.counter({ name: 'ip', points: s.ipRateLimit, durationSeconds: 60 });
-    this.loginIp = limits.counter({ name: 'login-ip', points: s.lockoutThreshold, durationSeconds: s.lockoutSeconds, blockSeconds: s.lockoutSeconds });
+    // Lockouts count in the store even with Redis: they hold through its outages, and guesses
+    // before and during one are one budget (limits.ts, Rule.durable).
+    this.loginIp = limits.counter({ name: 'login-ip', points: s.lockoutThreshold, durationSeconds: s.lockoutSeconds, blockSeconds: s.lockoutSeconds, durable: true });
     // Its own arithmetic (the growing delay) decides; the points only bound the count.
-    this.loginAccount = limits.counter({ name: 'login-account', points: Number.MAX_SAFE_INTEGER, durationSeconds: s.accountWindowSeconds });
-    this.mailIp = limits.counter({ name: 'mail-ip', points: s.resetMailsPerAccountIp, durationSeconds: HOUR });
+    this.loginAccount = limits.counter({ name: 'login-account', points: Number.MAX_SAFE_INTEGER, durationSeconds: s.accountWindowSeconds, durable: true });
+    // The budgets of mails to one account are the victim's too.
+    this.mailIp = limits.counter({ name: 'mail-ip', points: s.resetMailsPerAccountIp, durationSeconds: HOUR, durable: true });
     this.mailFrom = limits.counter({ name: 'mail-from', points: s.resetMailsPerIp, durationSeconds: HOUR });
-    this.mailAccount = limits.counter({ name: 'mail-account', points: s.resetMailsPerAccount, durationSeconds: HOUR });
-    this.codeIp = limits.counter({ name: 'code-ip', points: s.codeAttemptsPerIp, durationSeconds: s.codeWindowSeconds });
+    this.mailAccount = limits.counter({ name: 'mail-account', points: s.resetMailsPerAccount, durationSeconds: HOUR, durable: true });
+    this.codeIp = limits.counter({ name: 'code-ip', points: s.codeAttemptsPerIp, durationSeconds: s.codeWindowSeconds, durable: true });
     this.operatorToken = limits.counter({ name: 'operator-token', points: OPERATOR_TOKEN_GUESSES, durationSeconds: 15 * 60 });
+  }
+
+  /** Why the limits do not count where configured (Redis unreachable), or undefined. */
+  degraded(): string | undefined {
+    return this.limits.degraded();
   }
 
   /** Every unauthenticated request spends one of its client IP's budget; over it, 429. */
@@ -163,11 +171,10 @@ export class Guard {
   /** What an operator sees: whether the account, or any address, is locked out of it. */
   async lockState(user: Pick<User, 'id'>): Promise<LockState> {
     const account = accountOf(user, '');
-    const now = this.limits.clock();
     const tally = await this.loginAccount.tally(account);
     const wait = this.accountWait(tally);
-    const prefix = `login-ip:${account}|`;
-    const ips = (await this.limits.tallies.list(prefix, now))
+    const prefix = `${account}|`;
+    const ips = (await this.loginIp.list(prefix))
       .filter(({ tally: t }) => t.count >= this.settings.lockoutThreshold)
       .map(({ key, tally: t }) => ({ ip: key.slice(prefix.length), until: new Date(t.resetAt).toISOString() }));
     return {

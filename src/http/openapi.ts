@@ -48,6 +48,7 @@ const adminUserWithLockout = {
   required: [...(adminUser.required as string[]), 'lockout'],
 };
 const status = obj({ status: str });
+const readyStatus = obj({ status: str, limits: str }, ['status']);
 
 /** Each API's error body, the `default` response of its routes. */
 const ERRORS: [prefix: string, tag: string, error: Schema | undefined][] = [
@@ -125,8 +126,8 @@ const RESPONSES: Record<string, Operation> = {
   },
   'GET /health': { summary: 'Liveness', responses: { 200: ok('Up', status) } },
   'GET /healthz': { summary: 'Liveness (alias of /health)', responses: { 200: ok('Up', status) } },
-  'GET /ready': { summary: 'Readiness: the store answers', responses: { 200: ok('Ready', status), 503: ok('The store does not answer', status) } },
-  'GET /readyz': { summary: 'Readiness (alias of /ready)', responses: { 200: ok('Ready', status), 503: ok('The store does not answer', status) } },
+  'GET /ready': { summary: 'Readiness: the store answers', responses: { 200: ok('Ready; status "degraded", with limits saying why, while Redis does not answer', readyStatus), 503: ok('The store does not answer', status) } },
+  'GET /readyz': { summary: 'Readiness (alias of /ready)', responses: { 200: ok('Ready; status "degraded", with limits saying why, while Redis does not answer', readyStatus), 503: ok('The store does not answer', status) } },
   'GET /': { summary: 'What this server serves, and how to turn on what is off', responses: { 200: ok('The index', obj({ service: str })) } },
   'GET /metrics': { summary: 'Prometheus metrics (a bearer token when LATCHKEY_METRICS_TOKEN is set)', security: 'metricsToken', responses: {} },
   'GET /reset-password': { summary: 'The hosted reset form for a link (HTML)', responses: {} },

@@ -188,7 +188,11 @@ export async function resourceRoutes(app: FastifyInstance, { core, issuer, publi
       request.log.warn({ why: problem }, 'not ready: a recent write failed');
       return reply.code(503).header('retry-after', String(STORE_RETRY_AFTER_SECONDS)).send({ status: 'unavailable' });
     }
-    return { status: 'ok' };
+    // Redis unreachable: logins still work, on the store's counts (lockouts are kept there
+    // anyway). Ready, so a load balancer does not take every instance out over a shared Redis,
+    // and saying what is degraded.
+    const limits = core.guard.degraded();
+    return limits ? { status: 'degraded', limits } : { status: 'ok' };
   };
   for (const url of ['/health', '/healthz']) app.get(url, health);
   for (const url of ['/ready', '/readyz']) app.get(url, ready);

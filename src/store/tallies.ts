@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
-import type { Tally, TallyStore } from '../core/limits.ts';
+import type { Tally, StoreTallies } from '../core/limits.ts';
 import type { LimitTalliesTable } from './schema.ts';
 
 export interface TallyDatabase {
@@ -20,7 +20,7 @@ const toTally = (row: { count: number; reset_at: number; last_at: number }): Tal
 });
 
 /** Tallies in the limit_tallies table of `db`; `close` ends what this module opened itself. */
-export function sqlTallies(db: Kysely<TallyDatabase>, close: () => Promise<void> = async () => {}): TallyStore & { close(): Promise<void> } {
+export function sqlTallies(db: Kysely<TallyDatabase>, close: () => Promise<void> = async () => {}): StoreTallies & { close(): Promise<void> } {
   const under = (prefix: string) => sql<boolean>`substr(name, 1, ${prefix.length}) = ${prefix}`;
   return {
     close,
@@ -52,6 +52,20 @@ export function sqlTallies(db: Kysely<TallyDatabase>, close: () => Promise<void>
     },
     async delete(key, options) {
       await db.deleteFrom('limit_tallies').where(options?.prefix ? under(key) : sql<boolean>`name = ${key}`).execute();
+    },
+    async take(prefix, now) {
+      const { rows } = await sql<{ name: string; count: number; reset_at: number; last_at: number }>`
+        delete from limit_tallies where ${under(prefix)} returning name, count, reset_at, last_at`.execute(db);
+      return rows.filter((row) => Number(row.reset_at) > now).map((row) => ({ key: row.name, tally: toTally(row) }));
+    },
+    async merge(key, tally, now) {
+      // One statement, as add: racing writers of the key lose no count.
+      await sql`
+        insert into limit_tallies (name, count, reset_at, last_at) values (${key}, ${tally.count}, ${tally.resetAt}, ${tally.lastAt})
+        on conflict (name) do update set
+          count = case when limit_tallies.reset_at <= ${now} then excluded.count else limit_tallies.count + excluded.count end,
+          reset_at = case when limit_tallies.reset_at <= ${now} or limit_tallies.reset_at < excluded.reset_at then excluded.reset_at else limit_tallies.reset_at end,
+          last_at = case when limit_tallies.reset_at <= ${now} or limit_tallies.last_at < excluded.last_at then excluded.last_at else limit_tallies.last_at end`.execute(db);
     },
     async sweep(now) {
       await db.deleteFrom('limit_tallies').where('reset_at', '<=', now).execute();
