@@ -1,6 +1,7 @@
 // The one place that reads the environment. Everything else receives a Config.
 import path from 'node:path';
 import { SIGNING_ALGS, type SigningAlg } from './core/keys.ts';
+import { DEFAULT_FOREIGN_HASH_MAX_COST, FOREIGN_HASH_MAX_COST_CEILING } from './core/passwords.ts';
 
 export interface DialectLifetimes {
   /** Wikimedia Enterprise: access and ID token lifetime, seconds. */
@@ -87,6 +88,10 @@ export interface Config {
   migrateFrom?: MigrateFrom;
   /** Largest body POST /admin/users/import reads, bytes. */
   importMaxBytes: number;
+  /** The work one login may spend on a stored hash, in default argon2id checks (src/core/hash-formats.ts COST). */
+  foreignHashMaxCost: number;
+  /** Checks of costly (foreign or older) hashes that run at once; more wait their turn, briefly. */
+  foreignHashConcurrency: number;
 }
 
 export type MigrationDialect = 'wikimedia' | 'roypi' | 'ziik';
@@ -111,6 +116,13 @@ function int(env: Env, name: string, fallback: number, min = 0): number {
   if (!Number.isInteger(value) || value < min) {
     throw new ConfigError(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
   }
+  return value;
+}
+
+/** An integer in [min, max]: past max is a setting that would undo the limit it sets. */
+function atMost(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const value = int(env, name, fallback, min);
+  if (value > max) throw new ConfigError(`${name} must be at most ${max}, got ${value}`);
   return value;
 }
 
@@ -212,6 +224,8 @@ export function loadConfig(env: Env = process.env): Config {
     trustProxy: trustProxy(env.LATCHKEY_TRUST_PROXY),
     passwordMinLength: int(env, 'LATCHKEY_PASSWORD_MIN_LENGTH', 8, 1),
     importMaxBytes: int(env, 'LATCHKEY_IMPORT_MAX_BYTES', 256 * 1024 * 1024, 1),
+    foreignHashMaxCost: atMost(env, 'LATCHKEY_FOREIGN_HASH_MAX_COST', DEFAULT_FOREIGN_HASH_MAX_COST, 1, FOREIGN_HASH_MAX_COST_CEILING),
+    foreignHashConcurrency: atMost(env, 'LATCHKEY_FOREIGN_HASH_CONCURRENCY', 1, 1, 16),
     lockoutThreshold: int(env, 'LATCHKEY_LOCKOUT_THRESHOLD', 5, 1),
     lockoutSeconds: int(env, 'LATCHKEY_LOCKOUT_SECONDS', 900, 1),
     ipRateLimit: int(env, 'LATCHKEY_IP_RATE_LIMIT', 60, 1),

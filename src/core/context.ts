@@ -7,6 +7,7 @@ import type { Guard } from './guard.ts';
 import type { Audit } from './audit.ts';
 import type { Background } from '../background.ts';
 import type { VerifyCache } from './verify-cache.ts';
+import type { HashBudget } from './passwords.ts';
 
 export interface RequestContext {
   ip?: string;
@@ -31,6 +32,8 @@ export interface CoreContext {
   mailer: Mailer;
   /** The limits on every unauthenticated path. */
   guard: Guard;
+  /** The work a login may spend on a stored hash, and the gate costly hashes queue at. */
+  hashBudget: HashBudget;
   settings: CoreSettings;
   /** Keys the hashes of one-time codes; never in the database (src/data-dir.ts). */
   secretKey: Buffer;

@@ -3,6 +3,7 @@
 // Each is verified by a library made for it or by node:crypto, on libuv's thread pool (never on the
 // event loop), with a constant-time comparison. Work factors are bounded so an imported hash cannot
 // make one login cost minutes; a hash outside the bounds is an unknown format, refused at import.
+// Within them, each hash has a cost (hashCost below) that the caller holds to its own cap.
 import crypto from 'node:crypto';
 import { promisify } from 'node:util';
 import { verify as argon2Verify } from '@node-rs/argon2';
@@ -21,6 +22,8 @@ export type HashFormat =
 
 export interface KnownHash {
   format: HashFormat;
+  /** The work of one check, in default argon2id checks (see hashCost). */
+  cost: number;
   /** True when `password` is the one this hash was made from. */
   verify(password: string): Promise<boolean>;
 }
@@ -34,6 +37,25 @@ const LIMITS = {
   /** scrypt needs 128·N·r bytes. */
   scryptMemoryBytes: 256 * 1024 * 1024,
   scryptParallelism: 16,
+} as const;
+
+/**
+ * The work of one check, as a multiple of one check of Latchkey's own argon2id (m=19456 KiB, t=2:
+ * 38,912 KiB-passes over memory), from the parameters alone, never by timing. Every factor that
+ * multiplies the work counts; the constants were calibrated against that argon2id check on the
+ * hashing pool (one thread each):
+ * - argon2 (i, d, id): m·t / 38,912. p splits the same m·t into lanes (it adds threads, not work);
+ *   it is bounded by LIMITS.argon2Parallelism.
+ * - bcrypt: 2^cost / 232 (cost 12 is about 18).
+ * - PBKDF2: iterations · blocks · 14 / 10^6, blocks = ceil(output bytes / digest bytes) (each block is
+ *   a full run of the iterations): Django's 1,000,000 iterations of SHA-256 (one block) is 14.
+ * - scrypt: N·r·p · 5 / 2^17 (N=2^14, r=8, p=1 is 5); its memory, 128·N·r bytes, is bounded too.
+ */
+export const COST = {
+  argon2: (m: number, t: number) => (m * t) / (19_456 * 2),
+  bcrypt: (cost: number) => 2 ** cost / 232,
+  pbkdf2: (iterations: number, outputBytes: number, digestBytes: number) => (iterations * Math.ceil(outputBytes / digestBytes) * 14) / 1e6,
+  scrypt: (n: number, r: number, p: number) => (n * r * p * 5) / 2 ** 17,
 } as const;
 
 const pbkdf2 = promisify(crypto.pbkdf2);
@@ -57,36 +79,40 @@ function sameBytes(a: Buffer, b: Buffer): boolean {
   return a.length === b.length && crypto.timingSafeEqual(a, b);
 }
 
-function argon2(stored: string): ((password: string) => Promise<boolean>) | undefined {
+type Check = { cost: number; verify: (password: string) => Promise<boolean> };
+
+function argon2(stored: string): Check | undefined {
   const match = ARGON2_PHC.exec(stored);
   if (!match) return undefined;
   const [m, t, p] = match.slice(1).map(Number);
   if (m > LIMITS.argon2MemoryKiB || t < 1 || t > LIMITS.argon2Time || p < 1 || p > LIMITS.argon2Parallelism) return undefined;
-  return (password) => argon2Verify(stored, password);
+  return { cost: COST.argon2(m, t), verify: (password) => argon2Verify(stored, password) };
 }
 
-function bcrypt(stored: string, prepare: (password: string) => string = (p) => p) {
+function bcrypt(stored: string, prepare: (password: string) => string = (p) => p): Check | undefined {
   const match = BCRYPT.exec(stored);
   if (!match) return undefined;
   const cost = Number(match[1]);
   if (cost < 4 || cost > LIMITS.bcryptCost) return undefined;
-  return (password: string) => bcryptVerify(prepare(password), stored);
+  return { cost: COST.bcrypt(cost), verify: (password) => bcryptVerify(prepare(password), stored) };
 }
 
-function scryptCheck(n: number, r: number, p: number, salt: Buffer, expected: Buffer) {
+function scryptCheck(n: number, r: number, p: number, salt: Buffer, expected: Buffer): Check | undefined {
   const powerOfTwo = n > 1 && (n & (n - 1)) === 0;
   const memory = 128 * n * r;
   if (!powerOfTwo || r < 1 || p < 1 || p > LIMITS.scryptParallelism || memory > LIMITS.scryptMemoryBytes) return undefined;
   if (expected.length < 16 || expected.length > 128) return undefined;
-  return async (password: string) => {
-    const derived = await scrypt(password, salt, expected.length, { N: n, r, p, maxmem: 2 * memory + 1024 * 1024 });
-    return sameBytes(derived, expected);
+  return {
+    cost: COST.scrypt(n, r, p),
+    verify: async (password) => {
+      const derived = await scrypt(password, salt, expected.length, { N: n, r, p, maxmem: 2 * memory + 1024 * 1024 });
+      return sameBytes(derived, expected);
+    },
   };
 }
 
 function parse(stored: string): KnownHash | undefined {
-  const known = (format: HashFormat, verify: ((password: string) => Promise<boolean>) | undefined) =>
-    verify ? { format, verify } : undefined;
+  const known = (format: HashFormat, check: Check | undefined): KnownHash | undefined => (check ? { format, ...check } : undefined);
 
   if (stored.startsWith('$argon2')) return known('argon2', argon2(stored));
   if (stored.startsWith('$2')) return known('bcrypt', bcrypt(stored));
@@ -110,9 +136,10 @@ function parse(stored: string): KnownHash | undefined {
     const iterations = Number(iterationsText);
     const expected = Buffer.from(hashText, 'base64');
     if (iterations < 1 || iterations > LIMITS.pbkdf2Iterations || expected.length < 16 || expected.length > 64) return undefined;
-    return known(`django_pbkdf2_${digest}` as HashFormat, async (password) =>
-      sameBytes(await pbkdf2(password, salt, iterations, expected.length, digest), expected),
-    );
+    return known(`django_pbkdf2_${digest}` as HashFormat, {
+      cost: COST.pbkdf2(iterations, expected.length, digest === 'sha256' ? 32 : 20),
+      verify: async (password) => sameBytes(await pbkdf2(password, salt, iterations, expected.length, digest), expected),
+    });
   }
   const scryptMatch = DJANGO_SCRYPT.exec(stored);
   if (scryptMatch) {

@@ -18,6 +18,7 @@ import { profiles } from './profiles.ts';
 import { Audit, type AuditKind } from './audit.ts';
 import type { Background } from '../background.ts';
 import { VerifyCache } from './verify-cache.ts';
+import { hashBudget } from './passwords.ts';
 
 export interface Core {
   /** The kid of the signing key this start created (on a new store), for the start's log. */
@@ -85,6 +86,7 @@ export async function createCore({ config, store, mailer, limits, background, cl
     clock,
     background,
     audit,
+    hashBudget: hashBudget(config.foreignHashMaxCost, config.foreignHashConcurrency),
     settings: { passwordMinLength: config.passwordMinLength, publicUrl: config.publicUrl, codeMaxAttempts: config.codeMaxAttempts,
       liveResetCodes: config.resetMailsPerAccountIp + 1,
     },

@@ -2,8 +2,8 @@
 // Passwords are NFKC-normalized before hashing and checking (NIST SP 800-63B 5.1.1.2), so
 // the same password typed on two keyboards ('ﬁ' or 'fi', full-width or ASCII digits) is one password.
 import { hash, Algorithm } from '@node-rs/argon2';
-import { verifyHash } from './hash-formats.ts';
-import { PasswordPolicy } from './errors.ts';
+import { parseHash, verifyHash, type KnownHash } from './hash-formats.ts';
+import { PasswordPolicy, RateLimited } from './errors.ts';
 
 const ARGON2 = { algorithm: Algorithm.Argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
 /** The PHC prefix of a hash made at exactly our parameters; anything else is upgraded at login. */
@@ -25,31 +25,122 @@ export interface PasswordCheck {
   /** The password matched, but its hash is not argon2id at our parameters of the normalized form (a raw,
    * foreign or older hash): store a new one. */
   needsRehash: boolean;
+  /** Not checked: the stored hash costs more than the cap (a failed login to the caller; for the operator's trail). */
+  overCost?: { format: string; cost: number };
 }
+
+/**
+ * The work one login may spend on a stored hash, and how many costly (foreign or older) hashes are
+ * checked at once. Native hashes at our parameters cost 1 and never queue here, so a storm of logins
+ * against costly hashes cannot hold the hashing pool from them.
+ */
+export interface HashBudget {
+  /** Largest cost (hash-formats.ts COST) one login may spend, the raw-form fallback included. */
+  maxCost: number;
+  /** Costly checks that may run at once, and logins that may wait for one, for at most waitMs. */
+  gate: HashGate;
+}
+
+/** A bounded semaphore: `limit` at once, `queue` waiting at most `waitMs` each; beyond that, refused. */
+export class HashGate {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(
+    readonly limit: number,
+    readonly queue: number,
+    readonly waitMs: number,
+  ) {}
+
+  get inFlight() {
+    return this.running;
+  }
+
+  /** Runs `work` when a slot is free; throws rate_limited when the queue is full or the wait runs out. */
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.running >= this.limit) await this.slot();
+    else this.running++;
+    try {
+      return await work();
+    } finally {
+      const next = this.waiting.shift();
+      // The slot passes straight to the next waiter (running stays the same), else it frees up.
+      if (next) next();
+      else this.running--;
+    }
+  }
+
+  private slot(): Promise<void> {
+    const busy = () => RateLimited('Too many sign-ins are being checked right now; try again in a moment.', Math.max(1, Math.ceil(this.waitMs / 1000)));
+    if (this.waiting.length >= this.queue) return Promise.reject(busy());
+    return new Promise((resolve, reject) => {
+      const granted = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.waiting.splice(this.waiting.indexOf(granted), 1);
+        reject(busy());
+      }, this.waitMs);
+      this.waiting.push(granted);
+    });
+  }
+}
+
+/** For callers without settings (tests, tools): the documented defaults. */
+export const DEFAULT_FOREIGN_HASH_MAX_COST = 20;
+/** LATCHKEY_FOREIGN_HASH_MAX_COST cannot be raised past this: about two seconds of one hashing thread. */
+export const FOREIGN_HASH_MAX_COST_CEILING = 100;
+
+export function hashBudget(maxCost = DEFAULT_FOREIGN_HASH_MAX_COST, concurrency = 1, queue = 16, waitMs = 5_000): HashBudget {
+  return { maxCost, gate: new HashGate(concurrency, queue, waitMs) };
+}
+
+const defaultBudget = hashBudget();
 
 // Verified against when the user does not exist or has no password, so an unknown
 // username costs the same time as a wrong password and cannot be told apart.
 let dummyHash: Promise<string> | undefined;
 
 /**
- * Checks the normalized password, then (for hashes made before normalization) the raw one when
- * it differs. An unknown user pays for the same number of checks as a known one.
+ * The spellings of the password to try, most likely first, within the budget. Latchkey's own
+ * argon2 hashes are of the NFKC form, with the raw form for those made before normalization; other
+ * systems hashed what was typed, so the raw form comes first. The second check is made only when
+ * both fit under the cap: a costly foreign hash is checked once per login.
  */
-export async function verifyPassword(storedHash: string | null | undefined, password: string): Promise<PasswordCheck> {
+function spellings(known: KnownHash, password: string, maxCost: number): string[] {
   const normalized = normalizePassword(password);
-  const candidates = normalized === password ? [normalized] : [normalized, password];
+  if (normalized === password) return [password];
+  const both = known.format === 'argon2' ? [normalized, password] : [password, normalized];
+  return known.cost * 2 <= maxCost ? both : both.slice(0, 1);
+}
+
+/**
+ * Checks the password against the stored hash within the budget. An unknown user pays for the same
+ * number of checks as a known one with a native hash.
+ */
+export async function verifyPassword(storedHash: string | null | undefined, password: string, budget: HashBudget = defaultBudget): Promise<PasswordCheck> {
   if (!storedHash) {
     dummyHash ??= hashPassword('latchkey-dummy-password');
     const dummy = await dummyHash;
-    for (const candidate of candidates) await verifyHash(dummy, candidate);
+    const normalized = normalizePassword(password);
+    for (const candidate of normalized === password ? [normalized] : [normalized, password]) await verifyHash(dummy, candidate);
     return { ok: false, needsRehash: false };
   }
-  for (const [index, candidate] of candidates.entries()) {
-    if (await verifyHash(storedHash, candidate)) {
-      return { ok: true, needsRehash: index > 0 || !storedHash.startsWith(CURRENT_PREFIX) };
+  const known = parseHash(storedHash);
+  if (!known) return { ok: false, needsRehash: false };
+  if (known.cost > budget.maxCost) return { ok: false, needsRehash: false, overCost: { format: known.format, cost: Math.round(known.cost) } };
+  const candidates = spellings(known, password, budget.maxCost);
+  const native = storedHash.startsWith(CURRENT_PREFIX);
+  const check = async () => {
+    for (const candidate of candidates) {
+      if (await known.verify(candidate).catch(() => false)) {
+        return { ok: true, needsRehash: !native || candidate !== normalizePassword(password) };
+      }
     }
-  }
-  return { ok: false, needsRehash: false };
+    return { ok: false, needsRehash: false };
+  };
+  // Native hashes go straight to the pool; every other one waits its turn at the gate.
+  return native ? check() : budget.gate.run(check);
 }
 
 export interface PasswordPolicyOptions {

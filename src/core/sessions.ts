@@ -77,11 +77,12 @@ export class Sessions {
     if (this.migration?.applies(user) && typeof password === 'string') {
       user = (await this.migration.migrate(loginName, by, user, password, request.ip)) ?? user;
     }
-    const check = typeof password === 'string' ? await verifyPassword(user?.password_hash, password) : undefined;
+    const check = typeof password === 'string' ? await verifyPassword(user?.password_hash, password, this.ctx.hashBudget) : undefined;
     if (!check?.ok || !user) {
       // The caller gets the same answer as for a wrong password (an account that signs in
       // elsewhere is not revealed); the operator's trail says why.
-      const detail = user?.managed_by === 'external' ? 'externally_managed' : undefined;
+      // A stored hash over the work cap is refused unchecked: the trail names its format and cost, no secret.
+      const detail = user?.managed_by === 'external' ? 'externally_managed' : check?.overCost ? `hash_over_cost:${check.overCost.format}:${check.overCost.cost}` : undefined;
       await this.ctx.audit.record({ kind: 'login_failed', userId: user?.id ?? null, ip: request.ip, detail });
       return undefined;
     }

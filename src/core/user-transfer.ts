@@ -129,7 +129,14 @@ export class UserTransfer {
     let secret: Secret = { kind: 'none' };
     if (passwordHash !== undefined && password !== undefined) throw new RowRejected('give password_hash or password, not both');
     if (passwordHash !== undefined) {
-      if (!parseHash(passwordHash)) throw new RowRejected('password_hash is in an unknown or unsupported format');
+      const known = parseHash(passwordHash);
+      if (!known) throw new RowRejected('password_hash is in an unknown or unsupported format');
+      const { maxCost } = this.ctx.hashBudget;
+      if (known.cost > maxCost) {
+        throw new RowRejected(
+          `password_hash (${known.format}) costs about ${Math.round(known.cost)} default argon2id checks per login, over LATCHKEY_FOREIGN_HASH_MAX_COST (${maxCost})`,
+        );
+      }
       secret = { kind: 'hash', hash: passwordHash };
     } else if (password !== undefined) {
       try {
@@ -301,7 +308,7 @@ export class UserTransfer {
     const { secret } = row;
     let newHash: string | undefined;
     if (secret.kind === 'hash' && secret.hash !== user.password_hash) newHash = secret.hash;
-    if (secret.kind === 'password' && !(await verifyPassword(user.password_hash, secret.password)).ok) {
+    if (secret.kind === 'password' && !(await verifyPassword(user.password_hash, secret.password, this.ctx.hashBudget)).ok) {
       newHash = await hashPassword(secret.password);
     }
     if (newHash !== undefined) {
