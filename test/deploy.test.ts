@@ -234,3 +234,29 @@ describe('deploy/latchkey.service', () => {
     assert.doesNotMatch(result.stderr, /Unknown key|Invalid|Failed to parse|Unknown section/i, result.stderr);
   });
 });
+
+describe('npm test on a fresh clone', () => {
+  // The README's top names Node.js and nothing else: no test may need Django, passlib, PHP or
+  // htpasswd. Their hashes are committed fixtures; .ci/run regenerates them with the real tools
+  // and checks that the fresh ones verify too.
+  const tests = fs.readdirSync(path.join(ROOT, 'test')).filter((f) => f.endsWith('.test.ts'));
+
+  it('runs no foreign hashing tool: the hashes they made are committed fixtures', () => {
+    for (const file of tests) {
+      const text = fs.readFileSync(path.join(ROOT, 'test', file), 'utf8');
+      assert.doesNotMatch(text, /tools\/real-hashes|['"](?:\/usr\/bin\/)?(?:python3|php|htpasswd)['"]/, `${file} runs a foreign tool`);
+    }
+    const fixtures = JSON.parse(fs.readFileSync(path.join(ROOT, 'test/fixtures/foreign-hashes.json'), 'utf8'));
+    assert.ok(fixtures.hashes.length > 0);
+    for (const entry of fixtures.hashes) {
+      for (const field of ['name', 'tool', 'version', 'password', 'hash']) assert.equal(typeof entry[field], 'string', `${entry.name}: ${field}`);
+    }
+  });
+
+  it('CI regenerates the fixtures with the real tools and checks that the fresh hashes verify', () => {
+    const ci = fs.readFileSync(path.join(ROOT, '.ci/run'), 'utf8');
+    const made = /test\/tools\/make-foreign-hash-fixtures\.ts "?(\$\w+)"?/.exec(ci);
+    assert.ok(made, '.ci/run does not regenerate the fixtures');
+    assert.match(ci, new RegExp(`test/tools/check-foreign-hash-fixtures\\.ts "?\\${made[1]}"?`), '.ci/run does not check the regenerated fixtures');
+  });
+});
