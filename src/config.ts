@@ -1,6 +1,7 @@
 // The one place that reads the environment. Everything else receives a Config.
 import path from 'node:path';
 import { SIGNING_ALGS, type SigningAlg } from './core/keys.ts';
+import { INSTALL_ROOT } from './install.ts';
 
 export interface DialectLifetimes {
   /** Wikimedia Enterprise: access and ID token lifetime, seconds. */
@@ -98,6 +99,12 @@ export interface MigrateFrom {
 
 export class ConfigError extends Error {}
 
+/**
+ * The data dir when LATCHKEY_DATA_DIR is unset: the install's ./data, not the caller's, so the
+ * CLI run from any directory opens the store `npm start` serves.
+ */
+export const DEFAULT_DATA_DIR = path.join(INSTALL_ROOT, 'data');
+
 type Env = Record<string, string | undefined>;
 
 function int(env: Env, name: string, fallback: number, min = 0): number {
@@ -183,7 +190,7 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     port,
     host,
-    dataDir: path.resolve(env.LATCHKEY_DATA_DIR || './data'),
+    dataDir: env.LATCHKEY_DATA_DIR ? path.resolve(env.LATCHKEY_DATA_DIR) : DEFAULT_DATA_DIR,
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     redisPrefix: env.LATCHKEY_REDIS_PREFIX || 'latchkey',

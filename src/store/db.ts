@@ -61,6 +61,18 @@ export interface Connection {
 export const CONNECT_TIMEOUT_SECONDS = 5;
 const CLOSE_TIMEOUT_SECONDS = 5;
 
+/** The embedded store's file in a data dir. */
+export function sqliteFile(dataDir: string): string {
+  return path.join(dataDir, 'latchkey.sqlite');
+}
+
+/** How a store is named in logs and messages, without credentials; opens nothing. */
+export function describeStore(options: { databaseUrl?: string; dataDir: string }): string {
+  if (!options.databaseUrl) return `sqlite:${sqliteFile(options.dataDir)}`;
+  const url = new URL(options.databaseUrl);
+  return `postgresql://${url.host}${url.pathname}`;
+}
+
 export function connect(options: { databaseUrl?: string; dataDir: string }): Connection {
   if (options.databaseUrl) {
     const client = postgres(options.databaseUrl, {
@@ -71,12 +83,11 @@ export function connect(options: { databaseUrl?: string; dataDir: string }): Con
       // Epoch-millisecond columns are bigint; they fit a JS number exactly until the year 287396.
       types: { bigint: { to: 20, from: [20], serialize: (v: number) => String(v), parse: (v: string) => Number(v) } } as any,
     });
-    const url = new URL(options.databaseUrl);
     const db = new Kysely<Database>({ dialect: new PostgresJSDialect({ postgres: client }) });
     return {
       db,
       engine: 'postgres',
-      describe: `postgresql://${url.host}${url.pathname}`,
+      describe: describeStore(options),
       pg: client,
       // postgres.js's end() without a timeout never settles once connecting has failed (seen after
       // the database was dropped under a running server), which would hang shutdown. Kysely's own
@@ -89,7 +100,7 @@ export function connect(options: { databaseUrl?: string; dataDir: string }): Con
   }
   // The store holds password hashes: only its owner may read it.
   fs.mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-  const file = path.join(options.dataDir, 'latchkey.sqlite');
+  const file = sqliteFile(options.dataDir);
   const sqlite = new SQLite(file);
   sqlite.pragma('journal_mode = WAL');
   // Acknowledged writes must survive a power cut, not just a process crash.
@@ -97,7 +108,7 @@ export function connect(options: { databaseUrl?: string; dataDir: string }): Con
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   const db = new Kysely<Database>({ dialect: new SqliteLockingDialect({ database: sqlite }) });
-  return { db, engine: 'sqlite', describe: `sqlite:${file}`, sqlite, dataDir: options.dataDir, close: () => db.destroy() };
+  return { db, engine: 'sqlite', describe: describeStore(options), sqlite, dataDir: options.dataDir, close: () => db.destroy() };
 }
 
 export async function migrate(connection: Pick<Connection, 'db' | 'engine'>): Promise<string[]> {
