@@ -84,6 +84,11 @@ export interface Config {
   migrateFrom?: MigrateFrom;
   /** Largest body POST /admin/users/import reads, bytes. */
   importMaxBytes: number;
+  /**
+   * Started by an npm script (`npm start`; npm sets npm_lifecycle_event): npm cannot pass a
+   * SIGKILL of itself on, so the server stops as on SIGTERM once npm is gone.
+   */
+  stopWithParent: boolean;
 }
 
 export type MigrationDialect = 'wikimedia' | 'roypi' | 'ziik';
@@ -237,5 +242,6 @@ export function loadConfig(env: Env = process.env): Config {
       ziikSessionTtl: int(env, 'LATCHKEY_ZIIK_SESSION_TTL', 30 * DAY, 1),
     },
     migrateFrom: migrateFrom(env),
+    stopWithParent: Boolean(env.npm_lifecycle_event),
   };
 }
