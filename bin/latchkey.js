@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // Runs the TypeScript sources, with no build step to forget: the first start after a change
-// bundles src/ with esbuild (the compiler tsx uses) into .cache/, and later starts reuse it.
+// bundles src/ with esbuild (the compiler tsx uses) into .cache/ (or a service's cache directory), and later starts reuse it.
 // One bundle loaded in the process, instead of tsx's loader, saves the loader's own thread and
 // heap (about 60 MB of a server's resident memory; see BENCHMARKS.md).
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import { isBuiltin } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -24,21 +25,39 @@ function fingerprint(dir, hash = crypto.createHash('sha256')) {
 }
 
 const key = fingerprint(path.join(root, 'src')).update(fs.readFileSync(path.join(root, 'package.json'))).digest('hex').slice(0, 16);
-// Beside src/, so `new URL('../package.json', import.meta.url)` means the same in the bundle.
-const bundle = path.join(root, '.cache', `latchkey-${key}.mjs`);
+// In the cache directory systemd makes for a service (CacheDirectory= sets CACHE_DIRECTORY; the
+// first one if it names several), else the install's .cache/.
+const cacheDir = process.env.CACHE_DIRECTORY?.split(':')[0] || path.join(root, '.cache');
+const bundle = path.join(cacheDir, `latchkey-${key}.mjs`);
+/** An esbuild plugin: every package import becomes the file URL it resolves to from here. */
+const packagesFromInstall = {
+  name: 'packages-from-install',
+  setup(builder) {
+    builder.onResolve({ filter: /^[^./]/ }, ({ path: specifier }) => ({
+      path: specifier.startsWith('node:') || isBuiltin(specifier) ? specifier : import.meta.resolve(specifier),
+      external: true,
+    }));
+  },
+};
+
 async function build() {
-  const { buildSync } = await import('esbuild');
+  const esbuild = await import('esbuild');
   const temp = `${bundle}.${process.pid}.tmp`;
-  buildSync({
+  await esbuild.build({
     entryPoints: [path.join(root, 'src/main.ts')],
     outfile: temp,
     bundle: true,
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    packages: 'external',
+    // Packages stay out of the bundle, imported from the install's node_modules by their full
+    // path: the bundle may live outside the install, where no node_modules is found.
+    plugins: [packagesFromInstall],
     sourcemap: 'linked',
     logLevel: 'silent',
+    // src/install.ts, the one module that reads import.meta.url, finds the install from it
+    // wherever the bundle is.
+    define: { 'import.meta.url': JSON.stringify(pathToFileURL(path.join(root, 'src/install.ts')).href) },
   });
   // Processes starting at once each build; the rename makes whichever lands last whole.
   fs.renameSync(`${temp}.map`, `${bundle}.map`);

@@ -1,4 +1,5 @@
 // Wires the store, mailer, limits, core and HTTP dialects into one server.
+import fs from 'node:fs';
 import Fastify, { type FastifyInstance } from 'fastify';
 import cors from '@fastify/cors';
 import { Redis } from 'ioredis';
@@ -6,6 +7,7 @@ import { ConfigError, type Config } from './config.ts';
 import { instanceSecret, makeOwnerOnly } from './data-dir.ts';
 import { keyedHash } from './core/secrets.ts';
 import { Store } from './store/store.ts';
+import { sqliteFile } from './store/db.ts';
 import { createMailer, type Mailer } from './mail/mailer.ts';
 import { outboxDir } from './mail/outbox.ts';
 import { limitsOn, redisTallies, type Limits } from './core/limits.ts';
@@ -26,7 +28,7 @@ import { ziikRoutes } from './http/ziik.ts';
 import { resetPageRoutes } from './http/reset-page.ts';
 import { FIRST_MIGRATION } from './store/migrations.ts';
 import { loggerOptions } from './log.ts';
-import { networkReason, storeFailure, withoutCredentials } from './startup-errors.ts';
+import { networkReason, noStore, storeFailure, withoutCredentials } from './startup-errors.ts';
 
 export interface Services {
   store: Store;
@@ -52,6 +54,11 @@ export interface OpenOptions {
    * worker neither repeats the one-time work (N workers would race on it) nor the lines.
    */
   worker?: boolean;
+  /**
+   * False: open only a store that exists (the file, and a schema in it), and refuse with
+   * noStore instead of making a new, empty one. The CLI's commands that read or change data.
+   */
+  create?: boolean;
 }
 
 export async function openServices(config: Config, log: Logger, options: OpenOptions = {}): Promise<Services> {
@@ -60,12 +67,18 @@ export async function openServices(config: Config, log: Logger, options: OpenOpt
   const announce = !options.worker;
   try {
     let migrated: string[] = [];
+    const mustExist = options.create === false;
+    // Checked before opening: opening the embedded store creates its file.
+    if (mustExist && !config.databaseUrl && !fs.existsSync(sqliteFile(config.dataDir))) throw noStore(config);
+    let found = true;
     try {
       store = Store.open({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, timeoutMs: config.dbTimeoutMs });
-      if (!options.worker) migrated = await store.migrate();
+      if (mustExist) found = await store.hasSchema();
+      if (found && !options.worker) migrated = await store.migrate();
     } catch (error) {
       throw storeFailure(error, config) ?? error;
     }
+    if (!found) throw noStore(config);
     // A worker's store was migrated, and said so, by the primary.
     if (announce) logStore(log, store.describe, migrated);
     const secretKey = instanceSecret(config.dataDir, config.secret);

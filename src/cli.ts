@@ -74,14 +74,27 @@ function valueFlag(flags: string, description: string, parse: (value: string) =>
 function buildProgram(io: Io): Command {
   const print = (value: unknown) => io.out(JSON.stringify(value, null, 2) + '\n');
 
-  /** Opens the configured store for one command, and prints what the work returns (if anything). */
-  const withServices = async (work: (services: Services) => Promise<unknown>): Promise<void> => {
+  /**
+   * Opens the configured store for one command, and prints what the work returns (if anything).
+   * Only the commands that set a store up (`create`) may make a new one; the others refuse when
+   * there is none where the settings point. Either way stderr says which store it is.
+   */
+  const withServices = async (work: (services: Services) => Promise<unknown>, { create = false } = {}): Promise<void> => {
     // Loaded only when needed: help and usage errors stay quick.
-    const [{ openServices }, { atLeast, createLogger }] = await Promise.all([import('./app.ts'), import('./log.ts')]);
+    const [{ openServices }, { atLeast, createLogger }, { FIRST_MIGRATION }] = await Promise.all([
+      import('./app.ts'),
+      import('./log.ts'),
+      import('./store/migrations.ts'),
+    ]);
     const config = loadConfig();
     // Warnings only (an unreachable Redis, say), on stderr: stdout is the command's answer.
     const log = createLogger({ level: atLeast(config.logLevel, 'warn'), format: config.logFormat, fd: 2 });
-    const services = await openServices(config, log);
+    const services = await openServices(config, log, { create });
+    // Which store the command works on, at LOG_LEVEL (the other start lines are the server's business).
+    const say = createLogger({ level: config.logLevel, format: config.logFormat, fd: 2 });
+    const store = services.store.describe;
+    if (services.migrated.includes(FIRST_MIGRATION)) say.warn({ store }, `store ${store}: new: created the schema (an empty store)`);
+    else say.info({ store }, `store ${store}`);
     try {
       const result = await work(services);
       if (result !== undefined) print(result);
@@ -95,8 +108,10 @@ function buildProgram(io: Io): Command {
     .version(VERSION, '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help for a command')
     .helpCommand(false)
-    .addHelpText('after', `\nThe store and everything else come from the environment (LATCHKEY_DATA_DIR, DATABASE_URL, …; see the README).
-Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found), 2 a usage or configuration error.`);
+    .addHelpText('after', `\nThe store and everything else come from the environment (LATCHKEY_DATA_DIR, default the install's ./data; DATABASE_URL; …; see the README).
+Only migrate, users create and users import make a new store; the others refuse when there is none.
+Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found, no store), 2 a usage or configuration error,
+141 the reader of the output went away (\`latchkey users export | head\`).`);
 
   program
     .command('help [command...]')
@@ -123,7 +138,7 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found), 2 a usage 
   program
     .command('migrate')
     .description("bring the store's schema up to date; prints the migrations it applied (safe alongside a running server)")
-    .action(() => withServices(async (services) => ({ store: services.store.describe, applied: services.migrated })));
+    .action(() => withServices(async (services) => ({ store: services.store.describe, applied: services.migrated }), { create: true }));
 
   const users = program.command('users').description('manage user accounts (a user is named by username, or by --id N)');
 
@@ -169,6 +184,7 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found), 2 a usage 
             external: options.external,
           }),
         ),
+        { create: true },
       );
     });
 
@@ -229,7 +245,7 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found), 2 a usage 
       if (!options.format && !formatOf(file)) this.error(`cannot tell the format of ${file} from its name: give --format csv or --format jsonl`);
       if (file !== '-' && !fs.existsSync(file)) throw new Refusal(`no such file: ${file}`);
       const { importCommand } = await import('./transfer/cli.ts');
-      await withServices(({ core }) => importCommand(core, file, options));
+      await withServices(({ core }) => importCommand(core, file, options), { create: true });
     });
 
   users

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { SIGNING_ALGS, type SigningAlg } from './core/keys.ts';
 import { DEFAULT_FOREIGN_HASH_MAX_COST, FOREIGN_HASH_MAX_COST_CEILING } from './core/passwords.ts';
+import { INSTALL_ROOT } from './install.ts';
 
 export interface DialectLifetimes {
   /** Wikimedia Enterprise: access and ID token lifetime, seconds. */
@@ -92,6 +93,11 @@ export interface Config {
   foreignHashMaxCost: number;
   /** Checks of costly (foreign or older) hashes that run at once; more wait their turn, briefly. */
   foreignHashConcurrency: number;
+  /**
+   * Started by an npm script (`npm start`; npm sets npm_lifecycle_event): npm cannot pass a
+   * SIGKILL of itself on, so the server stops as on SIGTERM once npm is gone.
+   */
+  stopWithParent: boolean;
 }
 
 export type MigrationDialect = 'wikimedia' | 'roypi' | 'ziik';
@@ -106,6 +112,12 @@ export interface MigrateFrom {
 }
 
 export class ConfigError extends Error {}
+
+/**
+ * The data dir when LATCHKEY_DATA_DIR is unset: the install's ./data, not the caller's, so the
+ * CLI run from any directory opens the store `npm start` serves.
+ */
+export const DEFAULT_DATA_DIR = path.join(INSTALL_ROOT, 'data');
 
 type Env = Record<string, string | undefined>;
 
@@ -199,7 +211,7 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     port,
     host,
-    dataDir: path.resolve(env.LATCHKEY_DATA_DIR || './data'),
+    dataDir: env.LATCHKEY_DATA_DIR ? path.resolve(env.LATCHKEY_DATA_DIR) : DEFAULT_DATA_DIR,
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     dbTimeoutMs: int(env, 'LATCHKEY_DB_TIMEOUT_MS', 5000, 100),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
@@ -250,5 +262,6 @@ export function loadConfig(env: Env = process.env): Config {
       ziikSessionTtl: int(env, 'LATCHKEY_ZIIK_SESSION_TTL', 30 * DAY, 1),
     },
     migrateFrom: migrateFrom(env),
+    stopWithParent: Boolean(env.npm_lifecycle_event),
   };
 }

@@ -14,6 +14,7 @@ export async function serve(config: Config): Promise<void> {
     const { serveWorker } = await import('./cluster.ts');
     return serveWorker(config);
   }
+  if (config.stopWithParent) stopWhenOrphaned();
   if (config.workers > 1) {
     const { servePrimary } = await import('./cluster.ts');
     return servePrimary(config);
@@ -75,4 +76,19 @@ export function stopOnSignals({ app, services }: Pick<Built, 'app' | 'services'>
   // In place before "ready" is logged: whoever reads that line may signal at once.
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+/**
+ * Under `npm start` the server is npm's child (npm's shell execs node), and a supervisor that
+ * kills npm with SIGKILL would leave it serving, unsupervised, on the port. Once npm is gone the
+ * server is handed to another parent: it then stops as on SIGTERM (and a primary stops its workers).
+ */
+function stopWhenOrphaned(): void {
+  const parent = process.ppid;
+  const check = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(check);
+    process.kill(process.pid, 'SIGTERM');
+  }, 250);
+  check.unref();
 }

@@ -1,7 +1,8 @@
 // Failures an operator can fix, met while starting: turned into one line that names the
 // setting and the cause, instead of a stack trace. Anything else is a bug and keeps its stack.
-import type { Config } from './config.ts';
+import { DEFAULT_DATA_DIR, type Config } from './config.ts';
 import { DependencyUnavailable } from './core/errors.ts';
+import { describeStore } from './store/db.ts';
 
 /** A start (or a CLI command) that cannot go on for a reason in the environment: exit 1. */
 export class StartupError extends Error {}
@@ -69,6 +70,21 @@ export function storeFailure(error: unknown, config: Config): StartupError | und
     return new StartupError(`LATCHKEY_DATA_DIR: cannot use the embedded store in ${config.dataDir}: ${why}`, { cause: error });
   }
   return undefined;
+}
+
+/**
+ * A command that reads or changes a store met none where the settings point: the operator has
+ * most likely set up the CLI differently from the server, and an empty store made here would
+ * only hide that.
+ */
+export function noStore(config: Config): StartupError {
+  const settings = config.databaseUrl
+    ? 'DATABASE_URL'
+    : `LATCHKEY_DATA_DIR${config.dataDir === DEFAULT_DATA_DIR ? ' (unset: the install\'s ./data)' : ''}, or DATABASE_URL for PostgreSQL`;
+  return new StartupError(
+    `no store at ${describeStore(config)}: nothing there to read or change. Give this command the server's ${settings}, ` +
+      'or create a store here with `latchkey migrate`',
+  );
 }
 
 /** The HTTP server could not listen: which setting to change. */

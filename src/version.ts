@@ -1,4 +1,6 @@
 // The package's version, for `latchkey --version` and the OpenAPI document.
 import fs from 'node:fs';
+import path from 'node:path';
+import { INSTALL_ROOT } from './install.ts';
 
-export const VERSION: string = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+export const VERSION: string = JSON.parse(fs.readFileSync(path.join(INSTALL_ROOT, 'package.json'), 'utf8')).version;

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { ENGINES, freshStore, startServer, post, call, createUser, ADMIN_TOKEN, type FreshStore, type TestServer } from './helpers.ts';
 import { main } from '../src/cli.ts';
+import { jsonLines } from './processes.ts';
 
 const CLI = new URL('../bin/latchkey.js', import.meta.url).pathname;
 const VERSION = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
@@ -385,6 +386,113 @@ for (const engine of ENGINES) {
       assert.match(nobody.stderr, /^latchkey: no mail to nobody@example.com in /);
       const smtp = await cli(['outbox'], { ...store.env, LATCHKEY_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-cli-')), LATCHKEY_SMTP_URL: 'smtp://127.0.0.1:1' });
       assert.match(smtp.stderr, /LATCHKEY_SMTP_URL is set, so mail is sent by SMTP instead/);
+    });
+  });
+}
+
+describe('latchkey CLI: which store it opens', () => {
+  const ROOT = path.resolve(new URL('..', import.meta.url).pathname);
+
+  it('the default data dir is the install’s ./data, wherever the command runs from (as the server’s)', async () => {
+    const { loadConfig } = await import('../src/config.ts');
+    const cwd = process.cwd();
+    const elsewhere = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-cwd-')));
+    process.chdir(elsewhere);
+    try {
+      assert.equal(loadConfig({}).dataDir, path.join(ROOT, 'data'));
+      // A directory given relative is the caller's, as any path on a command line.
+      assert.equal(loadConfig({ LATCHKEY_DATA_DIR: 'mine' }).dataDir, path.join(elsewhere, 'mine'));
+    } finally {
+      process.chdir(cwd);
+      fs.rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+
+  it('run from another directory, `users list` creates no ./data there and says which store it looked at', async () => {
+    const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-cwd-'));
+    try {
+      const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'info' };
+      delete env.LATCHKEY_DATA_DIR;
+      delete env.DATABASE_URL;
+      const child = spawn(process.execPath, [CLI, 'users', 'list'], { cwd, env });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      child.stdout.resume();
+      await new Promise((resolve) => child.on('close', resolve));
+      assert.deepEqual(fs.readdirSync(cwd), [], 'nothing was created in the working directory');
+      assert.ok(stderr.includes(`sqlite:${path.join(ROOT, 'data', 'latchkey.sqlite')}`), stderr);
+    } finally {
+      fs.rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+});
+
+for (const engine of ENGINES) {
+  describe(`latchkey CLI on a store that does not exist yet, on ${engine.name}`, () => {
+    let store: FreshStore;
+    let env: Record<string, string>;
+    before(async () => {
+      store = await freshStore(engine);
+      // The data dir itself does not exist: nothing may create it but a command that creates a store.
+      env = { ...store.env, LATCHKEY_DATA_DIR: path.join(store.env.LATCHKEY_DATA_DIR, 'missing') };
+    });
+    after(async () => store.drop());
+
+    it('commands that read refuse with exit 1, naming the store, and create nothing', async () => {
+      const reads = [['users', 'list'], ['users', 'get', 'alice'], ['users', 'export'], ['users', 'sessions', 'alice'], ['users', 'disable', 'alice'], ['keys', 'list'], ['keys', 'rotate']];
+      const runs = await all(reads, (args) => cli(args, env));
+      runs.forEach((run, i) => {
+        assert.equal(run.code, 1, `${reads[i].join(' ')}: ${run.stderr}`);
+        assert.equal(run.stdout, '', reads[i].join(' '));
+        assert.match(run.stderr, /^latchkey: no store at (sqlite:\S+\/missing\/latchkey\.sqlite|postgresql:\/\/\S+): /, reads[i].join(' '));
+        assert.match(run.stderr, /LATCHKEY_DATA_DIR|DATABASE_URL/);
+      });
+      assert.equal(fs.existsSync(env.LATCHKEY_DATA_DIR), false, 'no data dir was created');
+      if (engine.name === 'postgres') {
+        const { default: postgres } = await import('postgres');
+        const sql = postgres(env.DATABASE_URL, { max: 1, onnotice: () => {} });
+        const tables = await sql`select table_name from information_schema.tables where table_schema = 'public'`;
+        await sql.end();
+        assert.deepEqual([...tables], [], 'no schema was created');
+      }
+    });
+
+    it('a command that makes a store says on stderr which store it created', async () => {
+      const made = await cli(['users', 'create', 'alice', '--email', 'alice@example.com', '--password', 'alice-password'], { ...env, LOG_LEVEL: 'info' });
+      assert.equal(made.code, 0, made.stderr);
+      const [created] = jsonLines(made.stderr);
+      assert.equal(created.level, 40, made.stderr);
+      assert.match(created.msg, /^store (sqlite:\S+\/missing\/latchkey\.sqlite|postgresql:\/\/\S+): new: created the schema/);
+      const listed = await cli(['users', 'list'], { ...env, LOG_LEVEL: 'info' });
+      assert.deepEqual(json(listed).map((u: { username: string }) => u.username), ['alice']);
+      assert.deepEqual(jsonLines(listed.stderr).map((line) => [line.level, line.msg]), [[30, `store ${created.store}`]]);
+    });
+
+    it('every command that writes to standard output stops quietly when its reader goes away (`users export | head`)', async () => {
+      const rows = Array.from({ length: 3000 }, (_, i) => JSON.stringify({ username: `pipe_${i}` })).join('\n') + '\n';
+      const imported = await cli(['users', 'import', '-', '--format', 'jsonl'], env, rows);
+      assert.equal(imported.code, 0, imported.stderr);
+      const commands = [['users', 'export'], ['users', 'list', '--limit', '1000'], ['users', 'get', 'alice'], ['keys', 'list'], ['migrate'], ['--help'], ['--version'], ['help', 'users']];
+      const runs = await all(commands, (args) => {
+        const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env, LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'] });
+        // The reader is gone before the command writes a byte: every write fails with EPIPE.
+        child.stdout.destroy();
+        let stderr = '';
+        child.stderr.on('data', (d) => (stderr += d));
+        return new Promise<{ code: number | null; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stderr })));
+      });
+      runs.forEach((run, i) => {
+        assert.equal(run.stderr, '', commands[i].join(' '));
+        // What a shell reports for a process ended by SIGPIPE, as `yes | head` ends `yes`.
+        assert.equal(run.code, 141, commands[i].join(' '));
+      });
+      // The shell's own pipe, as an operator types it.
+      const shell = spawn('bash', ['-o', 'pipefail', '-c', `"${process.execPath}" "${CLI}" users export | head -n 2 >/dev/null`], { env: { ...process.env, ...env, LOG_LEVEL: 'silent' } });
+      let stderr = '';
+      shell.stderr.on('data', (d) => (stderr += d));
+      const code = await new Promise((resolve) => shell.on('close', resolve));
+      assert.equal(stderr, '');
+      assert.equal(code, 141);
     });
   });
 }

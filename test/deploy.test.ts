@@ -77,11 +77,46 @@ describe('the Dockerfile', () => {
     // The volume is the user's, owner-only, before the USER line takes effect.
     assert.ok(steps(runtime, 'RUN').some((r) => r.args.includes(`chown ${user}:${user} ${env.LATCHKEY_DATA_DIR}`) && r.args.includes(`chmod 700 ${env.LATCHKEY_DATA_DIR}`)));
     const health = steps(runtime, 'HEALTHCHECK')[0]?.args ?? '';
-    assert.match(health, /CMD \[.*\/health/);
+    assert.match(health, /CMD \[.*\/ready/);
     assert.deepEqual(execForm(steps(runtime, 'EXPOSE')[0] ? `[${steps(runtime, 'EXPOSE')[0].args}]` : '[]'), [Number(env.PORT)]);
     // ENTRYPOINT + CMD is `npm start` without npm (so node is PID 1 and gets the signals).
     const command = [...execForm(steps(runtime, 'ENTRYPOINT')[0].args), ...execForm(steps(runtime, 'CMD')[0].args)];
     assert.equal(`exec ${command.join(' ')}`, startScript);
+  });
+
+  it('runs on a current LTS Node (24 or later), pinned by digest, in both stages', () => {
+    for (const { name, from } of dockerfile) {
+      const match = /^node:(\d+)-[a-z]+-slim@sha256:[0-9a-f]{64}$/.exec(from);
+      assert.ok(match, `${name}: FROM ${from} is not node:<major>-<debian>-slim@sha256:<digest>`);
+      // Node 20 reached its end of life in April 2026; 24 is the LTS line.
+      assert.ok(Number(match[1]) >= 24 && Number(match[1]) % 2 === 0, `${name}: node ${match[1]} is not a current LTS`);
+    }
+    assert.equal(new Set(dockerfile.map((s) => s.from)).size, 1, 'both stages run the same Node');
+  });
+
+  it('checks readiness without starting a node process: the probe passes on a ready server, fails on one that is not', async () => {
+    const healthcheck = /CMD (\[.*\])$/.exec(steps(stage('runtime'), 'HEALTHCHECK')[0].args)![1];
+    const [program, ...args] = execForm(healthcheck);
+    assert.notEqual(path.basename(program), 'node', 'a node process every interval costs tens of MB and a core for a moment');
+    assert.match(healthcheck, /\/ready\b/);
+    const http = await import('node:http');
+    let status = 200;
+    const probe = http.createServer((request, reply) => {
+      reply.statusCode = request.url === '/ready' ? status : 404;
+      reply.end('{}');
+    });
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as { port: number }).port;
+    const run = (onPort: number) =>
+      new Promise<number | null>((resolve) => spawn(program, args, { env: { PATH: process.env.PATH, PORT: String(onPort) }, stdio: 'ignore' }).on('close', resolve));
+    try {
+      assert.equal(await run(port), 0, 'ready');
+      status = 503;
+      assert.notEqual(await run(port), 0, '503 from /ready');
+      assert.notEqual(await run(await freePort()), 0, 'nothing listening');
+    } finally {
+      probe.close();
+    }
   });
 
   it('.dockerignore keeps the developer checkout out of the build context', () => {
@@ -89,7 +124,15 @@ describe('the Dockerfile', () => {
     for (const entry of ['.git', 'node_modules', 'data', '.cache']) assert.ok(ignored.includes(entry), `${entry} is not ignored`);
   });
 
-  describe('its build stage, run command by command on a clean clone', () => {
+  // The build stage compiles better-sqlite3 with the packages it installs, which the README's top
+  // does not ask a developer for: without them (outside CI) the suite is skipped, and counted.
+  const buildPackages = [...(stage('build').steps.find((i) => i.op === 'RUN' && /^apt-get /.test(i.args))?.args.matchAll(/install (?:-\S+\s+)*([^&]+)/g) ?? [])]
+    .flatMap((m) => m[1].trim().split(/\s+/))
+    .filter((p) => !p.startsWith('-'));
+  const missingBuildPackages = buildPackages.filter((p) => spawnSync('dpkg', ['-s', p], { stdio: 'ignore' }).status !== 0);
+  const buildSkip = needs(`the image's build packages are not installed here (${missingBuildPackages.join(' ') || 'dpkg'})`, missingBuildPackages.length === 0 && buildPackages.length > 0);
+
+  describe('its build stage, run command by command on a clean clone', { skip: buildSkip }, () => {
     let work: string;
     before(() => {
       work = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-docker-'));
@@ -172,8 +215,8 @@ describe('the Dockerfile', () => {
         for (const line of output.trim().split('\n')) JSON.parse(line);
         assert.equal((await call(`http://127.0.0.1:${port}/health`)).status, 200);
         const healthcheck = /CMD (\[.*\])$/.exec(steps(runtime, 'HEALTHCHECK')[0].args)![1];
-        const [, ...probe] = execForm(healthcheck);
-        const probed = spawnSync(process.execPath, probe, { env: serverEnv, encoding: 'utf8' });
+        const [program, ...probe] = execForm(healthcheck);
+        const probed = spawnSync(program, probe, { env: serverEnv, encoding: 'utf8' });
         assert.equal(probed.status, 0, `HEALTHCHECK failed: ${probed.stderr}`);
         server.kill('SIGTERM');
         assert.equal(await exited, 0, output);
@@ -228,9 +271,88 @@ describe('deploy/latchkey.service', () => {
     assert.ok(Number(setting('TimeoutStopSec')) > 10);
   });
 
+  it('writes only directories systemd makes for it on a clean host: its state and the bundle cache', () => {
+    // A ReadWritePaths= directory that does not exist stops the unit from starting (and no step makes one).
+    assert.equal(setting('ReadWritePaths'), undefined);
+    assert.equal(setting('StateDirectory'), 'latchkey');
+    assert.equal(setting('CacheDirectory'), 'latchkey');
+    assert.equal(setting('CacheDirectoryMode'), '0700');
+    assert.match(setting('Environment')!, /(^| )LATCHKEY_DATA_DIR=\/var\/lib\/latchkey( |$)/);
+  });
+
+  it('bin/latchkey.js builds its bundle in the cache directory systemd names, and the bundle still finds the install', async () => {
+    const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-cache-'));
+    const data = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-data-'));
+    try {
+      // systemd's CacheDirectory= sets CACHE_DIRECTORY for the service.
+      const env = { ...process.env, CACHE_DIRECTORY: cache, LATCHKEY_DATA_DIR: data, LOG_LEVEL: 'silent' };
+      const version = spawnSync(process.execPath, [path.join(ROOT, 'bin/latchkey.js'), '--version'], { cwd: os.tmpdir(), env, encoding: 'utf8' });
+      assert.equal(version.status, 0, version.stderr);
+      assert.equal(version.stdout.trim(), JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
+      assert.ok(fs.readdirSync(cache).some((f) => /^latchkey-[0-9a-f]+\.mjs$/.test(f)), `no bundle in ${cache}`);
+      // The default data dir, from a bundle outside the install, is still the install's.
+      const { CACHE_DIRECTORY: _, LATCHKEY_DATA_DIR: __, ...noData } = env;
+      const list = spawnSync(process.execPath, [path.join(ROOT, 'bin/latchkey.js'), 'users', 'list'], { cwd: os.tmpdir(), env: { ...noData, CACHE_DIRECTORY: cache, LOG_LEVEL: 'info', DATABASE_URL: '' }, encoding: 'utf8' });
+      assert.ok(list.stderr.includes(`sqlite:${path.join(ROOT, 'data', 'latchkey.sqlite')}`), list.stderr);
+    } finally {
+      fs.rmSync(cache, { recursive: true, force: true });
+      fs.rmSync(data, { recursive: true, force: true });
+    }
+  });
+
   it('is a valid unit to systemd-analyze, where it is installed', { skip: needs('systemd-analyze is not installed', spawnSync('systemd-analyze', ['--version']).status === 0) }, () => {
     const result = spawnSync('systemd-analyze', ['verify', path.join(ROOT, 'deploy/latchkey.service')], { encoding: 'utf8' });
     // It may warn that the user or paths do not exist on this machine; a syntax error fails.
     assert.doesNotMatch(result.stderr, /Unknown key|Invalid|Failed to parse|Unknown section/i, result.stderr);
+  });
+});
+
+describe('npm test on a fresh clone', () => {
+  // The README's top names Node.js and nothing else: no test may need Django, passlib, PHP or
+  // htpasswd. Their hashes are committed fixtures; .ci/run regenerates them with the real tools
+  // and checks that the fresh ones verify too.
+  const tests = fs.readdirSync(path.join(ROOT, 'test')).filter((f) => f.endsWith('.test.ts'));
+
+  it('runs no foreign hashing tool: the hashes they made are committed fixtures', () => {
+    for (const file of tests) {
+      const text = fs.readFileSync(path.join(ROOT, 'test', file), 'utf8');
+      assert.doesNotMatch(text, /tools\/real-hashes|['"](?:\/usr\/bin\/)?(?:python3|php|htpasswd)['"]/, `${file} runs a foreign tool`);
+    }
+    const fixtures = JSON.parse(fs.readFileSync(path.join(ROOT, 'test/fixtures/foreign-hashes.json'), 'utf8'));
+    assert.ok(fixtures.hashes.length > 0);
+    for (const entry of fixtures.hashes) {
+      for (const field of ['name', 'tool', 'version', 'password', 'hash']) assert.equal(typeof entry[field], 'string', `${entry.name}: ${field}`);
+    }
+  });
+
+  it('CI regenerates the fixtures with the real tools and checks that the fresh hashes verify', () => {
+    const ci = fs.readFileSync(path.join(ROOT, '.ci/run'), 'utf8');
+    const made = /test\/tools\/make-foreign-hash-fixtures\.ts "?(\$\w+)"?/.exec(ci);
+    assert.ok(made, '.ci/run does not regenerate the fixtures');
+    assert.match(ci, new RegExp(`test/tools/check-foreign-hash-fixtures\\.ts "?\\${made[1]}"?`), '.ci/run does not check the regenerated fixtures');
+  });
+});
+
+describe('README: running in production', () => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+
+  it('several instances share every secret a database was set up with: LATCHKEY_SECRET as well as LATCHKEY_KEY_SECRET', () => {
+    const bullet = /^- Several instances:[\s\S]*?(?=^- )/m.exec(readme)?.[0] ?? '';
+    assert.match(bullet, /`LATCHKEY_KEY_SECRET`/);
+    assert.match(bullet, /`LATCHKEY_SECRET`/);
+  });
+
+  it('names the Node versions: what package.json allows, what CI tests on, what the image runs', () => {
+    const engines = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).engines.node;
+    const top = readme.slice(0, readme.indexOf('\n## '));
+    assert.ok(top.includes(`Node.js ${engines.replace(/^>=/, '')} or newer`), 'the engines range');
+    assert.match(top, new RegExp(`tested in CI on Node ${process.versions.node.split('.')[0]}\\b`));
+    const imageMajor = /^node:(\d+)-/.exec(dockerfile[0].from)![1];
+    assert.match(top, new RegExp(`image runs Node ${imageMajor}\\b`));
+  });
+
+  it('says what to supervise: node itself, since a SIGKILL of npm does not reach the server', () => {
+    assert.match(readme, /SIGKILL/);
+    assert.doesNotMatch(readme, /`npm start` execs\s+node, so the signal reaches it/);
   });
 });

@@ -2,6 +2,7 @@
 // parameters (in default argon2id checks), a hash over LATCHKEY_FOREIGN_HASH_MAX_COST is refused at
 // import with its line and, if one is in the store anyway, fails the login unchecked as a wrong
 // password would; a costly hash is checked once per login, and costly checks queue at their own gate.
+import { createUser } from '../src/core/credentials.ts';
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -61,7 +62,7 @@ for (const engine of ENGINES) {
 
     async function userWithHash(username: string, passwordHash: string) {
       const now = server.core.clock();
-      return server.core.store.insertUser({
+      return createUser(server.core.store, {
         username,
         email: `${username}@example.com`,
         password_hash: passwordHash,

@@ -119,10 +119,12 @@ describe('a store or Redis that is not there', () => {
   it('REDIS_URL at a closed port: a CLI command still does its work, with one warning on stderr', async () => {
     const store = await freshStore({ name: 'sqlite' });
     try {
+      // `users list` reads a store that exists; migrate makes it.
+      assert.equal((await run(['migrate'], store.env)).code, 0);
       const result = await run(['users', 'list'], { ...store.env, REDIS_URL: `redis://127.0.0.1:${await closedPort()}` });
       assert.equal(result.code, 0, result.output);
       assert.deepEqual(JSON.parse(result.stdout), []);
-      const warnings = jsonLines(result.stderr);
+      const warnings = jsonLines(result.stderr).filter((line) => line.level >= 40);
       assert.equal(warnings.length, 1, result.stderr);
       assert.match(warnings[0].msg, /^REDIS_URL: cannot reach/);
     } finally {

@@ -87,3 +87,40 @@ describe('the latchkey entry point in a read-only install', () => {
     }
   });
 });
+
+describe('npm start under a supervisor', () => {
+  it('kill -9 of `npm start` leaves no server behind: the server stops once npm is gone', async () => {
+    const { freshStore, freePort } = await import('./helpers.ts');
+    const { launch } = await import('./processes.ts');
+    const net = await import('node:net');
+    const store = await freshStore({ name: 'sqlite' });
+    const port = await freePort();
+    const running = launch([], { ...store.env, PORT: String(port), LOG_LEVEL: 'info' }, { npm: true });
+    const answers = () =>
+      new Promise<boolean>((resolve) => {
+        const socket = net.connect(port, '127.0.0.1', () => (socket.destroy(), resolve(true)));
+        socket.on('error', () => resolve(false));
+      });
+    let server: number | undefined;
+    try {
+      await running.waitFor(/latchkey ready/);
+      const npm = running.child.pid!;
+      // npm runs the script in a shell that execs node: the server is npm's child.
+      server = Number(fs.readFileSync(`/proc/${npm}/task/${npm}/children`, 'utf8').trim().split(' ')[0]);
+      assert.ok(server > 0);
+      process.kill(npm, 'SIGKILL');
+      const until = Date.now() + 15_000;
+      while ((await answers()) && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(await answers(), false, `the server still serves port ${port} after npm was killed:\n${running.output()}`);
+      await running.exited;
+      assert.match(running.output(), /shutting down/);
+    } finally {
+      if (server) {
+        try {
+          process.kill(server, 'SIGKILL');
+        } catch {}
+      }
+      await store.drop();
+    }
+  });
+});

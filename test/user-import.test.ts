@@ -8,9 +8,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { ENGINES, startServer, freshStore, post, call, createUser, ADMIN_TOKEN, type TestServer, type FreshStore } from './helpers.ts';
-import { djangoUsersCsv, phpUsersJsonLines, type SourceUser } from './tools/real-hashes.ts';
+import { loadForeignHashes, type SourceUser } from './foreign-hash-fixtures.ts';
 
 const CLI = new URL('../bin/latchkey.js', import.meta.url).pathname;
+// A Django user table and a PHP user list, made by Django and PHP themselves (test/fixtures).
+const { django_users: DJANGO, php_users: PHP } = loadForeignHashes();
 const CURRENT = /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/;
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
@@ -77,16 +79,11 @@ for (const engine of ENGINES) {
     });
 
     it('a Django user table dumped to CSV is imported by the CLI; every user logs in with their old password and is rehashed', async () => {
-      const users: SourceUser[] = [
-        { username: 'Dj_Alice', email: 'dj.alice@example.com', password: 'Grüße ﬁx 42' },
-        { username: 'dj_bob', email: 'dj.bob@example.com', password: 'bob-password-1', hasher: 'bcrypt_sha256' },
-        { username: 'dj_carol', email: 'dj.carol@example.com', password: 'carol-password-1', hasher: 'argon2' },
-        { username: 'dj_dave', email: 'dj.dave@example.com', password: 'dave-password-1', hasher: 'pbkdf2_sha1' },
-        { username: 'dj_erin', email: 'dj.erin@example.com', password: 'erin-password-1', hasher: 'bcrypt' },
-        { username: 'dj_frank', email: 'dj.frank@example.com', password: 'frank-password-1', active: false },
-      ];
+      const users: SourceUser[] = DJANGO.users;
+      assert.deepEqual(users.map((u) => u.username), ['Dj_Alice', 'dj_bob', 'dj_carol', 'dj_dave', 'dj_erin', 'dj_frank']);
+      assert.equal(users[5].active, false);
       const csv = path.join(dir, 'django-users.csv');
-      djangoUsersCsv(csv, users);
+      fs.writeFileSync(csv, DJANGO.csv);
       const summary = await importFile(store, csv);
       assert.deepEqual([summary.imported, summary.updated, summary.skipped, summary.rejected], [6, 0, 0, 0]);
       assert.equal(fs.existsSync(`${csv}.rejects.jsonl`), false, 'no rejects, no rejects file');
@@ -123,12 +120,9 @@ for (const engine of ENGINES) {
     });
 
     it('a bcrypt user list from PHP is streamed to POST /admin/users/import; every user logs in and is rehashed', async () => {
-      const users: SourceUser[] = Array.from({ length: 5 }, (_, i) => ({
-        username: `php_user_${i}`,
-        email: `php.user.${i}@example.com`,
-        password: `php-secret-${i}-ü`,
-      }));
-      const body = phpUsersJsonLines(users);
+      const users: SourceUser[] = PHP.users;
+      assert.equal(users.length, 5);
+      const body = PHP.jsonl;
       assert.match(body, /"password_hash":"\$2y\$06\$/);
       const reply = await call(`${server.url}/admin/users/import`, { body, headers: { ...admin, 'content-type': 'application/x-ndjson' } });
       assert.equal(reply.status, 200, reply.text);

@@ -97,6 +97,18 @@ function exactNumber(text: string): number {
   return value;
 }
 
+/** The embedded store's file in a data dir. */
+export function sqliteFile(dataDir: string): string {
+  return path.join(dataDir, 'latchkey.sqlite');
+}
+
+/** How a store is named in logs and messages, without credentials; opens nothing. */
+export function describeStore(options: { databaseUrl?: string; dataDir: string }): string {
+  if (!options.databaseUrl) return `sqlite:${sqliteFile(options.dataDir)}`;
+  const url = new URL(options.databaseUrl);
+  return `postgresql://${url.host}${url.pathname}`;
+}
+
 export function connect(options: { databaseUrl?: string; dataDir: string; timeoutMs?: number }): Connection {
   const health = new StoreHealth();
   if (options.databaseUrl) {
@@ -118,14 +130,13 @@ export function connect(options: { databaseUrl?: string; dataDir: string; timeou
       // value past 2^53 - 1 would be read as a neighbour; ids are kept below it, migration 0008).
       types: { bigint: { to: 20, from: [20], serialize: (v: number) => String(v), parse: exactNumber } } as any,
     });
-    const url = new URL(options.databaseUrl);
     const db = new Kysely<Database>({ dialect: new GuardedPostgresDialect({ postgres: client }, health, deadline) });
     return {
       db,
       health,
       deadline,
       engine: 'postgres',
-      describe: `postgresql://${url.host}${url.pathname}`,
+      describe: describeStore(options),
       pg: client,
       // postgres.js's end() without a timeout never settles once connecting has failed (seen after
       // the database was dropped under a running server), which would hang shutdown. Kysely's own
@@ -138,7 +149,7 @@ export function connect(options: { databaseUrl?: string; dataDir: string; timeou
   }
   // The store holds password hashes: only its owner may read it.
   fs.mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-  const file = path.join(options.dataDir, 'latchkey.sqlite');
+  const file = sqliteFile(options.dataDir);
   const sqlite = new SQLite(file);
   sqlite.pragma('journal_mode = WAL');
   // Acknowledged writes must survive a power cut, not just a process crash.
@@ -146,7 +157,7 @@ export function connect(options: { databaseUrl?: string; dataDir: string; timeou
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   const db = new Kysely<Database>({ dialect: new SqliteLockingDialect({ database: sqlite }, health) });
-  return { db, health, deadline: {}, engine: 'sqlite', describe: `sqlite:${file}`, sqlite, dataDir: options.dataDir, close: () => db.destroy() };
+  return { db, health, deadline: {}, engine: 'sqlite', describe: describeStore(options), sqlite, dataDir: options.dataDir, close: () => db.destroy() };
 }
 
 /**

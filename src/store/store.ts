@@ -106,6 +106,16 @@ export class Store {
     return migrate({ db: this.root, engine: this.engine, deadline: this.connection.deadline });
   }
 
+  /** Whether the schema was ever created here (a migration ran), without creating anything. */
+  async hasSchema(): Promise<boolean> {
+    // Kysely's Migrator keeps its journal in kysely_migration.
+    const found =
+      this.engine === 'sqlite'
+        ? await sql<{ n: number }>`select count(*) as n from sqlite_master where type = 'table' and name = 'kysely_migration'`.execute(this.root)
+        : await sql<{ n: number }>`select count(*)::int as n from pg_catalog.pg_tables where tablename = 'kysely_migration' and schemaname = any (current_schemas(false))`.execute(this.root);
+    return Number(found.rows[0].n) > 0;
+  }
+
   /** A round trip to the database, for readiness checks. */
   async ping(timeoutMs?: number): Promise<void> {
     await withDeadline(sql`select 1`.execute(this.root), timeoutMs, 'ping');

@@ -1,11 +1,12 @@
 // Password hashes made by the real tools of the systems users migrate from: Django's make_password,
 // passlib and the bcrypt module (Debian's python3-django, python3-passlib, python3-bcrypt), PHP's
-// password_hash (php-cli) and Apache's htpasswd -B (apache2-utils). `.ci/run` installs them; a
-// missing tool fails the test rather than skipping it.
+// password_hash (php-cli) and Apache's htpasswd -B (apache2-utils). Only the fixture maker
+// (make-foreign-hash-fixtures.ts) runs them; `.ci/run` installs them. Tests read the fixtures.
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
+import type { SourceUser } from '../foreign-hash-fixtures.ts';
 
-function run(tool: string, args: string[]): string {
+export function run(tool: string, args: string[]): string {
   try {
     return execFileSync(tool, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (error) {
@@ -25,15 +26,6 @@ export function realHashes(password: string): Record<string, string> {
   );
   const htpasswd = run('htpasswd', ['-nbB', '-C', '5', 'user', password]).trim().split(':')[1];
   return { ...django, ...php, htpasswd_bcrypt: htpasswd };
-}
-
-export interface SourceUser {
-  username: string;
-  email: string;
-  password: string;
-  /** Django only: which of its hashers made the hash (default: its default, pbkdf2_sha256). */
-  hasher?: string;
-  active?: boolean;
 }
 
 /** A Django auth_user table, built by Django itself, dumped to CSV by the README's query. */
