@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Session, User } from '../store/schema.ts';
 import type { Change } from '../store/changes.ts';
-import type { SignedClaims } from './tokens.ts';
+import type { SignedClaims } from './claims.ts';
 
 export interface SessionState {
   session: Session;
