@@ -102,4 +102,9 @@ export class VerifyCache {
   get size() {
     return { claims: this.claims?.size ?? 0, sessions: this.sessions?.size ?? 0 };
   }
+
+  /** The keys remembered (hashes of tokens, session ids), so a test can see no raw token is kept. */
+  keys(): { claims: string[]; sessions: string[] } {
+    return { claims: [...(this.claims?.keys() ?? [])], sessions: [...(this.sessions?.keys() ?? [])] };
+  }
 }
