@@ -7,11 +7,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import crypto from 'node:crypto';
 import { once } from 'node:events';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import postgres from 'postgres';
+import { freshPostgres } from '../test/databases.ts';
 
 const { values } = parseArgs({ options: { rows: { type: 'string', default: '100000,1000000' } } });
 const sizes = values.rows!.split(',').map(Number);
@@ -34,19 +33,11 @@ async function freshEnv(engine: 'sqlite' | 'postgres') {
   const env: Record<string, string> = { LATCHKEY_DATA_DIR: dataDir, LOG_LEVEL: 'silent' };
   let drop = async () => fs.rmSync(dataDir, { recursive: true, force: true });
   if (engine === 'postgres') {
-    const base = process.env.DATABASE_URL!;
-    const name = `latchkey_import_bench_${crypto.randomBytes(4).toString('hex')}`;
-    const admin = postgres(base, { max: 1, onnotice: () => {} });
-    await admin.unsafe(`create database ${name}`);
-    await admin.end();
-    const url = new URL(base);
-    url.pathname = `/${name}`;
-    env.DATABASE_URL = url.toString();
+    const database = await freshPostgres(process.env.DATABASE_URL!, 'latchkey_import_bench');
+    env.DATABASE_URL = database.url;
     const dropDir = drop;
     drop = async () => {
-      const again = postgres(base, { max: 1, onnotice: () => {} });
-      await again.unsafe(`drop database if exists ${name} with (force)`);
-      await again.end();
+      await database.drop();
       await dropDir();
     };
   }

@@ -16,15 +16,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import net from 'node:net';
-import crypto from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { spawn, type ChildProcess } from 'node:child_process';
 import autocannon from 'autocannon';
-import postgres from 'postgres';
-import { hash, verify, Algorithm } from '@node-rs/argon2';
+import { hash, verify } from '@node-rs/argon2';
 import { Store } from '../src/store/store.ts';
-import { hashPassword } from '../src/core/passwords.ts';
+import { ARGON2, hashPassword } from '../src/core/passwords.ts';
+import { childrenOf, freePort, workersOf } from '../test/processes.ts';
+import { freshPostgres } from '../test/databases.ts';
 import { seedStore, type SeededLogin } from './seed.ts';
 import { hotPathPlans, plansMarkdown, type PathPlan } from './hot-paths.ts';
 
@@ -52,8 +51,6 @@ const OUT = path.resolve(args.out ?? 'BENCHMARKS.md');
 const SVG = OUT.replace(/(\.md)?$/, '.svg');
 const PASSWORD = 'bench-password-123';
 const ROOT = path.resolve(import.meta.dirname, '..');
-/** The argon2 parameters of src/core/passwords.ts. */
-const ARGON2 = { algorithm: Algorithm.Argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 };
 
 class ScenarioFailed extends Error {}
 
@@ -65,37 +62,6 @@ const START: string[] = (() => {
   if (node !== 'node') throw new Error(`cannot read npm start: ${node}`);
   return argv;
 })();
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
-
-/** The processes `pid` forked (a cluster primary's workers), as the kernel lists them. */
-function childrenOf(pid: number): number[] {
-  try {
-    return fs
-      .readdirSync(`/proc/${pid}/task`)
-      .flatMap((tid) => fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/))
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
-
-/** Cluster workers that serve: each names itself \`latchkey worker N\` once it listens. */
-const serving = (pid: number) =>
-  childrenOf(pid).filter((child) => {
-    try {
-      return fs.readFileSync(`/proc/${child}/cmdline`, 'utf8').startsWith('latchkey worker');
-    } catch {
-      return false;
-    }
-  }).length;
 
 /** A server process (with its workers, if any), with its resident memory sampled while it runs. */
 class Proc {
@@ -113,7 +79,7 @@ class Proc {
     for (let i = 0; i < 1200; i++) {
       if (child.exitCode !== null) throw new ScenarioFailed(`${argv.join(' ')} exited with ${child.exitCode}`);
       // One worker listening answers already; the figures are for all of them.
-      const up = workers === 1 || serving(child.pid!) === workers;
+      const up = workers === 1 || workersOf(child.pid!).length === workers;
       if (up && (await fetch(proc.url + readyPath).then((r) => r.ok, () => false))) return proc;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -440,23 +406,6 @@ async function benchStore(name: string, storeEnv: Record<string, string>, hello:
   return { name, figures, peakRss, seeding };
 }
 
-async function freshPostgres(url: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `latchkey_bench_${crypto.randomBytes(6).toString('hex')}`;
-  const admin = postgres(url, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${name}`);
-  await admin.end();
-  const fresh = new URL(url);
-  fresh.pathname = `/${name}`;
-  return {
-    url: fresh.toString(),
-    async drop() {
-      const again = postgres(url, { max: 1, onnotice: () => {} });
-      await again.unsafe(`drop database if exists ${name} with (force)`);
-      await again.end();
-    },
-  };
-}
-
 // ---- report
 
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
@@ -561,7 +510,7 @@ async function main() {
   try {
     await oneStore('SQLite', { LATCHKEY_DATA_DIR: dataDir, DATABASE_URL: '' });
     if (process.env.DATABASE_URL) {
-      const pg = await freshPostgres(process.env.DATABASE_URL);
+      const pg = await freshPostgres(process.env.DATABASE_URL, 'latchkey_bench');
       try {
         await oneStore('PostgreSQL', { LATCHKEY_DATA_DIR: dataDir, DATABASE_URL: pg.url });
       } finally {

@@ -3,14 +3,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import crypto from 'node:crypto';
-import net, { type AddressInfo } from 'node:net';
-import postgres from 'postgres';
+import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { loadConfig, type Config } from '../src/config.ts';
 import { buildApp } from '../src/app.ts';
 import type { Core } from '../src/core/index.ts';
+import { freshPostgres } from './databases.ts';
+import { freePort } from './processes.ts';
 
 export interface Engine {
   name: 'sqlite' | 'postgres';
@@ -65,19 +65,9 @@ export async function freshStore(engine: Engine): Promise<{ env: Record<string, 
   const env: Record<string, string> = { LATCHKEY_DATA_DIR: dataDir };
   let dropDb = async () => {};
   if (engine.name === 'postgres') {
-    const base = process.env.TEST_DATABASE_URL!;
-    const name = `latchkey_test_${crypto.randomBytes(6).toString('hex')}`;
-    const admin = postgres(base, { max: 1, onnotice: () => {} });
-    await admin.unsafe(`create database ${name}`);
-    await admin.end();
-    const url = new URL(base);
-    url.pathname = `/${name}`;
-    env.DATABASE_URL = url.toString();
-    dropDb = async () => {
-      const again = postgres(base, { max: 1, onnotice: () => {} });
-      await again.unsafe(`drop database if exists ${name} with (force)`);
-      await again.end();
-    };
+    const database = await freshPostgres(process.env.TEST_DATABASE_URL!);
+    env.DATABASE_URL = database.url;
+    dropDb = database.drop;
   }
   return {
     env,
@@ -96,13 +86,7 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
+export { freePort };
 
 export type FreshStore = Awaited<ReturnType<typeof freshStore>>;
 

@@ -1,5 +1,8 @@
 // The server and CLI as real processes, started as an operator starts them (`latchkey …` or
-// `npm start`), with their output captured: shared by the suites that test processes.
+// `npm start`), with their output captured, and what the kernel says of them: shared by the
+// suites that test processes and by the bench (bench/run.ts).
+import fs from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 
 export const ROOT = new URL('..', import.meta.url).pathname;
@@ -82,3 +85,37 @@ export const jsonLines = (text: string) =>
     .filter(Boolean)
     .map((line) => JSON.parse(line) as { level: number; time: string; msg: string; [k: string]: unknown });
 
+
+/** A port nothing listens on right now (the kernel's pick), for a server about to start. */
+export async function freePort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** The processes `pid` forked (a cluster primary's workers), as the kernel lists them (every thread's children). */
+export function childrenOf(pid: number): number[] {
+  try {
+    return fs
+      .readdirSync(`/proc/${pid}/task`)
+      .flatMap((tid) => fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/))
+      .filter(Boolean)
+      .map(Number)
+      .sort();
+  } catch {
+    // Gone, or gone between the listing and the read.
+    return [];
+  }
+}
+
+/** A cluster primary's serving workers: each names itself `latchkey worker N` (as `ps` shows) once it listens. */
+export const workersOf = (pid: number): number[] =>
+  childrenOf(pid).filter((child) => {
+    try {
+      return fs.readFileSync(`/proc/${child}/cmdline`, 'utf8').startsWith('latchkey worker');
+    } catch {
+      return false;
+    }
+  });

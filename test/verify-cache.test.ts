@@ -5,11 +5,12 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import crypto from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Store } from '../src/store/store.ts';
 import { changesOf, type Change } from '../src/store/changes.ts';
-import { ENGINES, startServer, freshStore, post, call, createUser, ADMIN_TOKEN, type TestServer, type FreshStore } from './helpers.ts';
+import { ENGINES, startServer, freshStore, post, call, createUser, decodeJwt, ADMIN_TOKEN, type TestServer, type FreshStore } from './helpers.ts';
 import { createUser as insertUser } from '../src/core/credentials.ts';
 
 const run = promisify(execFile);
@@ -63,7 +64,6 @@ for (const engine of ENGINES) {
         for (const login of logins) {
           for (let i = 0; i < 2; i++) assert.equal((await userinfo(server, login.access_token)).status, 200);
         }
-        assert.ok(server.core.tokens && (server.core as any).sessions, 'core wired');
       }
       return { username, first: logins[0], second: logins[1] };
     }
@@ -71,9 +71,12 @@ for (const engine of ENGINES) {
     it('keeps verified tokens and sessions in memory, never the raw token', async () => {
       const { first } = await warmUser();
       for (const server of [a, b]) {
-        const cache = (server.core.sessions as any).ctx.verifyCache;
+        const cache = server.core.verifyCache;
         assert.ok(cache.size.claims >= 1 && cache.size.sessions >= 1, 'the cache is warm');
-        assert.ok(![...cache.claims.keys()].includes(first.access_token), 'keyed by a hash');
+        const held = cache.keys();
+        assert.ok(held.claims.includes(crypto.createHash('sha256').update(first.access_token).digest('base64url')), 'the token is remembered by its hash');
+        assert.ok(!held.claims.includes(first.access_token), 'never by the token itself');
+        assert.ok(held.sessions.includes(decodeJwt(first.access_token).sid), 'its session is remembered by id');
       }
     });
 

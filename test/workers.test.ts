@@ -6,37 +6,15 @@
 // a taken port is still one line and exit 1.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import crypto from 'node:crypto';
 import { ENGINES, freshStore, freePort, ADMIN_TOKEN, type FreshStore } from './helpers.ts';
-import { launch, jsonLines, PATIENCE_MS, type Running } from './processes.ts';
+import { launch, jsonLines, childrenOf, workersOf, PATIENCE_MS, type Running } from './processes.ts';
 
 const PASSWORD = 'workers-password-1';
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const LOCKOUT_THRESHOLD = 3;
-
-/** The processes the primary forked, as the kernel sees them (every thread's children). */
-function childrenOf(pid: number): number[] {
-  if (!fs.existsSync(`/proc/${pid}/task`)) return [];
-  return fs
-    .readdirSync(`/proc/${pid}/task`)
-    .flatMap((tid) => fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/))
-    .filter(Boolean)
-    .map(Number)
-    .sort();
-}
-
-/** The primary's serving workers: each names itself `latchkey worker N` (as `ps` shows) once it listens. */
-const workersOf = (pid: number) =>
-  childrenOf(pid).filter((child) => {
-    try {
-      return fs.readFileSync(`/proc/${child}/cmdline`, 'utf8').startsWith('latchkey worker');
-    } catch {
-      return false;
-    }
-  });
 
 const alive = (pid: number) => {
   try {

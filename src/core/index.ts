@@ -32,6 +32,8 @@ export interface Core {
   guard: Guard;
   keys: KeyRing;
   tokens: TokenService;
+  /** What online verification remembers (read-only outside the core: the store's announcements change it). */
+  verifyCache: VerifyCache;
   profiles: ReturnType<typeof profiles>;
   store: Store;
   mailer: Mailer;
@@ -117,6 +119,7 @@ export async function createCore({ config, store, mailer, limits, background, cl
     guard: ctx.guard,
     keys,
     tokens,
+    verifyCache,
     profiles: profiles(config),
     store,
     mailer,

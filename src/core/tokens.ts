@@ -6,28 +6,10 @@ import { TokenExpired, TokenInvalid } from './errors.ts';
 import { randomId } from './secrets.ts';
 import { signCompact } from './jws.ts';
 import type { VerifyCache } from './verify-cache.ts';
+import type { Claims, SignedClaims, TokenUse } from './claims.ts';
 
-export type TokenUse = 'access' | 'id';
-
-/** Claims whose signature was checked, and the key that signed them (kept, so a remembered token's key is checked without decoding it again). */
-export interface SignedClaims {
-  claims: Claims;
-  kid: string | undefined;
-}
-
-export interface Claims extends JWTPayload {
-  sub: string;
-  sid: string;
-  jti: string;
-  iat: number;
-  exp: number;
-  token_use: TokenUse;
-  username: string;
-  email?: string;
-  /** Roypi: the time of the original login, which bounds refreshing. */
-  orig_iat?: number;
-  user_id?: number;
-}
+// The claim types live in claims.ts (types only), so the modules tokens.ts uses can name them without a cycle.
+export type { TokenUse, SignedClaims, Claims } from './claims.ts';
 
 export interface MintRequest {
   use: TokenUse;

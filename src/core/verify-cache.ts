@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Session, User } from '../store/schema.ts';
 import type { Change } from '../store/changes.ts';
-import type { SignedClaims } from './tokens.ts';
+import type { SignedClaims } from './claims.ts';
 
 export interface SessionState {
   session: Session;
@@ -101,5 +101,10 @@ export class VerifyCache {
 
   get size() {
     return { claims: this.claims?.size ?? 0, sessions: this.sessions?.size ?? 0 };
+  }
+
+  /** The keys remembered (hashes of tokens, session ids), so a test can see no raw token is kept. */
+  keys(): { claims: string[]; sessions: string[] } {
+    return { claims: [...(this.claims?.keys() ?? [])], sessions: [...(this.sessions?.keys() ?? [])] };
   }
 }

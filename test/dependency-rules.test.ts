@@ -1,0 +1,94 @@
+// The layering of src/ (docs/architecture.md), checked by dependency-cruiser with the named rules
+// of .dependency-cruiser.cjs. Violations only a folder move can remove are recorded in
+// .dependency-cruiser-known-violations.json; anything else fails here with the rule's name.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const ROOT = path.resolve(import.meta.dirname, '..');
+const DEPCRUISE = path.join(ROOT, 'node_modules/dependency-cruiser/bin/dependency-cruise.mjs');
+const CONFIG = path.join(ROOT, '.dependency-cruiser.cjs');
+
+/** Runs dependency-cruiser over src/ in `cwd`; its exit code is the number of violations. */
+async function cruise(cwd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [DEPCRUISE, 'src', '--config', CONFIG, ...args], { cwd, maxBuffer: 64 << 20 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    if (typeof failed.code !== 'number') throw error;
+    return { code: failed.code, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
+  }
+}
+
+interface Violation {
+  rule: { name: string };
+  from: string;
+  to: string;
+}
+
+function ruleNames(): string[] {
+  const config = fs.readFileSync(CONFIG, 'utf8');
+  return [...config.matchAll(/name: '([a-z-]+)'/g)].map((match) => match[1]!);
+}
+
+describe('dependency rules', () => {
+  it('src/ keeps every rule, apart from the known violations the folder moves remove', async () => {
+    const { code, stdout, stderr } = await cruise(ROOT, ['--output-type', 'err-long', '--ignore-known', '.dependency-cruiser-known-violations.json']);
+    assert.equal(code, 0, `dependency rules broken (the rule's name leads each line):\n${stdout}${stderr}`);
+  });
+
+  it('each rule fires on a tree that breaks it, and stays quiet where it is kept', async () => {
+    // A small src/ with one breach of each rule, cruised with the same config and the project's
+    // node_modules, so a rule whose pattern stops matching is caught here and not in review.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-rules-'));
+    try {
+      fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+      fs.copyFileSync(path.join(ROOT, 'tsconfig.json'), path.join(dir, 'tsconfig.json'));
+      const files: Record<string, string> = {
+        'src/core/a.ts': "import type { B } from './b.ts';\nexport type A = B | 1;\n",
+        'src/core/b.ts': "import type { A } from './a.ts';\nexport type B = A | 2;\n",
+        'src/core/db.ts': "import { Kysely } from 'kysely';\nexport const k = Kysely;\n",
+        'src/core/credentials.ts': "import { write } from '../store/credentials.ts';\nexport const set = write;\n",
+        'src/core/types.ts': 'export interface Port { n: number }\n',
+        'src/core/impl.ts': 'export const impl = 1;\n',
+        'src/store/credentials.ts': 'export const write = 1;\n',
+        'src/store/uses-core.ts': "import { impl } from '../core/impl.ts';\nimport type { Port } from '../core/types.ts';\nexport const p: Port = { n: impl };\n",
+        'src/http/route.ts': "import type { FastifyInstance } from 'fastify';\nimport { write } from '../store/credentials.ts';\nexport type R = FastifyInstance | typeof write;\n",
+        'src/mail/web.ts': "import type { FastifyReply } from 'fastify';\nexport type W = FastifyReply;\n",
+        'src/uses-test.ts': "import { x } from '../test/x.ts';\nexport const y = x;\n",
+        'test/x.ts': 'export const x = 1;\n',
+        'src/missing.ts': "import { nothing } from './nowhere.ts';\nexport const z = nothing;\n",
+      };
+      for (const [file, text] of Object.entries(files)) {
+        fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+        fs.writeFileSync(path.join(dir, file), text);
+      }
+      const { stdout } = await cruise(dir, ['--output-type', 'json']);
+      const found = (JSON.parse(stdout) as { summary: { violations: Violation[] } }).summary.violations
+        .map((v) => `${v.rule.name}: ${v.from} → ${v.to.replace(/^.*node_modules\/([^/]+)\/.*$/, '$1')}`)
+        .sort();
+      // The type-only import of a core type, the credential operation's own import and the
+      // dialects' fastify imports are allowed: exactly these breaches are reported.
+      assert.deepEqual(found, [
+        'core-no-http-sql-redis: src/core/db.ts → kysely',
+        'credential-writes-only-from-credential-operation: src/http/route.ts → src/store/credentials.ts',
+        'fastify-only-in-http: src/mail/web.ts → fastify',
+        'no-circular: src/core/a.ts → src/core/b.ts',
+        'not-to-unresolvable: src/missing.ts → ./nowhere.ts',
+        'src-not-from-test-or-bench: src/uses-test.ts → test/x.ts',
+        'store-no-core-implementations: src/store/uses-core.ts → src/core/impl.ts',
+      ]);
+      const exercised = new Set(found.map((line) => line.split(':')[0]));
+      // Every named rule of the config is exercised above.
+      assert.deepEqual(ruleNames().sort(), [...exercised].sort());
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
