@@ -5,10 +5,8 @@
 import { sql } from 'kysely';
 import type { ManagedBy, NewUser, User, UserStatus } from './schema.ts';
 import { IdOutOfRange, isIdOutOfRange, isUniqueViolation, UniqueViolation, type Store } from './store.ts';
+import type { CredentialKey } from './credential-key.ts';
 
-declare const credentialBrand: unique symbol;
-/** What opens the store's user writes; its one value never leaves this module. */
-export type CredentialKey = { readonly [credentialBrand]: true };
 const KEY = Object.freeze({}) as CredentialKey;
 
 /** A new user as created: the security stamp is the store's to start. */

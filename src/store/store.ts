@@ -9,7 +9,7 @@ import type {
   SigningKeyRow,
   User,
 } from './schema.ts';
-import type { CredentialKey } from './credentials.ts';
+import type { CredentialKey } from './credential-key.ts';
 import { connect, migrate, type Connection } from './db.ts';
 import { withDeadline } from './faults.ts';
 import { ChangeFeed, ChangeTracker, type Change } from './changes.ts';
