@@ -7,6 +7,7 @@ import { AuthError, DependencyUnavailable, type AuthErrorCode } from '../core/er
 import type { RequestContext } from '../core/context.ts';
 import type { Guard } from '../core/guard.ts';
 import { safeEqual, sha256 } from '../core/secrets.ts';
+import { unavailability } from '../store/faults.ts';
 
 /** A body that could not be understood: malformed JSON, wrong type, missing fields. */
 export interface BadRequest {
@@ -224,9 +225,12 @@ export function useDialectErrorHandler(scope: FastifyInstance, errors: DialectEr
       if (error.retryAfter) reply.header('retry-after', String(error.retryAfter));
       return sendReply(reply, shape);
     }
-    if (error instanceof DependencyUnavailable) {
-      request.log.warn({ dependency: error.dependency, why: error.message }, `${error.dependency} unavailable: answered 503`);
-      reply.header('retry-after', String(error.retryAfter));
+    // A store fault that reached here unclassified (from a path the guarded driver does not see)
+    // is still a 503, never a 500.
+    const unavailable = error instanceof DependencyUnavailable ? error : unavailability(error) ?? unavailability((error as Error).cause);
+    if (unavailable) {
+      request.log.warn({ dependency: unavailable.dependency, why: unavailable.message }, `${unavailable.dependency} unavailable: answered 503`);
+      reply.header('retry-after', String(unavailable.retryAfter));
       return sendReply(reply, errors.unavailable());
     }
     const bad = toBadRequest(error);
