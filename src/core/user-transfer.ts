@@ -62,6 +62,8 @@ interface ImportRow {
   secret: Secret;
   status?: UserStatus;
   createdAt?: number;
+  /** The identifiers as the row gave them (case and form kept): what the old service knows. */
+  upstream: { upstream_username: string; upstream_email: string | null };
 }
 
 class RowRejected extends Error {}
@@ -140,6 +142,7 @@ export class UserTransfer {
       secret,
       status,
       createdAt: createdAt === undefined ? undefined : parseTime(createdAt),
+      upstream: { upstream_username: rawUsername, upstream_email: get('email') ?? null },
     };
   }
 
@@ -218,17 +221,26 @@ export class UserTransfer {
     const now = this.ctx.clock();
 
     type Plan = { insert: NewUser } | { update: { user: User; patch: UserUpdate; endSessions: boolean } } | { reject: string } | 'skip';
+    // A row without a password imports a user awaiting lazy migration (LATCHKEY_MIGRATE_FROM), to
+    // be asked about by the identifiers as this row spells them; re-importing one that still
+    // waits (imported before those were kept) gives it them.
+    const awaiting: ImportRow[] = [];
+    const reidentified: { userId: number; upstream: ImportRow['upstream'] }[] = [];
     const plan = async (row: ImportRow): Promise<Plan> => {
       const existing = byUsername.get(row.username);
       const idHolder = row.id ? byId.get(row.id) : undefined;
       const emailHolder = row.email ? byEmail.get(row.email) : undefined;
       if (idHolder && idHolder !== existing) return { reject: `id ${row.id} belongs to another user` };
       if (emailHolder && emailHolder !== existing) return { reject: 'email belongs to another user' };
-      if (!existing) return { insert: await this.newUser(row, now) };
+      if (!existing) {
+        if (row.secret.kind === 'none') awaiting.push(row);
+        return { insert: await this.newUser(row, now) };
+      }
       if (!update) return 'skip';
       if (row.id !== undefined && row.id !== existing.id) {
         return { reject: `id ${row.id} does not match the existing user's id ${existing.id}` };
       }
+      if (row.secret.kind === 'none' && existing.password_hash === null) reidentified.push({ userId: existing.id, upstream: row.upstream });
       const change = await this.changes(existing, row, now);
       return change ? { update: change } : 'skip';
     };
@@ -240,6 +252,11 @@ export class UserTransfer {
     try {
       await store.transaction(async (tx) => {
         await tx.insertUsers(inserts);
+        if (awaiting.length) {
+          const ids = new Map((await tx.usersMatching({ usernames: awaiting.map((r) => r.username), emails: [], ids: [] })).map((u) => [u.username, u.id]));
+          await tx.insertMigrations(awaiting.map((r) => ({ user_id: ids.get(r.username)!, state: 'awaiting' as const, ...r.upstream })));
+        }
+        for (const { userId, upstream } of reidentified) await tx.setUpstreamIdentifiers(userId, upstream);
         for (const { user, patch, endSessions } of updates) {
           await tx.updateUser(user.id, patch);
           if (endSessions) await this.endSessions(tx, user.id, now);

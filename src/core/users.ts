@@ -141,7 +141,11 @@ export class Users {
 
   async remove(ref: UserRef): Promise<void> {
     const user = await this.find(ref);
-    await this.ctx.store.deleteUser(user.id);
+    await this.ctx.store.transaction(async (tx) => {
+      await tx.deleteUser(user.id);
+      // A deleted user is never created again by lazy migration (LATCHKEY_MIGRATE_FROM).
+      await tx.recordDeletedLogins([user.username, ...(user.email ? [user.email] : [])], this.ctx.clock());
+    });
     await this.ctx.audit.record({ kind: 'user_deleted', userId: null, detail: user.username });
   }
 

@@ -123,6 +123,34 @@ function migrations(engine: Engine): Record<string, Migration> {
         await db.schema.createIndex('audit_events_at').on('audit_events').column('at').execute();
       },
     },
+    // Lazy migration (LATCHKEY_MIGRATE_FROM) only for users imported as awaiting it, asked about by
+    // the identifier the old service knows (case and form as imported); names of deleted users,
+    // so a deleted user is not created again at their next login. Kept apart from the users table.
+    '0006_lazy_migration_state': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('user_migrations')
+          .addColumn('user_id', 'bigint', (c) => c.primaryKey().references('users.id').onDelete('cascade'))
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('upstream_username', 'text')
+          .addColumn('upstream_email', 'text')
+          .execute();
+        await db.schema
+          .createTable('deleted_logins')
+          .addColumn('login_key', 'text', (c) => c.primaryKey())
+          .addColumn('deleted_at', 'bigint', (c) => c.notNull())
+          .execute();
+        // Users imported without a password before this: awaiting, but with only their stored
+        // (lowercased) name, so they migrate only where the old service is declared
+        // case-insensitive (LATCHKEY_MIGRATE_CASE_INSENSITIVE) or once re-imported. Users an
+        // operator created as external (SSO, audited as user_created) are never migrated.
+        await sql`
+          insert into user_migrations (user_id, state)
+          select u.id, 'awaiting' from users u
+          where u.password_hash is null and u.managed_by = 'external'
+            and not exists (select 1 from audit_events a where a.user_id = u.id and a.kind = 'user_created')`.execute(db);
+      },
+    },
   };
 }
 

@@ -81,6 +81,21 @@ export interface InstanceSettingsTable {
   value: string;
 }
 
+/** A user imported to be migrated from the old service at first login (LATCHKEY_MIGRATE_FROM). */
+export interface UserMigrationsTable {
+  user_id: number;
+  state: 'awaiting' | 'migrated';
+  /** The identifiers as the old service knows them (as imported); null for imports before 0006. */
+  upstream_username: string | null;
+  upstream_email: string | null;
+}
+
+/** Identity keys of deleted users: never created again by lazy migration. */
+export interface DeletedLoginsTable {
+  login_key: string;
+  deleted_at: number;
+}
+
 export interface Database {
   instance_settings: InstanceSettingsTable;
   users: UsersTable;
@@ -89,6 +104,8 @@ export interface Database {
   signing_keys: SigningKeysTable;
   audit_events: AuditEventsTable;
   limit_tallies: LimitTalliesTable;
+  user_migrations: UserMigrationsTable;
+  deleted_logins: DeletedLoginsTable;
 }
 
 export type User = Selectable<UsersTable>;
@@ -97,3 +114,4 @@ export type UserUpdate = Updateable<UsersTable>;
 export type Session = Selectable<SessionsTable>;
 export type OneTimeCode = Selectable<OneTimeCodesTable>;
 export type SigningKeyRow = Selectable<SigningKeysTable>;
+export type UserMigration = Selectable<UserMigrationsTable>;
