@@ -21,7 +21,8 @@ export type AuditKind =
   | 'user_deleted'
   | 'signed_out_everywhere'
   | 'users_imported'
-  | 'user_migrated';
+  | 'user_migrated'
+  | 'identity_collision_settled';
 
 export interface AuditEvent {
   kind: AuditKind;

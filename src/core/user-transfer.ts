@@ -236,6 +236,11 @@ export class UserTransfer {
         if (row.secret.kind === 'none') awaiting.push(row);
         return { insert: await this.newUser(row, now) };
       }
+      // An account holds this name's key: the row is about it only when it says so, by its id or
+      // by the very name stored (or imported); `ａｌｉｃｅ` or `ALICE` is never merged into `alice`.
+      if (!(await this.isSameAccount(existing, row))) {
+        return { reject: `username is already taken under the identity key by user ${existing.id}; give that user's id to update it` };
+      }
       if (!update) return 'skip';
       if (row.id !== undefined && row.id !== existing.id) {
         return { reject: `id ${row.id} does not match the existing user's id ${existing.id}` };
@@ -275,6 +280,17 @@ export class UserTransfer {
       if (p === 'skip') counts.skipped++;
       else if ('reject' in p) reject(rows[i].line, p.reject);
     });
+  }
+
+  private async isSameAccount(existing: User, row: ImportRow): Promise<boolean> {
+    if (row.id !== undefined) return row.id === existing.id;
+    const named = row.upstream.upstream_username;
+    if (named === existing.username) return true;
+    if (existing.password_hash !== null) return false;
+    // A user imported to migrate: by the name as imported, or, imported before that was kept, by
+    // the key alone (the re-import that gives it the name the old service knows).
+    const migration = await this.ctx.store.migrationOf(existing.id);
+    return migration?.state === 'awaiting' && (migration.upstream_username === null || migration.upstream_username === named);
   }
 
   private async newUser(row: ImportRow, now: number): Promise<NewUser> {

@@ -96,6 +96,16 @@ export interface DeletedLoginsTable {
   deleted_at: number;
 }
 
+/** Accounts that landed on one identity key when stored names were rekeyed (migration 0007). */
+export interface IdentityCollisionsTable {
+  user_id: number;
+  field: 'username' | 'email';
+  /** The value as it was stored before. */
+  original: string;
+  key: string;
+  found_at: number;
+}
+
 export interface Database {
   instance_settings: InstanceSettingsTable;
   users: UsersTable;
@@ -106,6 +116,7 @@ export interface Database {
   limit_tallies: LimitTalliesTable;
   user_migrations: UserMigrationsTable;
   deleted_logins: DeletedLoginsTable;
+  identity_collisions: IdentityCollisionsTable;
 }
 
 export type User = Selectable<UsersTable>;
@@ -115,3 +126,4 @@ export type Session = Selectable<SessionsTable>;
 export type OneTimeCode = Selectable<OneTimeCodesTable>;
 export type SigningKeyRow = Selectable<SigningKeysTable>;
 export type UserMigration = Selectable<UserMigrationsTable>;
+export type IdentityCollision = Selectable<IdentityCollisionsTable>;

@@ -8,6 +8,7 @@ import type {
   OneTimeCode,
   Session,
   SigningKeyRow,
+  IdentityCollision,
   User,
   UserMigration,
   UserStatus,
@@ -348,6 +349,32 @@ export class Store {
   async anyDeletedLogin(keys: string[]): Promise<boolean> {
     if (!keys.length) return false;
     return (await this.db.selectFrom('deleted_logins').select('login_key').where('login_key', 'in', keys).executeTakeFirst()) !== undefined;
+  }
+
+  // ---- identity collisions found when stored names were rekeyed (migration 0007)
+
+  identityCollisions(): Promise<IdentityCollision[]> {
+    return this.db.selectFrom('identity_collisions').selectAll().orderBy('key').orderBy('user_id').execute();
+  }
+
+  collisionsOf(userId: number): Promise<IdentityCollision[]> {
+    return this.db.selectFrom('identity_collisions').selectAll().where('user_id', '=', userId).execute();
+  }
+
+  /** Whether another user than `userId` still waits to be settled under this key. */
+  async keyClaimedByOther(field: IdentityCollision['field'], key: string, userId: number): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('identity_collisions')
+      .select('user_id')
+      .where('field', '=', field)
+      .where('key', '=', key)
+      .where('user_id', '!=', userId)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async clearCollision(userId: number, field: IdentityCollision['field']): Promise<void> {
+    await this.db.deleteFrom('identity_collisions').where('user_id', '=', userId).where('field', '=', field).execute();
   }
 
   // ---- sessions
