@@ -197,6 +197,21 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found, no store), 
       withServices(async ({ core }) => (await core.users.list({ limit: options.limit, afterId: options.after })).map(publicUser)),
     );
 
+  users
+    .command('collisions')
+    .description('accounts that landed on one identity key when stored names were rekeyed: each kept, reachable by --id, until settled')
+    .action(() => withServices(async ({ core }) => core.users.collisions()));
+
+  users
+    .command('settle')
+    .description("give a colliding user (--id N) its name or email back, or another with --username/--email; delete the other one first, or settle it with another name")
+    .requiredOption('--id <id>', 'the user, by numeric id', wholeNumber(1, Number.MAX_SAFE_INTEGER))
+    .addOption(valueFlag('--username <name>', 'a new username instead of the colliding one'))
+    .addOption(valueFlag('--email <address>', 'a new email instead of the colliding one', emailAddress))
+    .action((options: { id: number; username?: string; email?: string }) =>
+      withServices(async ({ core }) => publicUser(await core.users.settleCollision(options.id, { username: options.username, email: options.email }))),
+    );
+
   const oneUser: [string, string, (services: Services, user: UserRef) => Promise<unknown>][] = [
     ['get', 'show a user, and whether and until when they are locked out', async ({ core }, user) => core.users.view(await core.users.find(user))],
     ['unlock', 'lift every lockout of a user (the account\'s delay and each address\'s)', async ({ core }, user) => core.users.view(await core.users.unlock(user))],

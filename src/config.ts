@@ -109,6 +109,12 @@ export interface MigrateFrom {
   /** Base URL, without a trailing slash. */
   url: string;
   timeoutMs: number;
+  /**
+   * LATCHKEY_MIGRATE_CASE_INSENSITIVE: the operator declares that the old service matches names
+   * case-insensitively, so users imported before their original identifier was kept may be asked
+   * about by their stored (lowercased) name.
+   */
+  caseInsensitive: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -184,7 +190,14 @@ function migrateFrom(env: Env): MigrateFrom | undefined {
     throw new ConfigError(`LATCHKEY_MIGRATE_FROM must be <${MIGRATION_DIALECTS.join('|')}>+<base URL>, e.g. roypi+https://old.example.com`);
   }
   const base = url({ LATCHKEY_MIGRATE_FROM: match[2] }, 'LATCHKEY_MIGRATE_FROM', ['https:', 'http:'])!;
-  return { dialect: dialect!, url: base.replace(/\/+$/, ''), timeoutMs: int(env, 'LATCHKEY_MIGRATE_TIMEOUT_MS', 5000, 100) };
+  const caseInsensitive = env.LATCHKEY_MIGRATE_CASE_INSENSITIVE ?? 'false';
+  if (caseInsensitive !== 'true' && caseInsensitive !== 'false') throw new ConfigError('LATCHKEY_MIGRATE_CASE_INSENSITIVE must be true or false');
+  return {
+    dialect: dialect!,
+    url: base.replace(/\/+$/, ''),
+    timeoutMs: int(env, 'LATCHKEY_MIGRATE_TIMEOUT_MS', 5000, 100),
+    caseInsensitive: caseInsensitive === 'true',
+  };
 }
 
 /** More processes than this is a typo, not a deployment: each holds its own pools and caches. */

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { loadConfig, ConfigError } from '../src/config.ts';
-import { ENGINES, startServer, post, call, createUser, freePort, ADMIN_TOKEN, type TestServer } from './helpers.ts';
+import { ENGINES, startServer, freshStore, post, call, createUser, freePort, ADMIN_TOKEN, type TestServer } from './helpers.ts';
+import { createUser as createStoredUser } from '../src/core/credentials.ts';
 
 const CURRENT = /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/;
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -25,7 +26,9 @@ async function upstreamLogins(old: TestServer, username: string) {
 describe('LATCHKEY_MIGRATE_FROM configuration', () => {
   it('is <dialect>+<base URL>', () => {
     const from = loadConfig({ LATCHKEY_MIGRATE_FROM: 'roypi+https://old.example.com/' }).migrateFrom;
-    assert.deepEqual(from, { dialect: 'roypi', url: 'https://old.example.com', timeoutMs: 5000 });
+    assert.deepEqual(from, { dialect: 'roypi', url: 'https://old.example.com', timeoutMs: 5000, caseInsensitive: false });
+    assert.equal(loadConfig({ LATCHKEY_MIGRATE_FROM: 'roypi+https://old.example.com', LATCHKEY_MIGRATE_CASE_INSENSITIVE: 'true' }).migrateFrom?.caseInsensitive, true);
+    assert.throws(() => loadConfig({ LATCHKEY_MIGRATE_FROM: 'roypi+https://old.example.com', LATCHKEY_MIGRATE_CASE_INSENSITIVE: 'yes' }), ConfigError);
     assert.equal(loadConfig({ LATCHKEY_MIGRATE_FROM: 'ziik+http://10.0.0.2:8000', LATCHKEY_MIGRATE_TIMEOUT_MS: '800' }).migrateFrom?.timeoutMs, 800);
     for (const bad of ['https://old.example.com', 'cognito+https://x.example.com', 'roypi+ftp://x.example.com', 'roypi+not a url']) {
       assert.throws(() => loadConfig({ LATCHKEY_MIGRATE_FROM: bad }), ConfigError, bad);
@@ -188,6 +191,170 @@ for (const engine of ENGINES) {
         assert.deepEqual(await loginEverywhere(server, 'haslocal', 'haslocal@example.com', 'local-password'), [200, 200, 200]);
       } finally {
         await server.close();
+      }
+    });
+  });
+}
+
+/**
+ * An old service that compares names exactly (case-sensitive, as many do): `Alice` and `alice`
+ * are two of its accounts. It records every identifier it was asked about.
+ */
+async function caseSensitiveOldService(accounts: Record<string, { password: string; email?: string }>, delayMs = 0) {
+  const asked: string[] = [];
+  const server = http.createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk) => (body += chunk));
+    request.on('end', async () => {
+      const { username, password } = JSON.parse(body || '{}');
+      asked.push(username);
+      if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      const account = Object.hasOwn(accounts, username) ? accounts[username] : undefined;
+      if (!account || account.password !== password) {
+        response.writeHead(401, { 'content-type': 'application/json' }).end('{"status":401,"message":"Incorrect username or password."}');
+        return;
+      }
+      const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+      const token = `${part({ alg: 'none' })}.${part({ username, email: account.email })}.x`;
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: token, id_token: token, refresh_token: 'r', expires_in: 86400 }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, asked, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+async function importRows(server: TestServer, rows: object[]) {
+  const reply = await call(`${server.url}/admin/users/import`, {
+    body: rows.map((row) => JSON.stringify(row)).join('\n') + '\n',
+    headers: { ...admin, 'content-type': 'application/x-ndjson' },
+  });
+  assert.equal(reply.status, 200, reply.text);
+  return reply.body;
+}
+
+for (const engine of ENGINES) {
+  describe(`lazy migration only for users meant to migrate, on ${engine.name}`, () => {
+    it('the old service is asked about the identifier as it was imported: its account "alice" cannot take over the imported "Alice"', async () => {
+      const old = await caseSensitiveOldService({
+        Alice: { password: 'victim-old-pass', email: 'alice@example.com' },
+        alice: { password: 'attacker-pass', email: 'attacker@example.com' },
+      });
+      const server = await startServer(engine, { LATCHKEY_MIGRATE_FROM: `wikimedia+${old.url}` });
+      try {
+        assert.equal((await importRows(server, [{ username: 'Alice', email: 'alice@example.com' }])).imported, 1);
+        // Four tries, under the lockout (five), so the victim's own login below is not refused by it.
+        assert.equal((await post(`${server.url}/v1/login`, { username: 'alice', password: 'attacker-pass' })).status, 401);
+        assert.equal((await post(`${server.url}/v1/login`, { username: 'ALICE', password: 'attacker-pass' })).status, 401);
+        assert.equal((await post(`${server.url}/auth/access_token/`, { username: 'alice', password: 'attacker-pass' })).status, 400);
+        assert.equal((await post(`${server.url}/api/authenticate`, { username: 'alice@example.com', password: 'attacker-pass' })).status, 401);
+        assert.ok(old.asked.every((name) => name === 'Alice'), `asked: ${old.asked.join(', ')}`);
+        assert.equal((await server.core.store.userByUsername('alice'))!.password_hash, null, 'nothing was migrated');
+        // The victim, however they type their name here, migrates with their own password.
+        const victim = await post(`${server.url}/v1/login`, { username: 'alice', password: 'victim-old-pass' });
+        assert.equal(victim.status, 200, victim.text);
+      } finally {
+        await server.close();
+        await old.close();
+      }
+    });
+
+    it('an external (SSO) user is never migrated, whatever the old service says about that name', async () => {
+      const old = await caseSensitiveOldService({ director: { password: 'old-director-pass' }, Director: { password: 'old-director-pass' } });
+      const server = await startServer(engine, { LATCHKEY_MIGRATE_FROM: `wikimedia+${old.url}` });
+      try {
+        await createUser(server, { username: 'director', email: 'director@example.com', external: true });
+        for (const typed of ['director', 'Director']) {
+          assert.equal((await post(`${server.url}/v1/login`, { username: typed, password: 'old-director-pass' })).status, 401);
+        }
+        assert.deepEqual(old.asked, [], 'the old service was never asked');
+        const sso = (await server.core.store.userByUsername('director'))!;
+        assert.deepEqual([sso.password_hash, sso.managed_by], [null, 'external']);
+      } finally {
+        await server.close();
+        await old.close();
+      }
+    });
+
+    it('a deleted user does not come back at their next login, whether they were created at first login or imported', async () => {
+      const old = await caseSensitiveOldService({ leaver: { password: 'leaver-pass' }, importedleaver: { password: 'leaver-pass' } });
+      const server = await startServer(engine, { LATCHKEY_MIGRATE_FROM: `wikimedia+${old.url}` });
+      try {
+        assert.equal((await post(`${server.url}/v1/login`, { username: 'leaver', password: 'leaver-pass' })).status, 200);
+        const created = (await server.core.store.userByUsername('leaver'))!;
+        assert.equal((await server.core.store.migrationOf(created.id))?.state, 'migrated', 'a user created at first login is marked as migrated');
+        await importRows(server, [{ username: 'importedleaver' }]);
+        for (const name of ['leaver', 'importedleaver']) {
+          assert.equal((await call(`${server.url}/admin/users/${name}`, { method: 'DELETE', headers: admin })).status, 204);
+          const again = await post(`${server.url}/v1/login`, { username: name, password: 'leaver-pass' });
+          assert.equal(again.status, 401, name);
+          assert.equal(await server.core.store.userByUsername(name), undefined, `${name} stays deleted`);
+        }
+        assert.deepEqual(old.asked, ['leaver'], 'the old service is not asked about a deleted user');
+      } finally {
+        await server.close();
+        await old.close();
+      }
+    });
+
+    it("an email claim already taken here is dropped, not a failure: a squatter's address does not block the victim's migration", async () => {
+      const old = await caseSensitiveOldService({ victim: { password: 'victim-pass', email: 'victim@example.com' } });
+      const server = await startServer(engine, { LATCHKEY_MIGRATE_FROM: `wikimedia+${old.url}` });
+      try {
+        await createUser(server, { username: 'squatter', email: 'victim@example.com', password: 'squatter-password' });
+        const login = await post(`${server.url}/v1/login`, { username: 'victim', password: 'victim-pass' });
+        assert.equal(login.status, 200, login.text);
+        const victim = (await server.core.store.userByUsername('victim'))!;
+        assert.equal(victim.email, null);
+        assert.equal((await server.core.store.userByEmail('victim@example.com'))!.username, 'squatter');
+      } finally {
+        await server.close();
+        await old.close();
+      }
+    });
+
+    it('concurrent first logins of one user all succeed, imported or created at first login', async () => {
+      const old = await caseSensitiveOldService({ RaceImported: { password: 'race-pass' }, racecreated: { password: 'race-pass' } }, 150);
+      const server = await startServer(engine, { LATCHKEY_MIGRATE_FROM: `wikimedia+${old.url}` });
+      try {
+        await importRows(server, [{ username: 'RaceImported' }]);
+        for (const name of ['raceimported', 'racecreated']) {
+          const replies = await Promise.all([1, 2, 3].map(() => post(`${server.url}/v1/login`, { username: name, password: 'race-pass' })));
+          assert.deepEqual(replies.map((r) => r.status), [200, 200, 200], name);
+        }
+      } finally {
+        await server.close();
+        await old.close();
+      }
+    });
+
+    it('users imported before the old service identifier was kept are not migrated, unless the old service is declared case-insensitive', async () => {
+      const old = await caseSensitiveOldService({ legacy: { password: 'legacy-pass' } });
+      const shared = await freshStore(engine);
+      try {
+        // The store as an import before this change left it: an awaiting user with only the lowercased name.
+        const first = await startServer(engine, { LATCHKEY_MIGRATE_FROM: `wikimedia+${old.url}` }, shared);
+        try {
+          const now = Date.now();
+          const legacy = await createStoredUser(first.core.store, {
+            username: 'legacy', email: null, password_hash: null, status: 'active', managed_by: 'external',
+            created_at: now, updated_at: now, password_changed_at: null,
+          });
+          await first.core.store.insertMigrations([{ user_id: legacy.id, state: 'awaiting', upstream_username: null, upstream_email: null }]);
+          assert.equal((await post(`${first.url}/v1/login`, { username: 'legacy', password: 'legacy-pass' })).status, 401);
+          assert.deepEqual(old.asked, [], 'the old service is not asked by a name it may not know');
+        } finally {
+          await first.close();
+        }
+        const declared = await startServer(engine, { LATCHKEY_MIGRATE_FROM: `wikimedia+${old.url}`, LATCHKEY_MIGRATE_CASE_INSENSITIVE: 'true' }, shared);
+        try {
+          assert.equal((await post(`${declared.url}/v1/login`, { username: 'legacy', password: 'legacy-pass' })).status, 200);
+          assert.deepEqual(old.asked, ['legacy']);
+        } finally {
+          await declared.close();
+        }
+      } finally {
+        await shared.drop();
+        await old.close();
       }
     });
   });

@@ -22,7 +22,8 @@ export type AuditKind =
   | 'signed_out_everywhere'
   | 'users_imported'
   | 'user_updated_by_import'
-  | 'user_migrated';
+  | 'user_migrated'
+  | 'identity_collision_settled';
 
 export interface AuditEvent {
   kind: AuditKind;

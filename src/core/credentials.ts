@@ -16,6 +16,8 @@ export type { UserToCreate } from '../store/credentials.ts';
 
 /** What a credential change may set; each field left out stays as it is. */
 export interface CredentialChange {
+  /** An identity key (an operator settling a collision): what the old name vouched for ends too. */
+  username?: string;
   password_hash?: string | null;
   status?: UserStatus;
   email?: string | null;

@@ -1,7 +1,12 @@
-// Lazy migration from a live service (LATCHKEY_MIGRATE_FROM): a user who is not here yet, or was
-// imported without a password, is checked once against the old service's own login; when it says
-// yes, the user is kept here with the password hashed to argon2id, and the old service is never
-// asked about them again (only users without a password hash are ever forwarded).
+// Lazy migration from a live service (LATCHKEY_MIGRATE_FROM). Only two kinds of login reach the
+// old service:
+// - a user imported as awaiting migration (an import row without a password), asked about by the
+//   identifier the old service knows, exactly as imported (case and form kept): a case-sensitive
+//   old service's "alice" must never confirm a login as our imported "Alice";
+// - a name no account here holds under the identity key, and no deleted account held (for a
+//   Cognito-style source with no export): the user is created, marked as migrated.
+// Never an external (SSO) user, a user with a password, or a deleted one. Once migrated, the old
+// service is never asked about the user again.
 import type { User } from '../store/schema.ts';
 import { IdOutOfRange, UniqueViolation } from '../store/store.ts';
 import type { CoreContext } from './context.ts';
@@ -19,6 +24,12 @@ export interface UpstreamLogin {
   /** What the old service's login asks for. */
   readonly loginBy: 'username' | 'email';
   /**
+   * The operator declared that the old service compares names case-insensitively
+   * (LATCHKEY_MIGRATE_CASE_INSENSITIVE): users imported before the original identifier was kept
+   * may then be asked about by their stored name. Otherwise they wait for a re-import.
+   */
+  readonly caseInsensitive: boolean;
+  /**
    * Who the old service confirms for these credentials; undefined for any refusal or failure.
    * `clientIp` is the address the login came from, passed on so the old service's own limits
    * count the client, not Latchkey (which would otherwise be one address for every client).
@@ -32,37 +43,54 @@ export class LazyMigration {
     private readonly upstream: UpstreamLogin,
   ) {}
 
-  /** Whether a login for this (possibly absent) local user goes to the old service. */
+  /** Whether a login for this (possibly absent) local user may go to the old service; migrate decides. */
   applies(local: User | undefined): boolean {
     return !local || (local.password_hash === null && local.status !== 'disabled');
   }
 
   /**
-   * Asks the old service; on a yes, returns the local user now holding this password (created, or
-   * the hashless one given), else undefined. `loginName` is normalized, as typed, found `by`.
+   * Asks the old service; on a yes, returns the local user now holding a password (the awaiting
+   * one, or one created), else undefined. The caller still checks the password against what it
+   * returns, so a login that lost a race to migrate the same user is decided by the stored hash.
+   * `typed` is the name as the client typed it, `key` its identity key, found `by`.
    */
-  async migrate(loginName: string, by: 'username' | 'email', local: User | undefined, password: string, clientIp?: string): Promise<User | undefined> {
-    // The old service wants its own identifier: known for a local user, else only if the client typed that kind.
-    const identifier = local ? (this.upstream.loginBy === 'email' ? local.email : local.username) : by === this.upstream.loginBy ? loginName : null;
-    if (!identifier) return undefined;
-    const identity = await this.upstream.login(identifier, password, clientIp);
-    if (!identity) return undefined;
-    const passwordHash = await hashPassword(password);
-    const now = this.ctx.clock();
-    if (local) {
-      // Through the one credential path: the stamp moves and anything issued before ends.
-      const claimed = await new Credentials(this.ctx).change(
-        local.id,
-        { password_hash: passwordHash, managed_by: 'local', password_changed_at: now },
-        { kind: 'user_migrated', onlyWithoutPassword: true },
-      );
-      // Lost a race with another migration or an admin: the stored password decides, as for anyone.
-      return claimed;
-    }
-    return this.create(loginName, by, identity, passwordHash, now);
+  async migrate(typed: string, key: string, by: 'username' | 'email', local: User | undefined, password: string, clientIp?: string): Promise<User | undefined> {
+    return local ? this.complete(local, password, clientIp) : this.create(typed, key, by, password, clientIp);
   }
 
-  private async create(loginName: string, by: 'username' | 'email', identity: UpstreamIdentity, passwordHash: string, now: number) {
+  private async complete(local: User, password: string, clientIp?: string): Promise<User | undefined> {
+    const { store } = this.ctx;
+    if (local.password_hash !== null || local.status === 'disabled') return undefined;
+    const awaiting = await store.migrationOf(local.id);
+    if (awaiting?.state !== 'awaiting') return undefined; // external (SSO), or migrated already
+    const byEmail = this.upstream.loginBy === 'email';
+    let identifier = byEmail ? awaiting.upstream_email : awaiting.upstream_username;
+    // Imported before the identifier was kept: the stored name is lowercased, and a case-sensitive
+    // old service may hold another account under it. Asked only if the operator says it cannot.
+    if (identifier === null && this.upstream.caseInsensitive) identifier = byEmail ? local.email : local.username;
+    if (!identifier) return undefined;
+    if (!(await this.upstream.login(identifier, password, clientIp))) return undefined;
+    const passwordHash = await hashPassword(password);
+    const now = this.ctx.clock();
+    await store.transaction(async (tx) => {
+      if (!(await tx.markMigrated(local.id))) return; // a racing login migrated them first
+      // Through the one credential path: the stamp moves and anything issued before ends.
+      await new Credentials(this.ctx).change(
+        local.id,
+        { password_hash: passwordHash, managed_by: 'local', password_changed_at: now },
+        { kind: 'user_migrated', onlyWithoutPassword: true, tx },
+      );
+    });
+    // Whoever won, the stored password now decides, as for anyone.
+    return store.userById(local.id);
+  }
+
+  private async create(typed: string, key: string, by: 'username' | 'email', password: string, clientIp?: string): Promise<User | undefined> {
+    // Only by the identifier the old service asks for, as the client typed it (never re-cased).
+    if (by !== this.upstream.loginBy) return undefined;
+    if (await this.ctx.store.anyDeletedLogin([key])) return undefined;
+    const identity = await this.upstream.login(typed, password, clientIp);
+    if (!identity) return undefined;
     // The name typed is the one the old service just confirmed; the other comes from its answer, if usable.
     const usable = (username: string, email: string | undefined) => {
       try {
@@ -73,29 +101,38 @@ export class LazyMigration {
     };
     const names =
       by === 'username'
-        ? (usable(loginName, identity.email) ?? usable(loginName, undefined))
-        : (usable(identity.username ?? loginName, loginName) ?? usable(loginName, loginName));
+        ? (usable(typed, identity.email) ?? usable(typed, undefined))
+        : (usable(identity.username ?? typed, typed) ?? usable(typed, typed));
     if (!names) return undefined;
-    const row = {
-      ...names,
-      password_hash: passwordHash,
-      status: 'active' as const,
-      managed_by: 'local' as const,
-      created_at: now,
-      updated_at: now,
-      password_changed_at: now,
-    };
+    const passwordHash = await hashPassword(password);
+    const now = this.ctx.clock();
+    const holder = () => (by === 'email' ? this.ctx.store.userByEmail(key) : this.ctx.store.userByUsername(key));
     try {
-      const user = await this.ctx.store.transaction(async (tx) => {
-        const created = await createUser(tx, row);
+      return await this.ctx.store.transaction(async (tx) => {
+        if (await tx.anyDeletedLogin([names.username, ...(names.email ? [names.email] : [])])) return undefined;
+        // A claim of the old service that someone here holds already is dropped, not a failure:
+        // an unverified address squatted here must not keep the real user from migrating.
+        const email = names.email !== null && (await tx.userByEmail(names.email)) ? null : names.email;
+        if (by === 'email' && email === null) return undefined; // the login's own key was taken meanwhile
+        if (await tx.userByUsername(names.username)) return undefined;
+        const created = await createUser(tx, {
+          ...names,
+          email,
+          password_hash: passwordHash,
+          status: 'active',
+          managed_by: 'local',
+          created_at: now,
+          updated_at: now,
+          password_changed_at: now,
+        });
+        await tx.insertMigrations([{ user_id: created.id, state: 'migrated', upstream_username: by === 'username' ? typed : null, upstream_email: by === 'email' ? typed : null }]);
         await this.ctx.audit.record({ kind: 'user_migrated', userId: created.id }, tx);
         return created;
-      });
-      return user;
+      }) ?? (await holder());
     } catch (error) {
       if (!(error instanceof UniqueViolation) && !(error instanceof IdOutOfRange)) throw error;
-      // A racing login migrated them first, or the other name is someone else's: the local check decides.
-      return undefined;
+      // A racing login created them first: the stored password decides, as for anyone.
+      return holder();
     }
   }
 }

@@ -68,14 +68,15 @@ export class Sessions {
    * Checks a password under the limits (src/core/guard.ts) and returns the user. The lockout
    * counts per account, whichever name (username or email) the login used.
    */
-  private async checkPassword(loginName: string, password: unknown, by: Profile['loginBy'], request: RequestContext): Promise<User | undefined> {
+  private async checkPassword(typed: string, password: unknown, by: Profile['loginBy'], request: RequestContext): Promise<User | undefined> {
     const { guard, store } = this.ctx;
+    const loginName = normalizeLogin(typed);
     await guard.admit(request.ip);
     let user = by === 'email' ? await store.userByEmail(loginName) : await store.userByUsername(loginName);
     const account = accountOf(user, loginName);
     await guard.beforePasswordCheck(account, request.ip);
     if (this.migration?.applies(user) && typeof password === 'string') {
-      user = (await this.migration.migrate(loginName, by, user, password, request.ip)) ?? user;
+      user = (await this.migration.migrate(typed, loginName, by, user, password, request.ip)) ?? user;
     }
     const check = typeof password === 'string' ? await verifyPassword(user?.password_hash, password, this.ctx.hashBudget) : undefined;
     if (!check?.ok || !user) {
@@ -91,7 +92,7 @@ export class Sessions {
   }
 
   private async authenticate(loginName: string, password: string, profile: Profile, request: RequestContext): Promise<User> {
-    const user = await this.checkPassword(normalizeLogin(loginName), password, profile.loginBy, request);
+    const user = await this.checkPassword(loginName, password, profile.loginBy, request);
     if (!user) throw InvalidCredentials(GENERIC_FAILURE);
     if (user.status === 'disabled') throw UserDisabled('The user is disabled.');
     return user;

@@ -64,6 +64,8 @@ interface ImportRow {
   secret: Secret;
   status?: UserStatus;
   createdAt?: number;
+  /** The identifiers as the row gave them (case and form kept): what the old service knows. */
+  upstream: { upstream_username: string; upstream_email: string | null };
 }
 
 class RowRejected extends Error {}
@@ -161,6 +163,7 @@ export class UserTransfer {
       secret,
       status,
       createdAt: createdAt === undefined ? undefined : parseTime(createdAt),
+      upstream: { upstream_username: rawUsername, upstream_email: get('email') ?? null },
     };
   }
 
@@ -239,17 +242,31 @@ export class UserTransfer {
     const now = this.ctx.clock();
 
     type Plan = { insert: UserToCreate } | { update: Update } | { reject: string } | 'skip';
+    // A row without a password imports a user awaiting lazy migration (LATCHKEY_MIGRATE_FROM), to
+    // be asked about by the identifiers as this row spells them; re-importing one that still
+    // waits (imported before those were kept) gives it them.
+    const awaiting: ImportRow[] = [];
+    const reidentified: { userId: number; upstream: ImportRow['upstream'] }[] = [];
     const plan = async (row: ImportRow): Promise<Plan> => {
       const existing = byUsername.get(row.username);
       const idHolder = row.id ? byId.get(row.id) : undefined;
       const emailHolder = row.email ? byEmail.get(row.email) : undefined;
       if (idHolder && idHolder !== existing) return { reject: `id ${row.id} belongs to another user` };
       if (emailHolder && emailHolder !== existing) return { reject: 'email belongs to another user' };
-      if (!existing) return { insert: await this.newUser(row, now) };
+      if (!existing) {
+        if (row.secret.kind === 'none') awaiting.push(row);
+        return { insert: await this.newUser(row, now) };
+      }
+      // An account holds this name's key: the row is about it only when it says so, by its id or
+      // by the very name stored (or imported); `ａｌｉｃｅ` or `ALICE` is never merged into `alice`.
+      if (!(await this.isSameAccount(existing, row))) {
+        return { reject: `username is already taken under the identity key by user ${existing.id}; give that user's id to update it` };
+      }
       if (!update) return 'skip';
       if (row.id !== undefined && row.id !== existing.id) {
         return { reject: `id ${row.id} does not match the existing user's id ${existing.id}` };
       }
+      if (row.secret.kind === 'none' && existing.password_hash === null) reidentified.push({ userId: existing.id, upstream: row.upstream });
       const change = await this.changes(existing, row, now);
       return change ? { update: change } : 'skip';
     };
@@ -261,6 +278,11 @@ export class UserTransfer {
     try {
       await store.transaction(async (tx) => {
         await createUsers(tx, inserts);
+        if (awaiting.length) {
+          const ids = new Map((await tx.usersMatching({ usernames: awaiting.map((r) => r.username), emails: [], ids: [] })).map((u) => [u.username, u.id]));
+          await tx.insertMigrations(awaiting.map((r) => ({ user_id: ids.get(r.username)!, state: 'awaiting' as const, ...r.upstream })));
+        }
+        for (const { userId, upstream } of reidentified) await tx.setUpstreamIdentifiers(userId, upstream);
         for (const { user, credentials, createdAt } of updates) {
           // A new password, status or email goes through the one credential path: the stamp
           // moves, and every session, code, link and challenge of the old credential ends.
@@ -281,6 +303,17 @@ export class UserTransfer {
       if (p === 'skip') counts.skipped++;
       else if ('reject' in p) reject(rows[i].line, p.reject);
     });
+  }
+
+  private async isSameAccount(existing: User, row: ImportRow): Promise<boolean> {
+    if (row.id !== undefined) return row.id === existing.id;
+    const named = row.upstream.upstream_username;
+    if (named === existing.username) return true;
+    if (existing.password_hash !== null) return false;
+    // A user imported to migrate: by the name as imported, or, imported before that was kept, by
+    // the key alone (the re-import that gives it the name the old service knows).
+    const migration = await this.ctx.store.migrationOf(existing.id);
+    return migration?.state === 'awaiting' && (migration.upstream_username === null || migration.upstream_username === named);
   }
 
   private async newUser(row: ImportRow, now: number): Promise<UserToCreate> {

@@ -7,15 +7,17 @@ import { ExternallyManaged, IdsExhausted, UserExists, UserNotFound, Validation, 
 import { checkPasswordPolicy, hashPassword } from './passwords.ts';
 import { createUser, Credentials } from './credentials.ts';
 import { IdOutOfRange } from '../store/store.ts';
+import { confusableReason, hasStableKey, identityKey } from './identity.ts';
 
 const USERNAME = /^[\p{L}\p{M}\p{S}\p{N}\p{P}]{1,128}$/u;
 // No whitespace, control characters or lone surrogates in any part.
 const EMAIL = /^[^\s@\p{Cc}\p{Cs}]+@[^\s@\p{Cc}\p{Cs}]+\.[^\s@\p{Cc}\p{Cs}]+$/u;
 
-/** Usernames and emails are matched case-insensitively by storing them lowercase. */
-export function normalizeLogin(value: string): string {
-  return value.normalize('NFKC').toLowerCase();
-}
+/**
+ * The identity key (src/core/identity.ts): usernames and emails are stored, and matched
+ * everywhere, by it alone.
+ */
+export const normalizeLogin = identityKey;
 
 export function isValidEmail(value: string): boolean {
   return value.length <= 254 && EMAIL.test(value);
@@ -24,9 +26,12 @@ export function isValidEmail(value: string): boolean {
 /** A username and email as stored (normalized), or a Validation error saying which is wrong. */
 export function checkIdentity(rawUsername: string, rawEmail: string | null | undefined): { username: string; email: string | null } {
   const username = normalizeLogin(rawUsername);
-  if (!USERNAME.test(username)) throw Validation('username must be 1-128 visible characters without spaces', 'username');
+  if (!USERNAME.test(username) || !hasStableKey(username)) throw Validation('username must be 1-128 visible characters without spaces', 'username');
   const email = rawEmail ? normalizeLogin(rawEmail) : null;
-  if (email !== null && !isValidEmail(email)) throw Validation('email is not a valid address', 'email');
+  if (email !== null && (!isValidEmail(email) || !hasStableKey(email))) throw Validation('email is not a valid address', 'email');
+  // Look-alikes and invisible characters are refused where names are made (UTS #39).
+  const reason = confusableReason(username, 'username') ?? (email === null ? undefined : confusableReason(email, 'email'));
+  if (reason) throw Validation(reason, reason.startsWith('email') ? 'email' : 'username');
   return { username, email };
 }
 
@@ -139,7 +144,11 @@ export class Users {
 
   async remove(ref: UserRef): Promise<void> {
     const user = await this.find(ref);
-    await this.ctx.store.deleteUser(user.id);
+    await this.ctx.store.transaction(async (tx) => {
+      await tx.deleteUser(user.id);
+      // A deleted user is never created again by lazy migration (LATCHKEY_MIGRATE_FROM).
+      await tx.recordDeletedLogins([user.username, ...(user.email ? [user.email] : [])], this.ctx.clock());
+    });
     await this.ctx.audit.record({ kind: 'user_deleted', userId: null, detail: user.username });
   }
 
@@ -151,6 +160,53 @@ export class Users {
     return this.applyPassword(user, await hashPassword(password), {
       status: options.temporary ? 'force_change_password' : 'active',
       kind: 'password_set_by_admin',
+    });
+  }
+
+  /**
+   * Accounts that landed on one identity key when stored names were rekeyed (migration 0007):
+   * kept apart, each reachable by id and none by that name, until an operator settles them.
+   */
+  async collisions() {
+    return (await this.ctx.store.identityCollisions()).map((c) => ({
+      user_id: Number(c.user_id),
+      field: c.field,
+      original: c.original,
+      key: c.key,
+      found_at: new Date(Number(c.found_at)).toISOString(),
+    }));
+  }
+
+  /**
+   * Settles a user's collisions: gives them the colliding key back, or the name or email given
+   * instead. Refused while another account holds the key or still waits under it (delete that
+   * one by id, or settle it with another name, first).
+   */
+  async settleCollision(id: number, instead: { username?: string; email?: string } = {}): Promise<User> {
+    const user = await this.find({ id });
+    const pending = await this.ctx.store.collisionsOf(user.id);
+    if (!pending.length) throw Validation('this user has no identity collision to settle');
+    return this.ctx.store.transaction(async (tx) => {
+      for (const collision of pending) {
+        const given = collision.field === 'username' ? instead.username : instead.email;
+        const key =
+          given === undefined
+            ? collision.key
+            : collision.field === 'username'
+              ? checkIdentity(given, null).username
+              : checkIdentity(user.username, given).email!;
+        if (await tx.keyClaimedByOther(collision.field, key, user.id)) {
+          throw UserExists(`another account also waits for the ${collision.field} ${key}: delete it by id, or settle it with another ${collision.field}, first`);
+        }
+        try {
+          await new Credentials(this.ctx).change(user.id, { [collision.field]: key }, { kind: 'identity_collision_settled', tx });
+        } catch (error) {
+          if (error instanceof UniqueViolation) throw UserExists(`another account holds the ${collision.field} ${key}`);
+          throw error;
+        }
+        await tx.clearCollision(user.id, collision.field);
+      }
+      return (await tx.userById(user.id))!;
     });
   }
 

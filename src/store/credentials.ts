@@ -38,6 +38,8 @@ export async function insertUsers(store: Store, users: UserToCreate[]): Promise<
 }
 
 export interface CredentialWrite {
+  /** An identity key (an operator settling a collision): what the old name vouched for ends too. */
+  username?: string;
   password_hash?: string | null;
   status?: UserStatus;
   email?: string | null;

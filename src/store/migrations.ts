@@ -1,5 +1,7 @@
 // One migration set for both engines. Only the auto-increment id differs between them.
 import { sql, type Kysely, type Migration, type MigrationProvider, type CreateTableBuilder } from 'kysely';
+// The key itself is pure (no SQL, no I/O): the one definition, used here to rekey stored rows.
+import { identityKey } from '../core/identity.ts';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -123,6 +125,39 @@ function migrations(engine: Engine): Record<string, Migration> {
         await db.schema.createIndex('audit_events_at').on('audit_events').column('at').execute();
       },
     },
+    // Lazy migration (LATCHKEY_MIGRATE_FROM) only for users imported as awaiting it, asked about by
+    // the identifier the old service knows (case and form as imported); names of deleted users,
+    // so a deleted user is not created again at their next login. Kept apart from the users table.
+    '0006_lazy_migration_state': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('user_migrations')
+          .addColumn('user_id', 'bigint', (c) => c.primaryKey().references('users.id').onDelete('cascade'))
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('upstream_username', 'text')
+          .addColumn('upstream_email', 'text')
+          .execute();
+        await db.schema
+          .createTable('deleted_logins')
+          .addColumn('login_key', 'text', (c) => c.primaryKey())
+          .addColumn('deleted_at', 'bigint', (c) => c.notNull())
+          .execute();
+        // Users imported without a password before this: awaiting, but with only their stored
+        // (lowercased) name, so they migrate only where the old service is declared
+        // case-insensitive (LATCHKEY_MIGRATE_CASE_INSENSITIVE) or once re-imported. Users an
+        // operator created as external (SSO, audited as user_created) are never migrated.
+        await sql`
+          insert into user_migrations (user_id, state)
+          select u.id, 'awaiting' from users u
+          where u.password_hash is null and u.managed_by = 'external'
+            and not exists (select 1 from audit_events a where a.user_id = u.id and a.kind = 'user_created')`.execute(db);
+      },
+    },
+    // Usernames and emails are stored as the idempotent identity key (src/core/identity.ts), no
+    // longer one pass of NFKC + toLowerCase, which two NFC-equal names could pass as two keys.
+    '0007_identity_key': {
+      up: (db: Kysely<any>) => rekeyIdentities(db),
+    },
     // Ids are JSON numbers, exact only up to 2^53 - 1 (src/core/ids.ts): the store refuses a larger
     // one, imported or handed out after an imported one, rather than let two accounts share a
     // `sub`.
@@ -142,6 +177,64 @@ function migrations(engine: Engine): Record<string, Migration> {
       },
     },
   };
+}
+
+/**
+ * Stores every username and email as its identity key. Two accounts that land on one key are a
+ * collision: reported in identity_collisions, never merged. Both are kept, reachable by id, and
+ * neither by that name (the name is set aside as `COLLISION-<id>`, which no key can equal, for it
+ * has capitals; an email is set to null) until an operator settles it (`latchkey users
+ * collisions`, `latchkey users settle --id N`, or deletes one of them by id).
+ */
+async function rekeyIdentities(db: Kysely<any>): Promise<void> {
+  await db.schema
+    .createTable('identity_collisions')
+    .addColumn('user_id', 'bigint', (c) => c.notNull().references('users.id').onDelete('cascade'))
+    .addColumn('field', 'text', (c) => c.notNull())
+    .addColumn('original', 'text', (c) => c.notNull())
+    .addColumn('key', 'text', (c) => c.notNull())
+    .addColumn('found_at', 'bigint', (c) => c.notNull())
+    .addPrimaryKeyConstraint('identity_collisions_pk', ['user_id', 'field'])
+    .execute();
+  for (const field of ['username', 'email'] as const) {
+    // Only a value whose key differs can collide: the others were unique already.
+    const changed: { id: number; original: string; key: string }[] = [];
+    for (let afterId = 0; ; ) {
+      const page: { id: number | string; value: string | null }[] = await db
+        .selectFrom('users')
+        .select(['id', `${field} as value`])
+        .where('id', '>', afterId)
+        .orderBy('id')
+        .limit(1000)
+        .execute();
+      if (!page.length) break;
+      afterId = Number(page[page.length - 1].id);
+      for (const { id, value } of page) {
+        if (value !== null && identityKey(value) !== value) changed.push({ id: Number(id), original: value, key: identityKey(value) });
+      }
+    }
+    if (!changed.length) continue;
+    const holders = new Map<string, { id: number; original: string }[]>();
+    for (let i = 0; i < changed.length; i += 500) {
+      const keys = changed.slice(i, i + 500).map((c) => c.key);
+      const rows: { id: number | string; value: string }[] = await db.selectFrom('users').select(['id', `${field} as value`]).where(field, 'in', keys).execute();
+      for (const row of rows) holders.set(row.value, [{ id: Number(row.id), original: row.value }]);
+    }
+    for (const c of changed) holders.set(c.key, [...(holders.get(c.key) ?? []), { id: c.id, original: c.original }]);
+    const now = Date.now();
+    // Out of the way first, so no rename meets a value another is about to leave.
+    for (const c of changed) await db.updateTable('users').set({ [field]: field === 'username' ? `REKEY-${c.id}` : null }).where('id', '=', c.id).execute();
+    for (const [key, accounts] of holders) {
+      if (accounts.length === 1) {
+        await db.updateTable('users').set({ [field]: key }).where('id', '=', accounts[0].id).execute();
+        continue;
+      }
+      for (const account of accounts) {
+        await db.insertInto('identity_collisions').values({ user_id: account.id, field, original: account.original, key, found_at: now }).execute();
+        await db.updateTable('users').set({ [field]: field === 'username' ? `COLLISION-${account.id}` : null }).where('id', '=', account.id).execute();
+      }
+    }
+  }
 }
 
 export function migrationProvider(engine: Engine): MigrationProvider {

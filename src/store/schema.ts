@@ -81,6 +81,31 @@ export interface InstanceSettingsTable {
   value: string;
 }
 
+/** A user imported to be migrated from the old service at first login (LATCHKEY_MIGRATE_FROM). */
+export interface UserMigrationsTable {
+  user_id: number;
+  state: 'awaiting' | 'migrated';
+  /** The identifiers as the old service knows them (as imported); null for imports before 0006. */
+  upstream_username: string | null;
+  upstream_email: string | null;
+}
+
+/** Identity keys of deleted users: never created again by lazy migration. */
+export interface DeletedLoginsTable {
+  login_key: string;
+  deleted_at: number;
+}
+
+/** Accounts that landed on one identity key when stored names were rekeyed (migration 0007). */
+export interface IdentityCollisionsTable {
+  user_id: number;
+  field: 'username' | 'email';
+  /** The value as it was stored before. */
+  original: string;
+  key: string;
+  found_at: number;
+}
+
 export interface Database {
   instance_settings: InstanceSettingsTable;
   users: UsersTable;
@@ -89,6 +114,9 @@ export interface Database {
   signing_keys: SigningKeysTable;
   audit_events: AuditEventsTable;
   limit_tallies: LimitTalliesTable;
+  user_migrations: UserMigrationsTable;
+  deleted_logins: DeletedLoginsTable;
+  identity_collisions: IdentityCollisionsTable;
 }
 
 export type User = Selectable<UsersTable>;
@@ -96,3 +124,5 @@ export type NewUser = Insertable<UsersTable>;
 export type Session = Selectable<SessionsTable>;
 export type OneTimeCode = Selectable<OneTimeCodesTable>;
 export type SigningKeyRow = Selectable<SigningKeysTable>;
+export type UserMigration = Selectable<UserMigrationsTable>;
+export type IdentityCollision = Selectable<IdentityCollisionsTable>;

@@ -7,7 +7,9 @@ import type {
   OneTimeCode,
   Session,
   SigningKeyRow,
+  IdentityCollision,
   User,
+  UserMigration,
 } from './schema.ts';
 import type { CredentialKey } from './credential-key.ts';
 import { connect, migrate, type Connection } from './db.ts';
@@ -266,6 +268,72 @@ export class Store {
   async deleteUser(id: number): Promise<boolean> {
     const result = await this.db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
     return Number(result.numDeletedRows) > 0;
+  }
+
+  // ---- lazy migration (src/core/migration.ts): who awaits it, and names never to create again
+
+  migrationOf(userId: number): Promise<UserMigration | undefined> {
+    return this.db.selectFrom('user_migrations').selectAll().where('user_id', '=', userId).executeTakeFirst();
+  }
+
+  async insertMigrations(rows: UserMigration[]): Promise<void> {
+    if (rows.length) await this.db.insertInto('user_migrations').values(rows).execute();
+  }
+
+  /** A re-import gives an awaiting user the identifiers the old service knows. */
+  async setUpstreamIdentifiers(userId: number, upstream: { upstream_username: string; upstream_email: string | null }): Promise<void> {
+    await this.db.updateTable('user_migrations').set(upstream).where('user_id', '=', userId).where('state', '=', 'awaiting').execute();
+  }
+
+  /** Ends a user's wait; false when they were not awaiting migration (any more). */
+  async markMigrated(userId: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable('user_migrations')
+      .set({ state: 'migrated' })
+      .where('user_id', '=', userId)
+      .where('state', '=', 'awaiting')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async recordDeletedLogins(keys: string[], now: number): Promise<void> {
+    if (!keys.length) return;
+    await this.db
+      .insertInto('deleted_logins')
+      .values(keys.map((login_key) => ({ login_key, deleted_at: now })))
+      .onConflict((oc) => oc.column('login_key').doUpdateSet({ deleted_at: now }))
+      .execute();
+  }
+
+  async anyDeletedLogin(keys: string[]): Promise<boolean> {
+    if (!keys.length) return false;
+    return (await this.db.selectFrom('deleted_logins').select('login_key').where('login_key', 'in', keys).executeTakeFirst()) !== undefined;
+  }
+
+  // ---- identity collisions found when stored names were rekeyed (migration 0007)
+
+  identityCollisions(): Promise<IdentityCollision[]> {
+    return this.db.selectFrom('identity_collisions').selectAll().orderBy('key').orderBy('user_id').execute();
+  }
+
+  collisionsOf(userId: number): Promise<IdentityCollision[]> {
+    return this.db.selectFrom('identity_collisions').selectAll().where('user_id', '=', userId).execute();
+  }
+
+  /** Whether another user than `userId` still waits to be settled under this key. */
+  async keyClaimedByOther(field: IdentityCollision['field'], key: string, userId: number): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('identity_collisions')
+      .select('user_id')
+      .where('field', '=', field)
+      .where('key', '=', key)
+      .where('user_id', '!=', userId)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async clearCollision(userId: number, field: IdentityCollision['field']): Promise<void> {
+    await this.db.deleteFrom('identity_collisions').where('user_id', '=', userId).where('field', '=', field).execute();
   }
 
   // ---- sessions

@@ -51,9 +51,11 @@ function identityFrom(...sources: Record<string, unknown>[]): UpstreamIdentity {
 
 export class OldService implements UpstreamLogin {
   readonly loginBy: 'username' | 'email';
+  readonly caseInsensitive: boolean;
 
   constructor(private readonly from: MigrateFrom) {
     this.loginBy = from.dialect === 'ziik' ? 'email' : 'username';
+    this.caseInsensitive = from.caseInsensitive;
   }
 
   get describe(): string {
