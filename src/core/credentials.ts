@@ -5,25 +5,17 @@
 // `change`, each its own operation: creating a user (nothing to retire yet) and the rehash at login
 // (the same secret, compare-and-set). src/store/credentials.ts, which holds these writes, may be
 // imported by this module alone (test/credential-writers.test.ts).
-import type { ManagedBy, User, UserStatus } from '../store/schema.ts';
+import type { User } from '../store/schema.ts';
 import type { Store } from '../store/store.ts';
-import { insertUser, insertUsers, replacePasswordHash, writeCredentials, type UserToCreate } from '../store/credentials.ts';
+import { insertUser, insertUsers, replacePasswordHash, writeCredentials, type CredentialWrite, type UserToCreate } from '../store/credentials.ts';
 import type { CoreContext } from './context.ts';
 import type { AuditKind } from './audit.ts';
 import { CodeMismatch } from './errors.ts';
 
 export type { UserToCreate } from '../store/credentials.ts';
 
-/** What a credential change may set; each field left out stays as it is. */
-export interface CredentialChange {
-  /** An identity key (an operator settling a collision): what the old name vouched for ends too. */
-  username?: string;
-  password_hash?: string | null;
-  status?: UserStatus;
-  email?: string | null;
-  managed_by?: ManagedBy;
-  password_changed_at?: number | null;
-}
+/** What a credential change may set; each field left out stays as it is (the store stamps updated_at). */
+export type CredentialChange = Omit<CredentialWrite, 'updated_at'>;
 
 export interface ChangeOptions {
   kind: AuditKind;
