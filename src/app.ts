@@ -10,7 +10,7 @@ import { Store } from './store/store.ts';
 import { sqliteFile } from './store/db.ts';
 import { createMailer, type Mailer } from './mail/mailer.ts';
 import { outboxDir } from './mail/outbox.ts';
-import { limitsOn, redisTallies, type Limits } from './core/limits.ts';
+import { limitsOn, redisTallies, type Limits } from './limits/limits.ts';
 import { createCore, type Core } from './core/index.ts';
 import { OldService } from './upstream/old-service.ts';
 import { answerFrameworkError, registerBodyParsers, registerInputChecks, useDialectErrorHandler } from './http/common.ts';

@@ -4,7 +4,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ADMIN_TOKEN, ENGINES, startServer, post, call, type TestServer } from './helpers.ts';
-import { limitKeyOf } from '../src/core/client-key.ts';
+import { limitKeyOf } from '../src/limits/client-key.ts';
 
 const from = (ip: string) => ({ 'x-forwarded-for': ip });
 const login = { username: 'nobody', password: 'whatever-1' };

@@ -7,12 +7,12 @@
 // for long. A request refused by a limit is refused before anything is counted against the
 // account, so it never spends the victim's budget. Unknown login names are counted like
 // accounts (by a hash of the name), so the answers never tell who exists.
-import type { Limits, Tally } from './limits.ts';
-import { secondsUntil } from './limits.ts';
+import type { Limits, Tally } from '../limits/limits.ts';
+import { secondsUntil } from '../limits/limits.ts';
 import type { User } from '../store/schema.ts';
 import { RateLimited, TooManyAttempts } from './errors.ts';
 import { sha256 } from './secrets.ts';
-import { limitKeyOf } from './client-key.ts';
+import { limitKeyOf } from '../limits/client-key.ts';
 
 export interface GuardSettings {
   /** Requests per minute per client IP, on every unauthenticated credential and recovery path. */

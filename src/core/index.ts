@@ -2,7 +2,7 @@
 import type { Config } from '../config.ts';
 import type { Store } from '../store/store.ts';
 import type { Mailer } from '../mail/mailer.ts';
-import type { Limits } from './limits.ts';
+import type { Limits } from '../limits/limits.ts';
 import type { CoreContext } from './context.ts';
 import { KeyRing } from './keys.ts';
 import { TokenService } from './tokens.ts';

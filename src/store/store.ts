@@ -16,10 +16,10 @@ import { connect, migrate, type Connection } from './db.ts';
 import { withDeadline } from './faults.ts';
 import { ChangeFeed, ChangeTracker, type Change } from './changes.ts';
 import { peersOf, type Peers } from './peers.ts';
-import { sqlTallies, sqliteTallyDb, sqliteTallyFile, type TallyDatabase } from './tallies.ts';
+import { sqlTallies, sqliteTallyDb, sqliteTallyFile, type TallyDatabase } from '../limits/sql.ts';
 import { explainQueries, type QueryPlan } from './explain.ts';
 import { prepared } from './prepared.ts';
-import type { TallyStore } from '../core/limits.ts';
+import type { TallyStore } from '../limits/limits.ts';
 
 export class UniqueViolation extends Error {}
 /** A user id past 2^53 - 1 was asked for, or would have been handed out (migration 0008). */

@@ -6,8 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
-import type { Tally, StoreTallies } from '../core/limits.ts';
-import type { LimitTalliesTable } from './schema.ts';
+import type { Tally, StoreTallies } from './limits.ts';
+import type { LimitTalliesTable } from '../store/schema.ts';
 
 export interface TallyDatabase {
   limit_tallies: LimitTalliesTable;
