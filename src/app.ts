@@ -2,7 +2,6 @@
 import fs from 'node:fs';
 import Fastify, { type FastifyInstance } from 'fastify';
 import cors from '@fastify/cors';
-import { Redis } from 'ioredis';
 import { ConfigError, type Config } from './config.ts';
 import { instanceSecret, makeOwnerOnly } from './data-dir.ts';
 import { keyedHash } from './core/secrets.ts';
@@ -10,7 +9,8 @@ import { Store } from './store/store.ts';
 import { sqliteFile } from './store/db.ts';
 import { createMailer, type Mailer } from './mail/mailer.ts';
 import { outboxDir } from './mail/outbox.ts';
-import { limitsOn, redisTallies, type Limits } from './limits/limits.ts';
+import { limitsOn, type Limits } from './limits/limits.ts';
+import { openRedisLimits } from './limits/redis.ts';
 import { createCore, type Core } from './core/index.ts';
 import { OldService } from './upstream/old-service.ts';
 import { answerFrameworkError, registerBodyParsers, registerInputChecks, useDialectErrorHandler } from './http/common.ts';
@@ -42,7 +42,6 @@ export interface Services {
 }
 
 type Logger = FastifyInstance['log'];
-type Tallies = ReturnType<Store['openTallies']>;
 
 /** Opens the store (migrating it), the mailer and the limits, and builds the core on them. */
 export interface OpenOptions {
@@ -95,8 +94,19 @@ export async function openServices(config: Config, log: Logger, options: OpenOpt
     // Not in workers: files come and go in the data dir while peers serve (mail being renamed
     // into the outbox, SQLite's journals), and a chmod of one just gone would fail the start.
     if (!options.worker) makeOwnerOnly(config.dataDir);
-    if (config.redisUrl) limits = await openRedisLimits(config, tallies, clock, log, announce);
-    else {
+    if (config.redisUrl) {
+      limits = await openRedisLimits({
+        url: config.redisUrl,
+        prefix: config.redisPrefix,
+        timeoutMs: config.redisTimeoutMs,
+        tallies,
+        clock,
+        log,
+        announce,
+        where: withoutCredentials(config.redisUrl),
+        networkReason,
+      });
+    } else {
       limits = limitsOn(tallies, 'store', clock, { close: () => tallies.close() });
       if (announce) log.info({ limits: 'store' }, 'limits: counted in the store (REDIS_URL is not set)');
     }
@@ -138,64 +148,6 @@ function logStore(log: Logger, store: string, migrated: string[]): void {
   if (migrated.includes(FIRST_MIGRATION)) log.info({ store, applied: migrated }, `store: ${store}: created the schema`);
   else if (migrated.length) log.info({ store, applied: migrated }, `store: ${store}: applied ${migrated.join(', ')}`);
   else log.info({ store }, `store: ${store}`);
-}
-
-/**
- * Limits shared through Redis. Redis down or hung at start is not fatal, as it is not later: the
- * limits count in the store meanwhile (lockouts always do), the log says so, and /ready says
- * degraded. Every Redis call, the connection at start included, has LATCHKEY_REDIS_TIMEOUT_MS.
- */
-async function openRedisLimits(config: Config, tallies: Tallies, clock: () => number, log: Logger, announce: boolean): Promise<Limits> {
-  const where = withoutCredentials(config.redisUrl!);
-  const timeoutMs = config.redisTimeoutMs;
-  // No offline queue and no retries: while Redis is down a command fails at once; while it hangs,
-  // at its deadline. Either way the limits count in the store, and the login does not wait.
-  const client = new Redis(config.redisUrl!, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    connectTimeout: timeoutMs,
-    commandTimeout: timeoutMs,
-  });
-  let lastError: unknown;
-  client.on('error', (err) => (lastError = err));
-  const why = (error: unknown) =>
-    /timed out/i.test((error as Error)?.message ?? '') ? `no answer within ${timeoutMs} ms` : (networkReason(error) ?? (error as Error)?.message ?? String(error));
-  const redis = redisTallies(client, config.redisPrefix, tallies, {
-    clock,
-    probeMs: Math.max(timeoutMs, 1_000),
-    onChange(up, error) {
-      if (up) log.info({ redis: where }, `redis at ${where} is back; limits are counted there again`);
-      else log.warn({ redis: where, err: why(error) }, `REDIS_URL: ${where} does not answer (${why(error)}); limits count in the store until it does`);
-    },
-  });
-  const limits = limitsOn(redis, 'redis', clock, {
-    durable: tallies,
-    degraded: () => (redis.up ? undefined : `REDIS_URL: ${where} does not answer; limits count in the store`),
-    async close() {
-      redis.stop();
-      client.disconnect();
-      await tallies.close();
-    },
-  });
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    // connectTimeout covers the TCP connection only; a port that accepts and never answers
-    // would hold the start at Redis's first command.
-    await Promise.race([
-      client.connect(),
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('Connection timed out')), timeoutMs))),
-    ]);
-    redis.start(true);
-    if (announce) log.info({ limits: 'redis', redis: where }, `limits: shared through Redis at ${where}`);
-  } catch (error) {
-    redis.start(false);
-    const reason = networkReason(lastError) ?? why(error);
-    log.warn({ limits: 'store', redis: where, err: reason }, `REDIS_URL: cannot reach ${where}: ${reason}; limits count in the store until Redis answers (retrying)`);
-  } finally {
-    clearTimeout(timer);
-  }
-  return limits;
 }
 
 /** proxy-addr's trust function for "the nearest n hops are proxies". */
