@@ -11,6 +11,7 @@ import { createMailer, type Mailer } from './mail/mailer.ts';
 import { outboxDir } from './mail/outbox.ts';
 import { limitsOn, type Limits } from './limits/limits.ts';
 import { openRedisLimits } from './limits/redis.ts';
+import { storeTallies } from './limits/sql.ts';
 import { createCore, type Core } from './core/index.ts';
 import { OldService } from './upstream/old-service.ts';
 import { answerFrameworkError, registerBodyParsers, registerInputChecks, useDialectErrorHandler } from './http/common.ts';
@@ -90,7 +91,7 @@ export async function openServices(config: Config, log: Logger, options: OpenOpt
     }
     const clock = options.clock ?? Date.now;
     // Tallies live beside the store, so the CLI and every instance see the same lockouts.
-    const tallies = store.openTallies();
+    const tallies = storeTallies(store);
     // Not in workers: files come and go in the data dir while peers serve (mail being renamed
     // into the outbox, SQLite's journals), and a chmod of one just gone would fail the start.
     if (!options.worker) makeOwnerOnly(config.dataDir);

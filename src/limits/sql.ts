@@ -6,12 +6,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
-import type { Tally, StoreTallies } from './limits.ts';
-import type { LimitTalliesTable } from '../store/schema.ts';
-
-export interface TallyDatabase {
-  limit_tallies: LimitTalliesTable;
-}
+import type { Tally, StoreTallies, TallyStore } from './limits.ts';
+import type { TallyDatabase } from '../store/schema.ts';
+import type { Store } from '../store/store.ts';
+import { explainQueries, type QueryPlan } from '../store/explain.ts';
 
 const toTally = (row: { count: number; reset_at: number; last_at: number }): Tally => ({
   count: Number(row.count),
@@ -93,4 +91,23 @@ export function sqliteTallyDb(dataDir: string): Kysely<TallyDatabase> {
 export function sqliteTallyFile(dataDir: string) {
   const db = sqliteTallyDb(dataDir);
   return sqlTallies(db, () => db.destroy());
+}
+
+/** The tallies next to `store` (open them after it migrated); close them before the store. */
+export function storeTallies(store: Store) {
+  const place = store.tallyPlace();
+  if (place.engine === 'sqlite') return sqliteTallyFile(place.dataDir);
+  return sqlTallies(place.db);
+}
+
+/** The query plans of what `fn` does with the tallies kept next to `store` (bench/hot-paths.ts). */
+export async function explainTallies(store: Store, fn: (tallies: TallyStore) => Promise<unknown>): Promise<QueryPlan[]> {
+  const place = store.tallyPlace();
+  if (place.engine !== 'sqlite') return explainQueries(place.db, place.engine, (watched) => fn(sqlTallies(watched)));
+  const db = sqliteTallyDb(place.dataDir);
+  try {
+    return await explainQueries(db, place.engine, (watched) => fn(sqlTallies(watched)));
+  } finally {
+    await db.destroy();
+  }
 }

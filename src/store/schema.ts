@@ -119,6 +119,11 @@ export interface Database {
   identity_collisions: IdentityCollisionsTable;
 }
 
+/** The tallies' table alone: all the SQL limits (src/limits/sql.ts) are given of a database. */
+export interface TallyDatabase {
+  limit_tallies: LimitTalliesTable;
+}
+
 export type User = Selectable<UsersTable>;
 export type NewUser = Insertable<UsersTable>;
 export type Session = Selectable<SessionsTable>;

@@ -8,6 +8,7 @@ import type {
   Session,
   SigningKeyRow,
   IdentityCollision,
+  TallyDatabase,
   User,
   UserMigration,
 } from './schema.ts';
@@ -16,10 +17,8 @@ import { connect, migrate, type Connection } from './db.ts';
 import { withDeadline } from './faults.ts';
 import { ChangeFeed, ChangeTracker, type Change } from './changes.ts';
 import { peersOf, type Peers } from './peers.ts';
-import { sqlTallies, sqliteTallyDb, sqliteTallyFile, type TallyDatabase } from '../limits/sql.ts';
 import { explainQueries, type QueryPlan } from './explain.ts';
 import { prepared } from './prepared.ts';
-import type { TallyStore } from '../limits/limits.ts';
 
 export class UniqueViolation extends Error {}
 /** A user id past 2^53 - 1 was asked for, or would have been handed out (migration 0008). */
@@ -141,17 +140,6 @@ export class Store {
     return explainQueries(this.root, this.engine, (watched) => fn(new Store({ ...this.connection, db: watched }, { changes: this.changes, peers: this.peers })));
   }
 
-  /** The query plans of what `fn` does with the rate-limit tallies kept next to this store. */
-  async explainTallies(fn: (tallies: TallyStore) => Promise<unknown>): Promise<QueryPlan[]> {
-    if (this.engine !== 'sqlite') return explainQueries(this.root as unknown as Kysely<TallyDatabase>, this.engine, (watched) => fn(sqlTallies(watched)));
-    const db = sqliteTallyDb(this.connection.dataDir!);
-    try {
-      return await explainQueries(db, this.engine, (watched) => fn(sqlTallies(watched)));
-    } finally {
-      await db.destroy();
-    }
-  }
-
   /**
    * Refreshes the planner's statistics on PostgreSQL, as autovacuum does after a bulk load (done
    * here so plans do not depend on when it wakes). SQLite: nothing, as in production, where
@@ -161,10 +149,15 @@ export class Store {
     if (this.engine === 'postgres') await sql`analyze`.execute(this.root);
   }
 
-  /** Rate-limit tallies next to this store (call after migrate); close them before the store. */
-  openTallies() {
-    if (this.engine === 'sqlite') return sqliteTallyFile(this.connection.dataDir!);
-    return sqlTallies(this.root as unknown as Kysely<TallyDatabase>);
+  /**
+   * Where the rate-limit tallies next to this store live (src/limits/sql.ts opens them): on
+   * PostgreSQL the limit_tallies table of this database; on SQLite a file of their own in the
+   * data directory. The store hands out the place and knows nothing of counting, so store/ never
+   * imports limits/. Not through the change tracker: no cache holds a tally.
+   */
+  tallyPlace(): { engine: 'postgres'; db: Kysely<TallyDatabase> } | { engine: 'sqlite'; dataDir: string } {
+    if (this.engine === 'sqlite') return { engine: 'sqlite', dataDir: this.connection.dataDir! };
+    return { engine: 'postgres', db: this.root as unknown as Kysely<TallyDatabase> };
   }
 
   /** Runs fn atomically: all of its writes land, or none do. */
