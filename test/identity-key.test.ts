@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { identityKey } from '../src/core/identity.ts';
+import { identityKey } from '../src/domain/identity-key.ts';
 import { normalizeLogin, checkIdentity } from '../src/core/users.ts';
 import { Migrator } from 'kysely';
 import { connect } from '../src/store/db.ts';

@@ -2,7 +2,7 @@
 // Passwords are NFKC-normalized before hashing and checking (NIST SP 800-63B 5.1.1.2), so
 // the same password typed on two keyboards ('ﬁ' or 'fi', full-width or ASCII digits) is one password.
 import { hash, Algorithm } from '@node-rs/argon2';
-import { identityKey } from './identity.ts';
+import { identityKey } from '../domain/identity-key.ts';
 import { parseHash, verifyHash, type KnownHash } from './hash-formats.ts';
 import { PasswordPolicy, RateLimited } from './errors.ts';
 

@@ -7,14 +7,15 @@ import { ExternallyManaged, IdsExhausted, UserExists, UserNotFound, Validation, 
 import { checkPasswordPolicy, hashPassword } from './passwords.ts';
 import { createUser, Credentials } from './credentials.ts';
 import { IdOutOfRange } from '../store/store.ts';
-import { confusableReason, hasStableKey, identityKey } from './identity.ts';
+import { confusableReason } from './identity.ts';
+import { hasStableKey, identityKey } from '../domain/identity-key.ts';
 
 const USERNAME = /^[\p{L}\p{M}\p{S}\p{N}\p{P}]{1,128}$/u;
 // No whitespace, control characters or lone surrogates in any part.
 const EMAIL = /^[^\s@\p{Cc}\p{Cs}]+@[^\s@\p{Cc}\p{Cs}]+\.[^\s@\p{Cc}\p{Cs}]+$/u;
 
 /**
- * The identity key (src/core/identity.ts): usernames and emails are stored, and matched
+ * The identity key (src/domain/identity-key.ts): usernames and emails are stored, and matched
  * everywhere, by it alone.
  */
 export const normalizeLogin = identityKey;

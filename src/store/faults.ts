@@ -4,7 +4,7 @@
 // DependencyUnavailable, which each API answers as a 503 with Retry-After. What writes did
 // lately is remembered for readiness: a `SELECT 1` cannot see a full disk.
 import type { CompiledQuery, DatabaseConnection, Driver, QueryCompiler, QueryResult, TransactionSettings } from 'kysely';
-import { DependencyUnavailable } from '../core/errors.ts';
+import { DependencyUnavailable } from '../domain/unavailable.ts';
 
 /** How long a client should wait before trying again, seconds. */
 export const STORE_RETRY_AFTER_SECONDS = 5;

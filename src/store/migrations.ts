@@ -1,7 +1,7 @@
 // One migration set for both engines. Only the auto-increment id differs between them.
 import { sql, type Kysely, type Migration, type MigrationProvider, type CreateTableBuilder } from 'kysely';
 // The key itself is pure (no SQL, no I/O): the one definition, used here to rekey stored rows.
-import { identityKey } from '../core/identity.ts';
+import { identityKey } from '../domain/identity-key.ts';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -153,7 +153,7 @@ function migrations(engine: Engine): Record<string, Migration> {
             and not exists (select 1 from audit_events a where a.user_id = u.id and a.kind = 'user_created')`.execute(db);
       },
     },
-    // Usernames and emails are stored as the idempotent identity key (src/core/identity.ts), no
+    // Usernames and emails are stored as the idempotent identity key (src/domain/identity-key.ts), no
     // longer one pass of NFKC + toLowerCase, which two NFC-equal names could pass as two keys.
     '0007_identity_key': {
       up: (db: Kysely<any>) => rekeyIdentities(db),
