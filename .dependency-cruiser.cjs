@@ -19,13 +19,40 @@ module.exports = {
       to: { path: '(^|/)node_modules/(fastify|@fastify/|kysely|kysely-postgres-js|better-sqlite3|postgres|ioredis)/' },
     },
     {
-      name: 'store-no-core-implementations',
+      name: 'store-and-limits-below-core',
       severity: 'error',
-      comment: 'The store implements what the core asks for; it may name the core\'s types (type-only) but never run core code.',
+      comment:
+        'store/ and limits/ serve the core and never import it, not even a type: what they share with it lives in the src/domain/ leaves, or in their own modules that the core imports (store/schema.ts, limits/limits.ts).',
+      from: { path: '^src/(store|limits)/' },
+      to: { path: '^src/core/' },
+    },
+    {
+      name: 'store-below-limits',
+      severity: 'error',
+      comment: 'The SQL limits stand on the store (its connection, its data dir); the store knows nothing of counting.',
       from: { path: '^src/store/' },
-      // Two pure leaves are shared: errors.ts, the vocabulary of typed errors, and identity.ts, the
-      // one identity key, which the migration that rekeys stored names must compute the same way.
-      to: { path: '^src/core/', pathNot: '^src/core/(errors|identity)\\.ts$', dependencyTypesNot: ['type-only'] },
+      to: { path: '^src/limits/' },
+    },
+    {
+      name: 'only-sql-limits-on-store',
+      severity: 'error',
+      comment: 'Of limits/, only the SQL adapter (limits/sql.ts) uses the store; the interface, the Redis adapter and the client key do not.',
+      from: { path: '^src/limits/', pathNot: '^src/limits/sql\\.ts$' },
+      to: { path: '^src/store/' },
+    },
+    {
+      name: 'core-counts-through-limits-interface',
+      severity: 'error',
+      comment: 'The core counts through limits/limits.ts and keys clients by limits/client-key.ts, never through an adapter: the wiring picks SQL or Redis, and the core reaches neither.',
+      from: { path: '^src/core/' },
+      to: { path: '^src/limits/', pathNot: '^src/limits/(limits|client-key)\\.ts$' },
+    },
+    {
+      name: 'domain-is-a-leaf',
+      severity: 'error',
+      comment: 'src/domain/ holds what the core shares with the layers below it; it imports nothing of src/, so importing it runs no core code and closes no cycle.',
+      from: { path: '^src/domain/' },
+      to: { path: '^src/', pathNot: '^src/domain/' },
     },
     {
       name: 'fastify-only-in-http',

@@ -55,10 +55,19 @@ describe('dependency rules', () => {
         'src/core/b.ts': "import type { A } from './a.ts';\nexport type B = A | 2;\n",
         'src/core/db.ts': "import { Kysely } from 'kysely';\nexport const k = Kysely;\n",
         'src/core/credentials.ts': "import { write } from '../store/credentials.ts';\nexport const set = write;\n",
-        'src/core/types.ts': 'export interface Port { n: number }\n',
+        'src/domain/types.ts': 'export interface Port { n: number }\n',
+        'src/domain/leaf.ts': "import { impl } from '../core/impl.ts';\nexport const l = impl;\n",
         'src/core/impl.ts': 'export const impl = 1;\n',
         'src/store/credentials.ts': 'export const write = 1;\n',
-        'src/store/uses-core.ts': "import { impl } from '../core/impl.ts';\nimport type { Port } from '../core/types.ts';\nexport const p: Port = { n: impl };\n",
+        'src/store/uses-core.ts': "import { impl } from '../core/impl.ts';\nimport type { Port } from '../domain/types.ts';\nexport const p: Port = { n: impl };\n",
+        'src/store/schema.ts': 'export interface Row { n: number }\n',
+        'src/store/uses-limits.ts': "import { count } from '../limits/limits.ts';\nexport const c = count;\n",
+        'src/limits/limits.ts': 'export const count = 1;\n',
+        'src/limits/sql.ts': "import type { Row } from '../store/schema.ts';\nexport type S = Row;\n",
+        'src/limits/redis.ts': "import type { Row } from '../store/schema.ts';\nimport type { Port } from '../domain/types.ts';\nexport type R = Row | Port;\n",
+        'src/limits/uses-core.ts': "import type { A } from '../core/a.ts';\nexport type U = A;\n",
+        'src/core/counts.ts': "import { count } from '../limits/limits.ts';\nimport { redisCount } from '../limits/redis-count.ts';\nexport const n = count + redisCount;\n",
+        'src/limits/redis-count.ts': 'export const redisCount = 1;\n',
         'src/http/route.ts': "import type { FastifyInstance } from 'fastify';\nimport { write } from '../store/credentials.ts';\nexport type R = FastifyInstance | typeof write;\n",
         'src/mail/web.ts': "import type { FastifyReply } from 'fastify';\nexport type W = FastifyReply;\n",
         'src/uses-test.ts': "import { x } from '../test/x.ts';\nexport const y = x;\n",
@@ -73,16 +82,22 @@ describe('dependency rules', () => {
       const found = (JSON.parse(stdout) as { summary: { violations: Violation[] } }).summary.violations
         .map((v) => `${v.rule.name}: ${v.from} → ${v.to.replace(/^.*node_modules\/([^/]+)\/.*$/, '$1')}`)
         .sort();
-      // The type-only import of a core type, the credential operation's own import and the
-      // dialects' fastify imports are allowed: exactly these breaches are reported.
+      // A shared type from src/domain/, the SQL limits on the store, the core on the limits'
+      // interface, the credential operation's own import and the dialects' fastify imports are
+      // allowed: exactly these breaches are reported (the type-only one included).
       assert.deepEqual(found, [
+        'core-counts-through-limits-interface: src/core/counts.ts → src/limits/redis-count.ts',
         'core-no-http-sql-redis: src/core/db.ts → kysely',
         'credential-writes-only-from-credential-operation: src/http/route.ts → src/store/credentials.ts',
+        'domain-is-a-leaf: src/domain/leaf.ts → src/core/impl.ts',
         'fastify-only-in-http: src/mail/web.ts → fastify',
         'no-circular: src/core/a.ts → src/core/b.ts',
         'not-to-unresolvable: src/missing.ts → ./nowhere.ts',
+        'only-sql-limits-on-store: src/limits/redis.ts → src/store/schema.ts',
         'src-not-from-test-or-bench: src/uses-test.ts → test/x.ts',
-        'store-no-core-implementations: src/store/uses-core.ts → src/core/impl.ts',
+        'store-and-limits-below-core: src/limits/uses-core.ts → src/core/a.ts',
+        'store-and-limits-below-core: src/store/uses-core.ts → src/core/impl.ts',
+        'store-below-limits: src/store/uses-limits.ts → src/limits/limits.ts',
       ]);
       const exercised = new Set(found.map((line) => line.split(':')[0]));
       // Every named rule of the config is exercised above.

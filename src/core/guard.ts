@@ -44,7 +44,7 @@ const HOUR = 3600;
 /** Wrong admin, introspection or metrics tokens one client IP may present in 15 minutes. */
 export const OPERATOR_TOKEN_GUESSES = 10;
 const NO_IP = '-';
-/** What a client address is counted under: IPv6 by its /64 (see client-key.ts). */
+/** What a client address is counted under: IPv6 by its /64 (see src/limits/client-key.ts). */
 const clientKey = (ip: string | undefined) => (ip ? limitKeyOf(ip) : NO_IP);
 
 export interface LockState {
@@ -74,7 +74,7 @@ export class Guard {
     const s = settings;
     this.ip = limits.counter({ name: 'ip', points: s.ipRateLimit, durationSeconds: 60 });
     // Lockouts count in the store even with Redis: they hold through its outages, and guesses
-    // before and during one are one budget (limits.ts, Rule.durable).
+    // before and during one are one budget (src/limits/limits.ts, Rule.durable).
     this.loginIp = limits.counter({ name: 'login-ip', points: s.lockoutThreshold, durationSeconds: s.lockoutSeconds, blockSeconds: s.lockoutSeconds, durable: true });
     // Its own arithmetic (the growing delay) decides; the points only bound the count.
     this.loginAccount = limits.counter({ name: 'login-account', points: Number.MAX_SAFE_INTEGER, durationSeconds: s.accountWindowSeconds, durable: true });
