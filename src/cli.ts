@@ -10,7 +10,7 @@ import { isAuthError, KeySecretMismatch } from './core/errors.ts';
 import { TransferFormatError } from './transfer/records.ts';
 import { StartupError } from './startup-errors.ts';
 import { isValidEmail, normalizeLogin, publicUser, type UserRef } from './core/users.ts';
-import { SIGNING_ALGS, type SigningAlg } from './core/keys.ts';
+import { SIGNING_ALGS, type SigningAlg } from './core/signing-algs.ts';
 import { isAddressedTo, outboxDir, readOutbox } from './mail/outbox.ts';
 import { VERSION } from './version.ts';
 

@@ -1,7 +1,7 @@
 // The one place that reads the environment. Everything else receives a Config.
 import path from 'node:path';
-import { SIGNING_ALGS, type SigningAlg } from './core/keys.ts';
-import { DEFAULT_FOREIGN_HASH_MAX_COST, FOREIGN_HASH_MAX_COST_CEILING } from './core/passwords.ts';
+import { SIGNING_ALGS, type SigningAlg } from './core/signing-algs.ts';
+import { DEFAULT_FOREIGN_HASH_MAX_COST, FOREIGN_HASH_MAX_COST_CEILING } from './core/foreign-hash-cost.ts';
 import { INSTALL_ROOT } from './install.ts';
 
 export interface DialectLifetimes {
