@@ -8,6 +8,7 @@
 // cache then reloads through the verification query below.
 import type { Store } from '../src/store/store.ts';
 import type { QueryPlan } from '../src/store/explain.ts';
+import { explain, explainTallies } from '../src/store/diagnostics.ts';
 import { sha256 } from '../src/core/secrets.ts';
 import type { SeededLogin } from './seed.ts';
 
@@ -53,15 +54,15 @@ export async function hotPathPlans(store: Store, login: SeededLogin, now = Date.
     ['hourly sweep: expired codes, dead sessions, old audit events', (s) => s.deleteExpired({ codesBefore: now, sessionsBefore: now - 91 * DAY, auditBefore: now - 365 * DAY })],
   ];
   const plans: PathPlan[] = [];
-  for (const [what, run] of paths) for (const plan of await store.explain(run)) plans.push({ what, ...plan });
+  for (const [what, run] of paths) for (const plan of await explain(store, run)) plans.push({ what, ...plan });
   const ipKey = 'login-ip:u:1|10.0.0.1';
-  const tallies: [string, Parameters<Store['explainTallies']>[0]][] = [
+  const tallies: [string, Parameters<typeof explainTallies>[1]][] = [
     ['login: count an attempt (limits without Redis)', (t) => t.add(ipKey, 60_000, now)],
     ['login: read a count (limits without Redis)', (t) => t.get(ipKey, now)],
     ['login: clear the counts after a right password', (t) => t.delete(ipKey)],
     ['hourly sweep: ended counts', (t) => t.sweep(now)],
   ];
-  for (const [what, run] of tallies) for (const plan of await store.explainTallies(run)) plans.push({ what, ...plan });
+  for (const [what, run] of tallies) for (const plan of await explainTallies(store, run)) plans.push({ what, ...plan });
   return plans;
 }
 

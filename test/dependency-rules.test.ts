@@ -58,6 +58,8 @@ describe('dependency rules', () => {
         'src/core/types.ts': 'export interface Port { n: number }\n',
         'src/core/impl.ts': 'export const impl = 1;\n',
         'src/store/credentials.ts': 'export const write = 1;\n',
+        'src/store/diagnostics.ts': 'export const explain = 1;\n',
+        'src/core/sessions.ts': "import { explain } from '../store/diagnostics.ts';\nexport const e = explain;\n",
         'src/store/uses-core.ts': "import { impl } from '../core/impl.ts';\nimport type { Port } from '../core/types.ts';\nexport const p: Port = { n: impl };\n",
         'src/http/route.ts': "import type { FastifyInstance } from 'fastify';\nimport { write } from '../store/credentials.ts';\nexport type R = FastifyInstance | typeof write;\n",
         'src/mail/web.ts': "import type { FastifyReply } from 'fastify';\nexport type W = FastifyReply;\n",
@@ -78,6 +80,7 @@ describe('dependency rules', () => {
       assert.deepEqual(found, [
         'core-no-http-sql-redis: src/core/db.ts → kysely',
         'credential-writes-only-from-credential-operation: src/http/route.ts → src/store/credentials.ts',
+        'diagnostics-only-for-bench-and-tests: src/core/sessions.ts → src/store/diagnostics.ts',
         'fastify-only-in-http: src/mail/web.ts → fastify',
         'no-circular: src/core/a.ts → src/core/b.ts',
         'not-to-unresolvable: src/missing.ts → ./nowhere.ts',
