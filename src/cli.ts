@@ -4,7 +4,7 @@
 // own flags, before any store is opened.
 import fs from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { loadConfig, ConfigError, MAX_WORKERS, type Config } from './config.ts';
+import { loadConfig, ConfigError, MAX_WORKERS, SETTINGS, type Config } from './config.ts';
 import type { Services } from './app.ts';
 import { isAuthError, KeySecretMismatch } from './core/errors.ts';
 import { TransferFormatError } from './transfer/records.ts';
@@ -129,7 +129,7 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found, no store), 
   program
     .command('serve')
     .description('start the HTTP server (the default when no command is given)')
-    .addOption(valueFlag('--workers <n>', `processes serving the port, sharing the store and the limits (default: LATCHKEY_WORKERS, else 1)`, wholeNumber(1, MAX_WORKERS)))
+    .addOption(valueFlag(SETTINGS.workers.flag!, `processes serving the port, sharing the store and the limits (default: LATCHKEY_WORKERS, else 1)`, wholeNumber(1, MAX_WORKERS)))
     .action((options: { workers?: number }) => {
       const config = loadConfig();
       return serve(options.workers === undefined ? config : { ...config, workers: options.workers });
