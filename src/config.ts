@@ -360,8 +360,9 @@ type Values = { [K in keyof Settings]: Settings[K] extends Setting<infer T> ? T 
 /** The settings gathered under `lifetimes` (src/core/profiles.ts hands them to each API). */
 const LIFETIMES = ['wikimediaAccessTtl', 'wikimediaRefreshTtl', 'wikimediaRefreshLimit', 'roypiTokenTtl', 'roypiRefreshWindow', 'ziikTokenTtl', 'ziikSessionTtl'] as const;
 export type DialectLifetimes = Pick<Values, (typeof LIFETIMES)[number]>;
-/** The settings that make up `migrateFrom`, and the URLs whose defaults are derived from others. */
-type Assembled = (typeof LIFETIMES)[number] | 'migrateFrom' | 'migrateTimeoutMs' | 'migrateCaseInsensitive' | 'publicUrl' | 'issuer';
+/** Settings the Config holds otherwise than as read: grouped (lifetimes, migrateFrom), or URLs whose defaults derive from others. */
+const ASSEMBLED = [...LIFETIMES, 'migrateFrom', 'migrateTimeoutMs', 'migrateCaseInsensitive', 'publicUrl', 'issuer'] as const satisfies readonly (keyof Values)[];
+type Assembled = (typeof ASSEMBLED)[number];
 
 /** A live service users are migrated from at their first login (LATCHKEY_MIGRATE_FROM). */
 export interface MigrateFrom {
@@ -400,16 +401,15 @@ function readSettings(env: Env): Values {
 
 export function loadConfig(env: Env = process.env): Config {
   const values = readSettings(env);
-  const { publicUrl, issuer, migrateFrom, migrateTimeoutMs, migrateCaseInsensitive, ...rest } = values;
-  const lifetimes = Object.fromEntries(LIFETIMES.map((key) => [key, values[key]])) as DialectLifetimes;
-  for (const key of LIFETIMES) delete (rest as Partial<Values>)[key];
-  const url = publicUrl ?? `http://${values.host === '0.0.0.0' ? 'localhost' : values.host}:${values.port}`;
+  const asRead = Object.fromEntries(Object.entries(values).filter(([key]) => !(ASSEMBLED as readonly string[]).includes(key))) as Omit<Values, Assembled>;
+  const publicUrl = values.publicUrl ?? `http://${values.host === '0.0.0.0' ? 'localhost' : values.host}:${values.port}`;
+  const { migrateFrom } = values;
   return {
-    ...rest,
-    publicUrl: url,
-    issuer: issuer ?? url,
-    lifetimes,
-    migrateFrom: migrateFrom && { ...migrateFrom, timeoutMs: migrateTimeoutMs, caseInsensitive: migrateCaseInsensitive },
+    ...asRead,
+    publicUrl,
+    issuer: values.issuer ?? publicUrl,
+    lifetimes: Object.fromEntries(LIFETIMES.map((key) => [key, values[key]])) as DialectLifetimes,
+    migrateFrom: migrateFrom && { ...migrateFrom, timeoutMs: values.migrateTimeoutMs, caseInsensitive: values.migrateCaseInsensitive },
     stopWithParent: Boolean(env.npm_lifecycle_event),
   };
 }
