@@ -69,6 +69,13 @@ module.exports = {
       to: { path: '^src/store/credentials\\.ts$' },
     },
     {
+      name: 'diagnostics-only-for-bench-and-tests',
+      severity: 'error',
+      comment: 'Query plans, statistics and bulk seeding (src/store/diagnostics.ts) are for the bench and tests: no module of src/ imports them.',
+      from: { path: '^src/', pathNot: '^src/store/diagnostics\\.ts$' },
+      to: { path: '^src/store/diagnostics\\.ts$' },
+    },
+    {
       name: 'src-not-from-test-or-bench',
       severity: 'error',
       comment: 'The product never imports its tests or its benchmarks.',

@@ -10,6 +10,7 @@ import type { Store } from '../src/store/store.ts';
 import type { QueryPlan } from '../src/store/explain.ts';
 import type { TallyStore } from '../src/limits/limits.ts';
 import { explainTallies } from '../src/limits/sql.ts';
+import { explain } from '../src/store/diagnostics.ts';
 import { sha256 } from '../src/core/secrets.ts';
 import type { SeededLogin } from './seed.ts';
 
@@ -55,7 +56,7 @@ export async function hotPathPlans(store: Store, login: SeededLogin, now = Date.
     ['hourly sweep: expired codes, dead sessions, old audit events', (s) => s.deleteExpired({ codesBefore: now, sessionsBefore: now - 91 * DAY, auditBefore: now - 365 * DAY })],
   ];
   const plans: PathPlan[] = [];
-  for (const [what, run] of paths) for (const plan of await store.explain(run)) plans.push({ what, ...plan });
+  for (const [what, run] of paths) for (const plan of await explain(store, run)) plans.push({ what, ...plan });
   const ipKey = 'login-ip:u:1|10.0.0.1';
   const tallies: [string, (tallies: TallyStore) => Promise<unknown>][] = [
     ['login: count an attempt (limits without Redis)', (t) => t.add(ipKey, 60_000, now)],

@@ -10,6 +10,7 @@
 import crypto from 'node:crypto';
 import type { Store } from '../src/store/store.ts';
 import type { Session } from '../src/store/schema.ts';
+import { analyze, insertAuditEvents, insertSessions } from '../src/store/diagnostics.ts';
 import { sha256 } from '../src/core/secrets.ts';
 import { createUsers } from '../src/core/credentials.ts';
 import { loadConfig } from '../src/config.ts';
@@ -92,8 +93,8 @@ export async function seedStore(store: Store, options: SeedOptions): Promise<See
           }
         }
         await createUsers(tx, users);
-        await tx.insertSessions(rows);
-        await tx.insertAuditEvents(rows.map((s) => ({ at: s.created_at, user_id: s.user_id, kind: 'login', ip: s.ip, detail: s.dialect })));
+        await insertSessions(tx, rows);
+        await insertAuditEvents(tx, rows.map((s) => ({ at: s.created_at, user_id: s.user_id, kind: 'login', ip: s.ip, detail: s.dialect })));
         sessions += rows.length;
       }
     });
@@ -101,6 +102,6 @@ export async function seedStore(store: Store, options: SeedOptions): Promise<See
   }
   // Users came with their own ids: PostgreSQL's identity must move past them.
   await store.syncUserIds();
-  await store.analyze();
+  await analyze(store);
   return kept;
 }

@@ -4,13 +4,13 @@
 // own flags, before any store is opened.
 import fs from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { loadConfig, ConfigError, MAX_WORKERS, type Config } from './config.ts';
+import { loadConfig, ConfigError, MAX_WORKERS, SETTINGS, type Config } from './config.ts';
 import type { Services } from './app.ts';
 import { isAuthError, KeySecretMismatch } from './core/errors.ts';
 import { TransferFormatError } from './transfer/records.ts';
 import { StartupError } from './startup-errors.ts';
 import { isValidEmail, normalizeLogin, publicUser, type UserRef } from './core/users.ts';
-import { SIGNING_ALGS, type SigningAlg } from './core/keys.ts';
+import { SIGNING_ALGS, type SigningAlg } from './core/signing-algs.ts';
 import { isAddressedTo, outboxDir, readOutbox } from './mail/outbox.ts';
 import { VERSION } from './version.ts';
 
@@ -129,7 +129,7 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found, no store), 
   program
     .command('serve')
     .description('start the HTTP server (the default when no command is given)')
-    .addOption(valueFlag('--workers <n>', `processes serving the port, sharing the store and the limits (default: LATCHKEY_WORKERS, else 1)`, wholeNumber(1, MAX_WORKERS)))
+    .addOption(valueFlag(SETTINGS.workers.flag!, `processes serving the port, sharing the store and the limits (default: LATCHKEY_WORKERS, else 1)`, wholeNumber(1, MAX_WORKERS)))
     .action((options: { workers?: number }) => {
       const config = loadConfig();
       return serve(options.workers === undefined ? config : { ...config, workers: options.workers });

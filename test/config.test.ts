@@ -1,7 +1,7 @@
 // Configuration is read once and a bad value stops the start with the variable's name.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadConfig, ConfigError } from '../src/config.ts';
+import { loadConfig, ConfigError, SETTINGS, type Setting } from '../src/config.ts';
 
 describe('configuration', () => {
   it('has working defaults', () => {
@@ -32,6 +32,24 @@ describe('configuration', () => {
     for (const [env, message] of cases) {
       assert.throws(() => loadConfig(env), (error: unknown) => error instanceof ConfigError && message.test(error.message));
     }
+  });
+
+  it('refuses a bad value of every setting that can have one, in one line naming its variable', () => {
+    const rows = Object.values(SETTINGS as Record<string, Setting<unknown>>).filter((row) => row.parser.refuses !== undefined);
+    assert.ok(rows.length >= 40, `${rows.length} settings refuse a value`);
+    for (const row of rows) {
+      const env = { [row.env]: row.parser.refuses!, ...(row.onlyWith ? { [row.onlyWith]: 'roypi+https://old.example.com' } : {}) };
+      assert.throws(
+        () => loadConfig(env),
+        (error: unknown) => error instanceof ConfigError && error.message.startsWith(`${row.env} `) && !error.message.includes('\n'),
+        row.env,
+      );
+    }
+  });
+
+  it('reads a setting that depends on another only with it', () => {
+    assert.doesNotThrow(() => loadConfig({ LATCHKEY_MIGRATE_TIMEOUT_MS: '1', LATCHKEY_MIGRATE_CASE_INSENSITIVE: 'yes' }));
+    assert.throws(() => loadConfig({ LATCHKEY_MIGRATE_FROM: 'roypi+https://old.example.com', LATCHKEY_MIGRATE_TIMEOUT_MS: '1' }), /LATCHKEY_MIGRATE_TIMEOUT_MS/);
   });
 
   it('derives the public URL and issuer, trimming trailing slashes', () => {

@@ -13,6 +13,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { ENGINES, needs, freshStore, startServer, startMailbox, createUser, post, decodeJwt, type FreshStore, type Mailbox, type TestServer } from './helpers.ts';
+import { README, withConfigTable } from '../scripts/docs-config.ts';
+import { PRELOAD_SETTINGS } from '../src/config.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -71,6 +73,19 @@ describe('docs: the curl blocks', () => {
         if (/^\s+-/.test(line)) assert.match(lines[i - 1], /\\$/, `${block.file}: line before ${line.trim()}`);
       });
     }
+  });
+});
+
+describe('docs: the configuration table', () => {
+  it('in README.md is the one src/config.ts generates (`npm run docs:config` writes it)', () => {
+    const readme = fs.readFileSync(README, 'utf8');
+    assert.equal(readme, withConfigTable(readme), "README.md's configuration table is not src/config.ts's: run `npm run docs:config`");
+  });
+
+  it('lists exactly the variables bin/threadpool.cjs reads (the rows src/config.ts does not parse)', () => {
+    const preload = fs.readFileSync(path.join(ROOT, 'bin/threadpool.cjs'), 'utf8');
+    const read = new Set([...preload.matchAll(/process\.env\.(\w+)/g)].map((match) => match[1]));
+    assert.deepEqual([...read].sort(), PRELOAD_SETTINGS.map((row) => row.env).sort());
   });
 });
 

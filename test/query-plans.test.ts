@@ -7,9 +7,9 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ENGINES, freshStore, type FreshStore } from './helpers.ts';
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
 import { Store } from '../src/store/store.ts';
-import type { Database } from '../src/store/schema.ts';
+import { explain, queryBuilder } from '../src/store/diagnostics.ts';
 import { seedStore, type SeededLogin } from '../bench/seed.ts';
 import { hotPathPlans, planProblem, type PathPlan } from '../bench/hot-paths.ts';
 
@@ -61,8 +61,7 @@ for (const engine of ENGINES) {
         const sweep = plans.find((p) => p.what === 'hourly sweep: ended counts');
         assert.match(sweep?.plan.join('\n') ?? '', /^SEARCH limit_tallies USING INDEX limit_tallies_reset_at/);
       } else {
-        const db = (store as unknown as { db: Kysely<Database> }).db;
-        const { rows } = await sql<{ indexdef: string }>`select indexdef from pg_indexes where tablename = 'limit_tallies' and indexname = 'limit_tallies_reset_at'`.execute(db);
+        const { rows } = await sql<{ indexdef: string }>`select indexdef from pg_indexes where tablename = 'limit_tallies' and indexname = 'limit_tallies_reset_at'`.execute(queryBuilder(store));
         assert.match(rows[0]?.indexdef ?? '', /\(reset_at\)/);
       }
     });
@@ -70,10 +69,9 @@ for (const engine of ENGINES) {
     it('sees a scan where there is one (the check is not blind)', async () => {
       // A query no index serves, run for real on this engine. No store method is such a query
       // (that is the point), so it goes to the store's own Kysely instance.
-      const [unindexed] = await store.explain(async (s) => {
-        const db = (s as unknown as { db: Kysely<Database> }).db;
-        return db.selectFrom('sessions').select('id').where('ip', '=', '10.0.0.1').execute();
-      });
+      const [unindexed] = await explain(store, (s) =>
+        queryBuilder(s).selectFrom('sessions').select('id').where('ip', '=', '10.0.0.1').execute(),
+      );
       assert.equal(planProblem({ what: 'sessions by ip', ...unindexed }), 'scans sessions');
     });
   });

@@ -6,9 +6,7 @@ import type { Store } from '../store/store.ts';
 import { seal, unseal } from './secrets.ts';
 import { KeyNotFound } from './errors.ts';
 import type { Audit } from './audit.ts';
-
-export type SigningAlg = 'EdDSA' | 'ES256' | 'RS256';
-export const SIGNING_ALGS: readonly SigningAlg[] = ['EdDSA', 'ES256', 'RS256'];
+import type { SigningAlg } from './signing-algs.ts';
 
 // Public keys are held as WebCrypto CryptoKeys, imported once, for jose's verification; the
 // private key as a KeyObject for node:crypto, which signs faster than jose (src/core/jws.ts).

@@ -5,6 +5,7 @@ import { hash, Algorithm } from '@node-rs/argon2';
 import { identityKey } from '../domain/identity-key.ts';
 import { parseHash, verifyHash, type KnownHash } from './hash-formats.ts';
 import { PasswordPolicy, RateLimited } from './errors.ts';
+import { DEFAULT_FOREIGN_HASH_MAX_COST } from './foreign-hash-cost.ts';
 
 /** The argon2id parameters of every new hash (OWASP); the bench measures raw hashing with them too. */
 export const ARGON2 = { algorithm: Algorithm.Argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
@@ -87,11 +88,6 @@ export class HashGate {
     });
   }
 }
-
-/** For callers without settings (tests, tools): the documented defaults. */
-export const DEFAULT_FOREIGN_HASH_MAX_COST = 20;
-/** LATCHKEY_FOREIGN_HASH_MAX_COST cannot be raised past this: about two seconds of one hashing thread. */
-export const FOREIGN_HASH_MAX_COST_CEILING = 100;
 
 export function hashBudget(maxCost = DEFAULT_FOREIGN_HASH_MAX_COST, concurrency = 1, queue = 16, waitMs = 5_000): HashBudget {
   return { maxCost, gate: new HashGate(concurrency, queue, waitMs) };

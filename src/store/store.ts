@@ -1,7 +1,6 @@
 // Every query Latchkey makes, behind named methods, so the core never sees SQL.
-import { sql, type Insertable, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type {
-  AuditEventsTable,
   CodePurpose,
   Database,
   OneTimeCode,
@@ -17,8 +16,11 @@ import { connect, migrate, type Connection } from './db.ts';
 import { withDeadline } from './faults.ts';
 import { ChangeFeed, ChangeTracker, type Change } from './changes.ts';
 import { peersOf, type Peers } from './peers.ts';
-import { explainQueries, type QueryPlan } from './explain.ts';
 import { prepared } from './prepared.ts';
+
+declare const diagnosticsBrand: unique symbol;
+/** What opens a store's internals; its one value never leaves src/store/diagnostics.ts. */
+export type DiagnosticsKey = { readonly [diagnosticsBrand]: true };
 
 export class UniqueViolation extends Error {}
 /** A user id past 2^53 - 1 was asked for, or would have been handed out (migration 0008). */
@@ -133,23 +135,6 @@ export class Store {
   }
 
   /**
-   * The query plans of what `fn` runs on this store (it runs for real): the proof that the hot
-   * paths use indexes and never scan (BENCHMARKS.md, test/query-plans.test.ts).
-   */
-  explain(fn: (store: Store) => Promise<unknown>): Promise<QueryPlan[]> {
-    return explainQueries(this.root, this.engine, (watched) => fn(new Store({ ...this.connection, db: watched }, { changes: this.changes, peers: this.peers })));
-  }
-
-  /**
-   * Refreshes the planner's statistics on PostgreSQL, as autovacuum does after a bulk load (done
-   * here so plans do not depend on when it wakes). SQLite: nothing, as in production, where
-   * Latchkey never runs ANALYZE; its plans must hold without statistics.
-   */
-  async analyze(): Promise<void> {
-    if (this.engine === 'postgres') await sql`analyze`.execute(this.root);
-  }
-
-  /**
    * Where the rate-limit tallies next to this store live (src/limits/sql.ts opens them): on
    * PostgreSQL the limit_tallies table of this database; on SQLite a file of their own in the
    * data directory. The store hands out the place and knows nothing of counting, so store/ never
@@ -158,6 +143,25 @@ export class Store {
   tallyPlace(): { engine: 'postgres'; db: Kysely<TallyDatabase> } | { engine: 'sqlite'; dataDir: string } {
     if (this.engine === 'sqlite') return { engine: 'sqlite', dataDir: this.connection.dataDir! };
     return { engine: 'postgres', db: this.root as unknown as Kysely<TallyDatabase> };
+  }
+
+  /**
+   * What lies beneath the store, for src/store/diagnostics.ts alone (query plans, statistics and
+   * bulk seeding for the bench and tests): only it holds the key, and no production module may
+   * import it (the dependency rule diagnostics-only-for-bench-and-tests).
+   */
+  internals(key: DiagnosticsKey) {
+    void key;
+    return {
+      /** The query builder of this store (inside a transaction, the transaction's). */
+      db: this.db,
+      /** The connection's own builder, outside any transaction. */
+      root: this.root,
+      engine: this.engine,
+      dataDir: this.connection.dataDir,
+      /** This store over another builder on the same connection (one that records its queries). */
+      over: (db: Kysely<Database>) => new Store({ ...this.connection, db }, { changes: this.changes, peers: this.peers }),
+    };
   }
 
   /** Runs fn atomically: all of its writes land, or none do. */
@@ -333,11 +337,6 @@ export class Store {
 
   async insertSession(session: Session): Promise<void> {
     await this.db.insertInto('sessions').values(session).execute();
-  }
-
-  /** Many sessions in one statement (seeding a large store for the bench and tests). */
-  async insertSessions(sessions: Session[]): Promise<void> {
-    if (sessions.length) await this.db.insertInto('sessions').values(sessions).execute();
   }
 
   sessionById(id: string): Promise<Session | undefined> {
@@ -540,11 +539,6 @@ export class Store {
       .insertInto('audit_events')
       .values({ at: event.at, user_id: event.userId, kind: event.kind, ip: event.ip ?? null, detail: event.detail ?? null })
       .execute();
-  }
-
-  /** Many audit events in one statement (seeding a large store for the bench and tests). */
-  async insertAuditEvents(events: Insertable<AuditEventsTable>[]): Promise<void> {
-    if (events.length) await this.db.insertInto('audit_events').values(events).execute();
   }
 
   auditOf(userId: number, limit: number) {
