@@ -3,6 +3,7 @@ import path from 'node:path';
 import { SIGNING_ALGS, type SigningAlg } from './core/keys.ts';
 import { DEFAULT_FOREIGN_HASH_MAX_COST, FOREIGN_HASH_MAX_COST_CEILING } from './core/passwords.ts';
 import { INSTALL_ROOT } from './install.ts';
+import { API_NAMES, type ApiName } from './apis.ts';
 
 export interface DialectLifetimes {
   /** Wikimedia Enterprise: access and ID token lifetime, seconds. */
@@ -100,12 +101,9 @@ export interface Config {
   stopWithParent: boolean;
 }
 
-export type MigrationDialect = 'wikimedia' | 'roypi' | 'ziik';
-export const MIGRATION_DIALECTS: readonly MigrationDialect[] = ['wikimedia', 'roypi', 'ziik'];
-
 /** A live service users are migrated from at their first login (LATCHKEY_MIGRATE_FROM). */
 export interface MigrateFrom {
-  dialect: MigrationDialect;
+  dialect: ApiName;
   /** Base URL, without a trailing slash. */
   url: string;
   timeoutMs: number;
@@ -185,9 +183,9 @@ function migrateFrom(env: Env): MigrateFrom | undefined {
   const raw = env.LATCHKEY_MIGRATE_FROM;
   if (!raw) return undefined;
   const match = /^([a-z]+)\+(.+)$/.exec(raw);
-  const dialect = match?.[1] as MigrationDialect | undefined;
-  if (!match || !MIGRATION_DIALECTS.includes(dialect!)) {
-    throw new ConfigError(`LATCHKEY_MIGRATE_FROM must be <${MIGRATION_DIALECTS.join('|')}>+<base URL>, e.g. roypi+https://old.example.com`);
+  const dialect = match?.[1] as ApiName | undefined;
+  if (!match || !API_NAMES.includes(dialect!)) {
+    throw new ConfigError(`LATCHKEY_MIGRATE_FROM must be <${API_NAMES.join('|')}>+<base URL>, e.g. roypi+https://old.example.com`);
   }
   const base = url({ LATCHKEY_MIGRATE_FROM: match[2] }, 'LATCHKEY_MIGRATE_FROM', ['https:', 'http:'])!;
   const caseInsensitive = env.LATCHKEY_MIGRATE_CASE_INSENSITIVE ?? 'false';

@@ -1,12 +1,11 @@
 // What a login looks like in each API: lifetimes, which tokens it carries, extra claims.
 // The dialect picks a profile; everything else about a session is the same for all.
+import type { ApiName } from '../apis.ts';
 import type { Config } from '../config.ts';
 import type { User } from '../store/schema.ts';
 
-export type Dialect = 'wikimedia' | 'roypi' | 'ziik';
-
 export interface Profile {
-  dialect: Dialect;
+  dialect: ApiName;
   accessTtl: number;
   /** How long the session may be kept alive by refreshing, from login. */
   sessionTtl: number;
@@ -21,7 +20,7 @@ export interface Profile {
 
 const none = () => ({});
 
-export function profiles(config: Config): Record<Dialect, Profile> {
+export function profiles(config: Config): Record<ApiName, Profile> {
   const l = config.lifetimes;
   return {
     wikimedia: {

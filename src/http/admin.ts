@@ -13,14 +13,15 @@ function userIdOf(text: string, field: string): number {
   if (id === undefined) throw Validation(`${field} must be a user id from 1 to ${Number.MAX_SAFE_INTEGER}`, field);
   return id;
 }
-import { checkBearer, useDialectErrors, type DialectErrors } from './common.ts';
+import type { DialectErrors } from './dialect-errors.ts';
+import { checkBearer } from './operator-token.ts';
 import { BodyTooLarge, capBytes, jsonLines } from '../transfer/records.ts';
 import type { ImportReject } from '../core/user-transfer.ts';
 
 const error = (status: number, code: string, message: string) => ({ status, body: { error: code, message } });
 const as = (status: number) => (e: AuthError) => error(status, e.code, e.message);
 
-const errors: DialectErrors = {
+export const adminErrors: DialectErrors = {
   auth: {
     validation: (e) => ({ status: 400, body: { error: e.code, message: e.message, fields: e.field ? { [e.field]: e.message } : {} } }),
     password_policy: as(400),
@@ -62,8 +63,6 @@ export async function adminRoutes(
   app: FastifyInstance,
   { core, adminToken, importMaxBytes }: { core: Core; adminToken: string; importMaxBytes: number },
 ): Promise<void> {
-  useDialectErrors(app, errors);
-
   app.addHook('onRequest', async (request, reply) => {
     const check = await checkBearer(request, adminToken, core.guard);
     if (check.ok) return;

@@ -6,14 +6,9 @@
 import type { FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import { VERSION } from '../version.ts';
+import { HTTP_APIS } from './apis.ts';
+import { dateTime, int, nullable, obj, str, type Schema } from './openapi-shapes.ts';
 
-type Schema = Record<string, unknown>;
-
-const str = { type: 'string' } as const;
-const int = { type: 'integer' } as const;
-const dateTime = { type: 'string', format: 'date-time' } as const;
-const nullable = (type: string) => ({ type: [type, 'null'] });
-const obj = (properties: Record<string, Schema>, required = Object.keys(properties)): Schema => ({ type: 'object', required, properties });
 const ok = (description: string, schema: Schema) => ({ description, ...schema });
 const noContent = { description: 'No Content', type: 'null' };
 
@@ -52,17 +47,7 @@ const readyStatus = obj({ status: str, limits: str }, ['status']);
 
 /** Each API's error body, the `default` response of its routes. */
 const ERRORS: [prefix: string, tag: string, error: Schema | undefined][] = [
-  ['/v1/', 'Wikimedia Enterprise', obj({ status: int, message: str })],
-  [
-    '/auth/',
-    'Roypi',
-    {
-      type: 'object',
-      description: 'django-rest-framework: {"non_field_errors": [why]}, {"<field>": [why]}, or {"detail": why}',
-      additionalProperties: { oneOf: [{ type: 'array', items: str }, str] },
-    },
-  ],
-  ['/api/', 'Ziik', obj({ message: str, errors: { type: 'object', additionalProperties: { type: 'array', items: str } } }, ['message'])],
+  ...HTTP_APIS.map(({ prefix, title, errorBody }): [string, string, Schema] => [`${prefix}/`, title, errorBody]),
   ['/admin/', 'Admin', obj({ error: str, message: str })],
   ['/reset-password', 'Hosted reset page', undefined],
   ['/', 'Resource servers and operations', undefined],
@@ -186,6 +171,10 @@ const SECURITY_SCHEMES = {
   metricsToken: { type: 'http', scheme: 'bearer', description: 'LATCHKEY_METRICS_TOKEN, when set' },
 } as const;
 
+const COUNT = ['No', 'One', 'Two', 'Three', 'Four', 'Five', 'Six', 'Seven', 'Eight', 'Nine', 'Ten'];
+/** "a, b and c". */
+const inWords = (items: string[]) => (items.length < 2 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`);
+
 /** The documented answers of a route, by method and fastify URL (`/admin/users/:user`). */
 export function documentedOperation(method: string, url: string): Operation | undefined {
   return RESPONSES[`${method} ${url}`];
@@ -200,7 +189,7 @@ export async function registerOpenApi(app: FastifyInstance, { publicUrl }: { pub
         title: 'Latchkey',
         version: VERSION,
         description:
-          'Three published auth APIs over one core: Wikimedia Enterprise (/v1), Roypi (/auth) and Ziik (/api), ' +
+          `${COUNT[HTTP_APIS.length] ?? HTTP_APIS.length} published auth APIs over one core: ${inWords(HTTP_APIS.map((api) => `${api.title} (${api.prefix})`))}, ` +
           'plus online verification for resource servers and, when LATCHKEY_ADMIN_TOKEN is set, the admin API. ' +
           'Request bodies may be JSON or form-encoded.',
       },

@@ -1,9 +1,12 @@
 // Wikimedia Enterprise authentication API, /v1/*: Cognito-style, errors as {status, message}.
 import type { FastifyInstance } from 'fastify';
-import type { Core } from '../core/index.ts';
 import type { AuthError } from '../core/errors.ts';
 import type { TokenSet } from '../core/sessions.ts';
-import { requestContext, stringFields, useDialectErrors, type DialectErrors } from './common.ts';
+import type { ApiOptions, HttpApi } from './api.ts';
+import { stringFields } from './bodies.ts';
+import type { DialectErrors } from './dialect-errors.ts';
+import { int, obj, str } from './openapi-shapes.ts';
+import { requestContext } from './request-context.ts';
 
 const error = (status: number, message: string) => ({ status, body: { status, message } });
 const unauthorized = () => error(401, 'Unauthorized.');
@@ -45,9 +48,10 @@ function tokensBody(tokens: TokenSet, expiresIn: number) {
   };
 }
 
-export async function wikimediaRoutes(app: FastifyInstance, { core }: { core: Core }): Promise<void> {
-  useDialectErrors(app, errors);
-  const profile = core.profiles.wikimedia;
+/** The error body every route documents (OpenAPI's `default` answer). */
+const errorBody = obj({ status: int, message: str });
+
+async function routes(app: FastifyInstance, { core, profile }: ApiOptions): Promise<void> {
   const expiresIn = profile.accessTtl;
 
   app.post<{ Body: { username: string; password: string } }>(
@@ -115,3 +119,5 @@ export async function wikimediaRoutes(app: FastifyInstance, { core }: { core: Co
     },
   );
 }
+
+export const wikimediaApi: HttpApi = { routes, errors, errorBody };

@@ -2,11 +2,15 @@
 // `Authorization: Bearer`, and every documented curl line works as written (JSON sent with
 // curl's default form content type, renew called as GET).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Core } from '../core/index.ts';
 import type { AuthError } from '../core/errors.ts';
 import { TokenInvalid } from '../core/errors.ts';
 import type { TokenSet } from '../core/sessions.ts';
-import { credentialsFrom, requestContext, stringFields, useDialectErrors, type DialectErrors } from './common.ts';
+import type { ApiOptions, HttpApi } from './api.ts';
+import { credentialsFrom } from './authorization.ts';
+import { stringFields } from './bodies.ts';
+import type { DialectErrors } from './dialect-errors.ts';
+import { obj, str } from './openapi-shapes.ts';
+import { requestContext } from './request-context.ts';
 
 const error = (status: number, message: string, headers?: Record<string, string>) => ({ status, body: { message }, headers });
 const withMessage = (status: number) => (e: AuthError) => error(status, e.message);
@@ -48,9 +52,10 @@ const errors: DialectErrors = {
 
 const jwtBody = (tokens: TokenSet) => [{ jwt: tokens.accessToken, expires: tokens.accessExpiresAt }];
 
-export async function ziikRoutes(app: FastifyInstance, { core }: { core: Core }): Promise<void> {
-  useDialectErrors(app, errors);
-  const profile = core.profiles.ziik;
+/** The error body every route documents (OpenAPI's `default` answer). */
+const errorBody = obj({ message: str, errors: { type: 'object', additionalProperties: { type: 'array', items: str } } }, ['message']);
+
+async function routes(app: FastifyInstance, { core, profile }: ApiOptions): Promise<void> {
 
   app.post<{ Body: { username: string; password: string } }>(
     '/authenticate',
@@ -87,3 +92,5 @@ export async function ziikRoutes(app: FastifyInstance, { core }: { core: Core })
     },
   );
 }
+
+export const ziikApi: HttpApi = { routes, errors, errorBody };

@@ -2,13 +2,12 @@
 // own dialect, to learn whether a password is right. Whatever goes wrong (a refusal, a timeout, an
 // error, an answer we cannot read) is simply "not confirmed"; nothing of the answer goes further
 // than the identity it names.
+import { APIS } from '../apis.ts';
 import type { MigrateFrom } from '../config.ts';
 import type { UpstreamIdentity, UpstreamLogin } from '../core/migration.ts';
 
 /** An answer larger than this is not a login answer. */
 const MAX_ANSWER_BYTES = 64 * 1024;
-
-const LOGIN_PATHS = { wikimedia: '/v1/login', roypi: '/auth/access_token/', ziik: '/api/authenticate' } as const;
 
 async function readBounded(response: Response): Promise<string | undefined> {
   const reader = response.body?.getReader();
@@ -52,8 +51,11 @@ function identityFrom(...sources: Record<string, unknown>[]): UpstreamIdentity {
 export class OldService implements UpstreamLogin {
   readonly loginBy: 'username' | 'email';
   readonly caseInsensitive: boolean;
+  /** Where the old service's API of this dialect logs in. */
+  private readonly loginUrl: string;
 
   constructor(private readonly from: MigrateFrom) {
+    this.loginUrl = from.url + APIS.find((api) => api.name === from.dialect)!.loginPath;
     this.loginBy = from.dialect === 'ziik' ? 'email' : 'username';
     this.caseInsensitive = from.caseInsensitive;
   }
@@ -70,7 +72,7 @@ export class OldService implements UpstreamLogin {
       // every client counts against Latchkey's one address there, and a few wrong passwords lock a
       // user out of migrating (the old service must trust Latchkey's address for X-Forwarded-For).
       if (clientIp) headers['x-forwarded-for'] = clientIp;
-      const response = await fetch(this.from.url + LOGIN_PATHS[this.from.dialect], {
+      const response = await fetch(this.loginUrl, {
         method: 'POST',
         headers,
         body: JSON.stringify({ username: identifier, password }),
