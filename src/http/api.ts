@@ -4,7 +4,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Core } from '../core/index.ts';
 import type { Profile } from '../core/profiles.ts';
 import type { DialectErrors } from './dialect-errors.ts';
-import type { Schema } from './openapi-shapes.ts';
+import type { Operation, Schema } from './openapi-shapes.ts';
 
 /** What each API's routes are registered with: the core, and the profile of the API's own row. */
 export interface ApiOptions {
@@ -18,4 +18,6 @@ export interface HttpApi {
   errors: DialectErrors;
   /** Its error body, as OpenAPI documents it (every route's `default` answer). */
   errorBody: Schema;
+  /** Its routes' documented answers, by method and path within its prefix (`POST /login`). */
+  operations: Record<string, Operation>;
 }

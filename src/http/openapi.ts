@@ -7,17 +7,10 @@ import type { FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import { VERSION } from '../version.ts';
 import { HTTP_APIS } from './apis.ts';
-import { dateTime, int, nullable, obj, str, type Schema } from './openapi-shapes.ts';
+import { dateTime, int, noContent, nullable, obj, ok, str, type Operation, type Schema } from './openapi-shapes.ts';
 
-const ok = (description: string, schema: Schema) => ({ description, ...schema });
-const noContent = { description: 'No Content', type: 'null' };
+// ---- the shapes the other routes answer with (each API documents its own, in its file) ----
 
-// ---- the shapes each API answers with ----
-
-const wikimediaTokens = obj({ id_token: str, access_token: str, refresh_token: str, expires_in: int }, ['id_token', 'access_token', 'expires_in']);
-const wikimediaChallenge = obj({ challenge_name: { type: 'string', const: 'NEW_PASSWORD_REQUIRED' }, session: str });
-const roypiToken = obj({ token: str, expires_in: dateTime, user: obj({ username: str, id: int }) });
-const ziikJwt = { type: 'array', minItems: 1, maxItems: 1, items: obj({ jwt: str, expires: int }) };
 const adminUser = obj({
   id: int,
   username: str,
@@ -54,36 +47,12 @@ const ERRORS: [prefix: string, tag: string, error: Schema | undefined][] = [
 ];
 const resourceError = obj({ error: str, error_description: str }, ['error']);
 
-interface Operation {
-  responses: Record<string, Schema>;
-  security?: string;
-  summary?: string;
-}
-
 const RESPONSES: Record<string, Operation> = {
-  'POST /v1/login': { summary: 'Log in; a temporary password answers a NEW_PASSWORD_REQUIRED challenge', responses: { 200: ok('Tokens, or a challenge', { oneOf: [wikimediaTokens, wikimediaChallenge] }) } },
-  'POST /v1/token-refresh': { summary: 'New access and ID tokens for a refresh token', responses: { 200: ok('Tokens', wikimediaTokens) } },
-  'POST /v1/token-revoke': { summary: 'End the session of a refresh token', responses: { 204: noContent } },
-  'POST /v1/forgot-password': { summary: 'Mail a reset code (the same answer for an unknown user)', responses: { 204: noContent } },
-  'POST /v1/forgot-password-confirm': { summary: 'Set a password with a mailed code', responses: { 204: noContent } },
-  'POST /v1/change-password': { summary: 'Change the password with the current one', responses: { 204: noContent } },
-  'POST /v1/new-password-required': { summary: 'Answer NEW_PASSWORD_REQUIRED', responses: { 200: ok('Tokens', wikimediaTokens) } },
-  'POST /auth/access_token/': {
-    summary: 'Log in',
-    responses: { 200: ok('A token', obj({ access_token: str, expires_in: dateTime, user: str })) },
-  },
-  'POST /auth/refresh_token/': { summary: 'A new token, same original login', responses: { 200: ok('A token', roypiToken) } },
-  'POST /auth/verify_token/': { summary: 'Check a token online', responses: { 200: ok('The token and its user', roypiToken) } },
-  'GET /auth/user/': {
-    summary: 'Who the token belongs to',
-    security: 'roypiToken',
-    responses: { 200: ok('The user', obj({ id: int, username: str, email: str })) },
-  },
-  'POST /api/authenticate': { summary: 'Log in by email', responses: { 200: ok('A token', ziikJwt) } },
-  'GET /api/renew': { summary: 'Renew a token (same session)', security: 'bearerJwt', responses: { 200: ok('A token', ziikJwt) } },
-  'POST /api/renew': { summary: 'Renew a token (same session)', security: 'bearerJwt', responses: { 200: ok('A token', ziikJwt) } },
-  'POST /api/password/request': { summary: 'Mail a reset link (the same answer for an unknown user)', responses: { 204: noContent } },
-  'POST /api/password/reset': { summary: 'Set a password with a link token', responses: { 204: noContent } },
+  ...Object.fromEntries(
+    HTTP_APIS.flatMap(({ prefix, operations }) =>
+      Object.entries(operations).map(([route, operation]) => [route.replace(' ', ` ${prefix}`), operation]),
+    ),
+  ),
   'GET /userinfo': {
     summary: 'Online verification: the token’s claims and user',
     security: 'bearerJwt',

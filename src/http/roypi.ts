@@ -7,7 +7,7 @@ import type { ApiOptions, HttpApi } from './api.ts';
 import { credentialsFrom } from './authorization.ts';
 import { stringFields } from './bodies.ts';
 import { sendReply, type DialectErrors } from './dialect-errors.ts';
-import { str } from './openapi-shapes.ts';
+import { dateTime, int, obj, ok, type Operation, str } from './openapi-shapes.ts';
 import { requestContext } from './request-context.ts';
 import { REASONS, tokenSchemeRefusal } from './token-scheme.ts';
 
@@ -55,6 +55,25 @@ const tokenBody = (token: string, exp: number, user: { username: string; id: num
   user: { username: user.username, id: user.id },
 });
 
+// ---- what the routes answer, as /openapi.json documents it (test/openapi.test.ts checks real answers against it) ----
+
+const tokenShape = obj({ token: str, expires_in: dateTime, user: obj({ username: str, id: int }) });
+
+/** By method and path within the prefix. */
+const operations: Record<string, Operation> = {
+  'POST /access_token/': {
+    summary: 'Log in',
+    responses: { 200: ok('A token', obj({ access_token: str, expires_in: dateTime, user: str })) },
+  },
+  'POST /refresh_token/': { summary: 'A new token, same original login', responses: { 200: ok('A token', tokenShape) } },
+  'POST /verify_token/': { summary: 'Check a token online', responses: { 200: ok('The token and its user', tokenShape) } },
+  'GET /user/': {
+    summary: 'Who the token belongs to',
+    security: 'roypiToken',
+    responses: { 200: ok('The user', obj({ id: int, username: str, email: str })) },
+  },
+};
+
 /** The error body every route documents (OpenAPI's `default` answer). */
 const errorBody = {
   type: 'object',
@@ -99,4 +118,4 @@ async function routes(app: FastifyInstance, { core, profile }: ApiOptions): Prom
   });
 }
 
-export const roypiApi: HttpApi = { routes, errors, errorBody };
+export const roypiApi: HttpApi = { routes, errors, errorBody, operations };

@@ -9,7 +9,7 @@ import type { ApiOptions, HttpApi } from './api.ts';
 import { credentialsFrom } from './authorization.ts';
 import { stringFields } from './bodies.ts';
 import type { DialectErrors } from './dialect-errors.ts';
-import { obj, str } from './openapi-shapes.ts';
+import { int, noContent, obj, ok, type Operation, str } from './openapi-shapes.ts';
 import { requestContext } from './request-context.ts';
 
 const error = (status: number, message: string, headers?: Record<string, string>) => ({ status, body: { message }, headers });
@@ -52,6 +52,19 @@ const errors: DialectErrors = {
 
 const jwtBody = (tokens: TokenSet) => [{ jwt: tokens.accessToken, expires: tokens.accessExpiresAt }];
 
+// ---- what the routes answer, as /openapi.json documents it (test/openapi.test.ts checks real answers against it) ----
+
+const jwtShape = { type: 'array', minItems: 1, maxItems: 1, items: obj({ jwt: str, expires: int }) };
+
+/** By method and path within the prefix. */
+const operations: Record<string, Operation> = {
+  'POST /authenticate': { summary: 'Log in by email', responses: { 200: ok('A token', jwtShape) } },
+  'GET /renew': { summary: 'Renew a token (same session)', security: 'bearerJwt', responses: { 200: ok('A token', jwtShape) } },
+  'POST /renew': { summary: 'Renew a token (same session)', security: 'bearerJwt', responses: { 200: ok('A token', jwtShape) } },
+  'POST /password/request': { summary: 'Mail a reset link (the same answer for an unknown user)', responses: { 204: noContent } },
+  'POST /password/reset': { summary: 'Set a password with a link token', responses: { 204: noContent } },
+};
+
 /** The error body every route documents (OpenAPI's `default` answer). */
 const errorBody = obj({ message: str, errors: { type: 'object', additionalProperties: { type: 'array', items: str } } }, ['message']);
 
@@ -93,4 +106,4 @@ async function routes(app: FastifyInstance, { core, profile }: ApiOptions): Prom
   );
 }
 
-export const ziikApi: HttpApi = { routes, errors, errorBody };
+export const ziikApi: HttpApi = { routes, errors, errorBody, operations };
