@@ -2,7 +2,7 @@
 // own dialect, to learn whether a password is right. Whatever goes wrong (a refusal, a timeout, an
 // error, an answer we cannot read) is simply "not confirmed"; nothing of the answer goes further
 // than the identity it names.
-import { APIS } from '../apis.ts';
+import { apiNamed, type LoginAnswer } from '../apis.ts';
 import type { MigrateFrom } from '../config.ts';
 import type { UpstreamIdentity, UpstreamLogin } from '../core/migration.ts';
 
@@ -53,10 +53,13 @@ export class OldService implements UpstreamLogin {
   readonly caseInsensitive: boolean;
   /** Where the old service's API of this dialect logs in. */
   private readonly loginUrl: string;
+  private readonly loginAnswer: (body: unknown) => LoginAnswer | undefined;
 
   constructor(private readonly from: MigrateFrom) {
-    this.loginUrl = from.url + APIS.find((api) => api.name === from.dialect)!.loginPath;
-    this.loginBy = from.dialect === 'ziik' ? 'email' : 'username';
+    const api = apiNamed(from.dialect);
+    this.loginUrl = from.url + api.loginPath;
+    this.loginAnswer = api.loginAnswer;
+    this.loginBy = api.loginBy;
     this.caseInsensitive = from.caseInsensitive;
   }
 
@@ -92,21 +95,9 @@ export class OldService implements UpstreamLogin {
     }
   }
 
-  private confirmed(body: any): UpstreamIdentity | undefined {
-    switch (this.from.dialect) {
-      case 'wikimedia':
-        // A challenge (NEW_PASSWORD_REQUIRED) is not a login: the user must finish it at the old service.
-        if (typeof body?.access_token !== 'string') return undefined;
-        return identityFrom(claimsOf(body.id_token), claimsOf(body.access_token));
-      case 'roypi': {
-        // Latchkey's Roypi answers access_token; django-rest-framework-jwt answers token.
-        const token = body?.access_token ?? body?.token;
-        if (typeof token !== 'string') return undefined;
-        return identityFrom(claimsOf(token), typeof body.user === 'string' ? { username: body.user } : {});
-      }
-      case 'ziik':
-        if (!Array.isArray(body) || typeof body[0]?.jwt !== 'string') return undefined;
-        return identityFrom(claimsOf(body[0].jwt));
-    }
+  private confirmed(body: unknown): UpstreamIdentity | undefined {
+    const answer = this.loginAnswer(body);
+    if (!answer) return undefined;
+    return identityFrom(...answer.tokens.map(claimsOf), typeof answer.username === 'string' ? { username: answer.username } : {});
   }
 }
