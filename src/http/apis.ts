@@ -1,5 +1,6 @@
 // The table of APIs (src/apis.ts) with each row's HTTP half attached: its routes, its error
-// mapping and its documented error body. The wiring and OpenAPI read this one list.
+// mapping and its documentation. The wiring (src/app.ts) and OpenAPI read this one list; the
+// compiler refuses a row without its HTTP half.
 import { APIS, type Api, type ApiName } from '../apis.ts';
 import type { HttpApi } from './api.ts';
 import { roypiApi } from './roypi.ts';
