@@ -14,18 +14,18 @@ import { openRedisLimits } from './limits/redis.ts';
 import { storeTallies } from './limits/sql.ts';
 import { createCore, type Core } from './core/index.ts';
 import { OldService } from './upstream/old-service.ts';
-import { answerFrameworkError, registerBodyParsers, registerInputChecks, useDialectErrorHandler } from './http/common.ts';
+import { registerBodyParsers } from './http/bodies.ts';
+import { registerInputChecks } from './http/control-characters.ts';
+import { frameworkErrorsIn, inDialect, useDialectErrorHandler, type DialectScope } from './http/dialect-errors.ts';
+import { HTTP_APIS } from './http/apis.ts';
 import { registerOpenApi } from './http/openapi.ts';
 import { Background } from './background.ts';
 import { Metrics } from './metrics.ts';
 import { registerMetrics } from './http/metrics.ts';
 import { workerMetrics } from './cluster-metrics.ts';
-import { wikimediaRoutes } from './http/wikimedia.ts';
 import { resourceErrors, resourceRoutes } from './http/resource.ts';
-import { adminRoutes, adminDisabledRoutes } from './http/admin.ts';
+import { adminErrors, adminRoutes, adminDisabledRoutes } from './http/admin.ts';
 import { indexRoutes } from './http/index-page.ts';
-import { roypiRoutes } from './http/roypi.ts';
-import { ziikRoutes } from './http/ziik.ts';
 import { resetPageRoutes } from './http/reset-page.ts';
 import { FIRST_MIGRATION } from './store/migrations.ts';
 import { loggerOptions } from './log.ts';
@@ -162,13 +162,20 @@ export interface BuildOptions {
 }
 
 export async function buildApp(config: Config, options: BuildOptions = {}) {
+  // Where each error mapping answers: the resource routes' at the root, each API's and the admin
+  // API's under their prefixes. A URL fastify refuses before routing is answered by its prefix's.
+  const dialects: DialectScope[] = [
+    { prefix: '', errors: resourceErrors },
+    ...HTTP_APIS,
+    ...(config.adminToken ? [{ prefix: '/admin', errors: adminErrors }] : []),
+  ];
   const app = Fastify({
     logger: options.logger === false ? false : loggerOptions({ level: config.logLevel, format: config.logFormat }),
     bodyLimit: 64 * 1024,
     // Roypi documents trailing slashes, the others none; accept either everywhere.
     // maxParamLength: a 256-character name percent-encoded (up to 9 characters each) still fits.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 4096 },
-    frameworkErrors: answerFrameworkError,
+    frameworkErrors: frameworkErrorsIn(dialects),
     // fastify fails closed on a bare hop count (it cannot check the peer is a proxy); the
     // operator who sets one says they run behind that many proxies, so trust that many hops.
     trustProxy: typeof config.trustProxy === 'number' ? hops(config.trustProxy) : config.trustProxy,
@@ -190,17 +197,15 @@ export async function buildApp(config: Config, options: BuildOptions = {}) {
   registerBodyParsers(app);
   registerInputChecks(app);
   registerMetrics(app, metrics, core.guard, config.metricsToken, options.worker ? workerMetrics(metrics.registry) : undefined);
-  await app.register(wikimediaRoutes, { prefix: '/v1', core });
-  await app.register(roypiRoutes, { prefix: '/auth', core });
-  await app.register(ziikRoutes, { prefix: '/api', core });
+  for (const api of HTTP_APIS) await app.register(inDialect(api.errors, api.routes), { prefix: api.prefix, core, profile: core.profiles[api.name] });
   await app.register(resetPageRoutes, { core, minLength: config.passwordMinLength });
-  await app.register(resourceRoutes, {
+  await app.register(inDialect(resourceErrors, resourceRoutes), {
     core,
     issuer: config.issuer,
     publicUrl: config.publicUrl,
     introspectionToken: config.introspectionToken,
   });
-  if (config.adminToken) await app.register(adminRoutes, { prefix: '/admin', core, adminToken: config.adminToken, importMaxBytes: config.importMaxBytes });
+  if (config.adminToken) await app.register(inDialect(adminErrors, adminRoutes), { prefix: '/admin', core, adminToken: config.adminToken, importMaxBytes: config.importMaxBytes });
   else await app.register(adminDisabledRoutes, { prefix: '/admin' });
   await app.register(indexRoutes, {
     adminOn: Boolean(config.adminToken),

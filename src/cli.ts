@@ -9,13 +9,11 @@ import type { Services } from './app.ts';
 import { isAuthError, KeySecretMismatch } from './core/errors.ts';
 import { TransferFormatError } from './transfer/records.ts';
 import { StartupError } from './startup-errors.ts';
-import { isValidEmail, normalizeLogin, publicUser, type UserRef } from './core/users.ts';
+import { isValidEmail, normalizeLogin, publicUser } from './core/users.ts';
+import { addressOf, MAX_USERS_PAGE, USER_ADDRESSINGS, type UserRef } from './core/user-addressing.ts';
 import { SIGNING_ALGS, type SigningAlg } from './core/signing-algs.ts';
 import { isAddressedTo, outboxDir, readOutbox } from './mail/outbox.ts';
 import { VERSION } from './version.ts';
-
-/** The largest page `users list` shows (the core's cap). */
-const MAX_LIST_LIMIT = 1000;
 
 /** A well-formed request the system refused for a reason the user should read: exit 1. */
 class Refusal extends Error {}
@@ -41,8 +39,16 @@ async function serve(config: Config) {
 
 // ---- values of flags, checked as they are parsed (commander names the flag in the error) ----
 
-/** Every long flag of the program, so `--email --password x` is not read as the email "--password". */
-const knownFlags = new Set<string>();
+/**
+ * What the parts of one program share as it is built and parsed: each main() builds its own, so
+ * runs in one process (the tests') cannot see each other's.
+ */
+interface ProgramState {
+  /** Every long flag of the program, so `--email --password x` is not read as the email "--password". */
+  knownFlags: Set<string>;
+  /** Which of `--email` and `--no-email` each command was given (they set one value, so both at once would pass unseen). */
+  emailFlagsGiven: WeakMap<Command, Set<string>>;
+}
 
 const text = (value: string) => value;
 
@@ -60,18 +66,22 @@ function emailAddress(value: string): string {
   return value;
 }
 
-/** A flag that takes a value, parsed by `parse`; another flag in the value's place means the value is missing. */
-function valueFlag(flags: string, description: string, parse: (value: string) => unknown = text): Option {
-  const option = new Option(flags, description);
-  return option.argParser((value: string) => {
-    if (knownFlags.has(value.split('=')[0])) throw new InvalidArgumentError(`${value} is a flag: give ${option.long} a value first.`);
-    return parse(value);
-  });
+/** Flags that take a value, parsed by `parse`; another of the program's flags in the value's place means the value is missing. */
+function valueFlags(knownFlags: ReadonlySet<string>) {
+  return (flags: string, description: string, parse: (value: string) => unknown = text): Option => {
+    const option = new Option(flags, description);
+    return option.argParser((value: string) => {
+      if (knownFlags.has(value.split('=')[0])) throw new InvalidArgumentError(`${value} is a flag: give ${option.long} a value first.`);
+      return parse(value);
+    });
+  };
 }
 
 // ---- the commands ----
 
 function buildProgram(io: Io): Command {
+  const state: ProgramState = { knownFlags: new Set(), emailFlagsGiven: new WeakMap() };
+  const valueFlag = valueFlags(state.knownFlags);
   const print = (value: unknown) => io.out(JSON.stringify(value, null, 2) + '\n');
 
   /**
@@ -146,11 +156,10 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found, no store), 
   const idFlag = () => valueFlag('--id <id>', 'name the user by numeric id instead of username', wholeNumber(1, Number.MAX_SAFE_INTEGER));
   const userRef = (command: Command, username: string | undefined, id: number | undefined): UserRef => {
     if (username !== undefined && id !== undefined) command.error('takes a username or --id, not both');
-    if (id !== undefined) return { id };
+    if (id !== undefined) return USER_ADDRESSINGS.id.ref(String(id), '--id');
     if (username === undefined) command.error('needs a username (or --id N)');
-    return { username: username! };
+    return USER_ADDRESSINGS.username.ref(username!, 'username');
   };
-  const named = (ref: UserRef) => ('id' in ref ? ref.id : ref.username);
 
   users
     .command('create <username>')
@@ -170,7 +179,7 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found, no store), 
             : `takes only one of --password, --password-stdin, --temporary-password and --external`,
         );
       }
-      const emailFlags = emailFlagsGiven.get(this)!;
+      const emailFlags = state.emailFlagsGiven.get(this)!;
       if (emailFlags.size === 0) this.error('needs --email ADDRESS (or --no-email: a user without an email cannot reset a password)');
       if (emailFlags.size > 1) this.error('takes --email or --no-email, not both');
       const password = options.passwordStdin ? await readStdin() : options.password;
@@ -191,7 +200,7 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found, no store), 
   users
     .command('list')
     .description('list users by id, a page at a time')
-    .addOption(valueFlag('--limit <n>', `how many users to show (1-${MAX_LIST_LIMIT})`, wholeNumber(1, MAX_LIST_LIMIT)).default(100))
+    .addOption(valueFlag('--limit <n>', `how many users to show (1-${MAX_USERS_PAGE})`, wholeNumber(1, MAX_USERS_PAGE)).default(100))
     .addOption(valueFlag('--after <id>', 'show users whose id is greater than this one', wholeNumber(0, Number.MAX_SAFE_INTEGER)).default(0))
     .action((options: { limit: number; after: number }) =>
       withServices(async ({ core }) => (await core.users.list({ limit: options.limit, afterId: options.after })).map(publicUser)),
@@ -217,7 +226,7 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found, no store), 
     ['unlock', 'lift every lockout of a user (the account\'s delay and each address\'s)', async ({ core }, user) => core.users.view(await core.users.unlock(user))],
     ['disable', 'disable a user and end every session of theirs', async ({ core }, user) => publicUser(await core.users.disable(user))],
     ['enable', 'enable a disabled user', async ({ core }, user) => publicUser(await core.users.enable(user))],
-    ['delete', 'delete a user', async ({ core }, user) => (await core.users.remove(user), { deleted: named(user) })],
+    ['delete', 'delete a user', async ({ core }, user) => (await core.users.remove(user), { deleted: addressOf(user) })],
     ['sign-out', 'end every session of a user', async ({ core }, user) => ({ revoked_sessions: await core.users.signOutEverywhere(user) })],
     ['sessions', "a user's sessions, newest first", async ({ core }, user) => core.users.sessions(user)],
     ['events', "a user's audit trail, newest first", async ({ core }, user) => core.users.events(user)],
@@ -318,12 +327,9 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found, no store), 
       print(latest);
     });
 
-  finish(program, io);
+  finish(program, io, state);
   return program;
 }
-
-/** Which of `--email` and `--no-email` were given (they set one value, so both at once would pass unseen). */
-const emailFlagsGiven = new WeakMap<Command, Set<string>>();
 
 function commandPath(command: Command): string {
   const names: string[] = [];
@@ -332,9 +338,9 @@ function commandPath(command: Command): string {
 }
 
 /** Settings every command needs, applied once the tree is built (commander copies settings only at creation). */
-function finish(program: Command, io: Io) {
+function finish(program: Command, io: Io, state: ProgramState) {
   const visit = (command: Command) => {
-    for (const option of command.options) if (option.long) knownFlags.add(option.long);
+    for (const option of command.options) if (option.long) state.knownFlags.add(option.long);
     command
       .exitOverride()
       .helpCommand(false)
@@ -345,7 +351,7 @@ function finish(program: Command, io: Io) {
         outputError: (message, write) => write(`${commandPath(command)}: ${message.replace(/^error: /, '')}`),
       });
     const seen = new Set<string>();
-    emailFlagsGiven.set(command, seen);
+    state.emailFlagsGiven.set(command, seen);
     command.on('option:email', () => seen.add('--email'));
     command.on('option:no-email', () => seen.add('--no-email'));
     command.commands.forEach(visit);

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { SIGNING_ALGS } from './core/signing-algs.ts';
 import { DEFAULT_FOREIGN_HASH_MAX_COST, FOREIGN_HASH_MAX_COST_CEILING } from './core/foreign-hash-cost.ts';
 import { INSTALL_ROOT } from './install.ts';
+import { API_NAMES, type ApiName } from './apis.ts';
 import { ConfigError, baseUrl, boolean, directory, either, integer, longSecret, oneOf, text, url, type Parser } from './config-parsers.ts';
 
 export { ConfigError };
@@ -32,8 +33,6 @@ const setting = <T>(row: Omit<Setting<T>, 'default'> & { default: NoInfer<T> }):
 /** A setting that is off, or derived from others, when its variable is unset. */
 const optional = <T>(row: Omit<Setting<T>, 'default'>): Setting<T | undefined> => ({ ...row, default: undefined });
 
-export type MigrationDialect = 'wikimedia' | 'roypi' | 'ziik';
-export const MIGRATION_DIALECTS: readonly MigrationDialect[] = ['wikimedia', 'roypi', 'ziik'];
 
 /**
  * The data dir when LATCHKEY_DATA_DIR is unset: the install's ./data, not the caller's, so the
@@ -63,16 +62,16 @@ const trustProxy: Parser<boolean | number | string> = {
 };
 
 /** `<dialect>+<base URL>`, e.g. `roypi+https://old.example.com`; the URL without a trailing slash. */
-const migrationSource: Parser<{ dialect: MigrationDialect; url: string }> = {
+const migrationSource: Parser<{ dialect: ApiName; url: string }> = {
   parse(raw, name) {
     const match = /^([a-z]+)\+(.+)$/.exec(raw);
-    const dialect = match?.[1] as MigrationDialect | undefined;
-    if (!match || !MIGRATION_DIALECTS.includes(dialect!)) {
-      throw new ConfigError(`${name} must be <${MIGRATION_DIALECTS.join('|')}>+<base URL>, e.g. roypi+https://old.example.com`);
+    const dialect = match?.[1] as ApiName | undefined;
+    if (!match || !API_NAMES.includes(dialect!)) {
+      throw new ConfigError(`${name} must be <${API_NAMES.join('|')}>+<base URL>, e.g. roypi+https://old.example.com`);
     }
     return { dialect: dialect!, url: url(['https:', 'http:']).parse(match[2], name).replace(/\/+$/, '') };
   },
-  accepts: `\`<${MIGRATION_DIALECTS.join('|')}>+<base URL>\` (${either(['https:', 'http:'])})`,
+  accepts: `\`<${API_NAMES.join('|')}>+<base URL>\` (${either(['https:', 'http:'])})`,
   refuses: 'old.example.com',
 };
 
@@ -366,7 +365,7 @@ type Assembled = (typeof ASSEMBLED)[number];
 
 /** A live service users are migrated from at their first login (LATCHKEY_MIGRATE_FROM). */
 export interface MigrateFrom {
-  dialect: MigrationDialect;
+  dialect: ApiName;
   /** Base URL, without a trailing slash. */
   url: string;
   timeoutMs: number;

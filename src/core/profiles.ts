@@ -1,12 +1,11 @@
 // What a login looks like in each API: lifetimes, which tokens it carries, extra claims.
 // The dialect picks a profile; everything else about a session is the same for all.
+import { apiNamed, type ApiName } from '../apis.ts';
 import type { Config } from '../config.ts';
 import type { User } from '../store/schema.ts';
 
-export type Dialect = 'wikimedia' | 'roypi' | 'ziik';
-
 export interface Profile {
-  dialect: Dialect;
+  dialect: ApiName;
   accessTtl: number;
   /** How long the session may be kept alive by refreshing, from login. */
   sessionTtl: number;
@@ -14,14 +13,14 @@ export interface Profile {
   idToken: boolean;
   /** Access tokens one refresh token may mint, when the API caps it. */
   refreshLimit?: number;
-  /** How the login name is looked up. */
+  /** How the login name is looked up (the API's row says). */
   loginBy: 'username' | 'email';
   extraClaims(user: User, origIat: number): Record<string, unknown>;
 }
 
 const none = () => ({});
 
-export function profiles(config: Config): Record<Dialect, Profile> {
+export function profiles(config: Config): Record<ApiName, Profile> {
   const l = config.lifetimes;
   return {
     wikimedia: {
@@ -31,7 +30,7 @@ export function profiles(config: Config): Record<Dialect, Profile> {
       refreshToken: true,
       idToken: true,
       refreshLimit: l.wikimediaRefreshLimit,
-      loginBy: 'username',
+      loginBy: apiNamed('wikimedia').loginBy,
       extraClaims: none,
     },
     roypi: {
@@ -40,7 +39,7 @@ export function profiles(config: Config): Record<Dialect, Profile> {
       sessionTtl: l.roypiRefreshWindow,
       refreshToken: false,
       idToken: false,
-      loginBy: 'username',
+      loginBy: apiNamed('roypi').loginBy,
       // django-rest-framework-jwt's payload: user_id, username, email, exp, orig_iat.
       extraClaims: (user, origIat) => ({ user_id: user.id, email: user.email ?? '', orig_iat: origIat }),
     },
@@ -50,7 +49,7 @@ export function profiles(config: Config): Record<Dialect, Profile> {
       sessionTtl: l.ziikSessionTtl,
       refreshToken: false,
       idToken: false,
-      loginBy: 'email',
+      loginBy: apiNamed('ziik').loginBy,
       extraClaims: none,
     },
   };

@@ -9,6 +9,7 @@ import { createUser, Credentials } from './credentials.ts';
 import { IdOutOfRange } from '../store/store.ts';
 import { confusableReason } from './identity.ts';
 import { hasStableKey, identityKey } from '../domain/identity-key.ts';
+import { MAX_USERS_PAGE, type UserRef } from './user-addressing.ts';
 
 const USERNAME = /^[\p{L}\p{M}\p{S}\p{N}\p{P}]{1,128}$/u;
 // No whitespace, control characters or lone surrogates in any part.
@@ -61,12 +62,6 @@ export function publicUser(user: User): PublicUser {
     password_changed_at: iso(user.password_changed_at),
   };
 }
-
-/**
- * How an operator names a user: by username, or by numeric id, never guessed from the text
- * (a username may be all digits).
- */
-export type UserRef = { username: string } | { id: number };
 
 export interface NewUserInput {
   username: string;
@@ -122,7 +117,7 @@ export class Users {
   }
 
   list(options: { limit?: number; afterId?: number } = {}): Promise<User[]> {
-    return this.ctx.store.listUsers({ limit: Math.min(options.limit ?? 100, 1000), afterId: options.afterId ?? 0 });
+    return this.ctx.store.listUsers({ limit: Math.min(options.limit ?? 100, MAX_USERS_PAGE), afterId: options.afterId ?? 0 });
   }
 
   /** Disabling also ends every session, so tokens already out stop working at once. */

@@ -3,24 +3,17 @@ import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Core } from '../core/index.ts';
 import type { AuthError } from '../core/errors.ts';
-import { publicUser, type UserRef } from '../core/users.ts';
-import { parseUserId } from '../core/ids.ts';
-import { Validation } from '../core/errors.ts';
-
-/** An id from a path or query string, exactly, from 1 to 2^53 - 1; else a 400 naming the field. */
-function userIdOf(text: string, field: string): number {
-  const id = parseUserId(text);
-  if (id === undefined) throw Validation(`${field} must be a user id from 1 to ${Number.MAX_SAFE_INTEGER}`, field);
-  return id;
-}
-import { checkBearer, useDialectErrors, type DialectErrors } from './common.ts';
+import { publicUser } from '../core/users.ts';
+import { MAX_USERS_PAGE, USER_ADDRESSINGS, userIdOf, type AddressedBy } from '../core/user-addressing.ts';
+import type { DialectErrors } from './dialect-errors.ts';
+import { checkBearer } from './operator-token.ts';
 import { BodyTooLarge, capBytes, jsonLines } from '../transfer/records.ts';
 import type { ImportReject } from '../core/user-transfer.ts';
 
 const error = (status: number, code: string, message: string) => ({ status, body: { error: code, message } });
 const as = (status: number) => (e: AuthError) => error(status, e.code, e.message);
 
-const errors: DialectErrors = {
+export const adminErrors: DialectErrors = {
   auth: {
     validation: (e) => ({ status: 400, body: { error: e.code, message: e.message, fields: e.field ? { [e.field]: e.message } : {} } }),
     password_policy: as(400),
@@ -41,29 +34,32 @@ const errors: DialectErrors = {
 const MAX_LISTED_REJECTS = 1000;
 const JSON_LINES = ['application/x-ndjson', 'application/jsonl', 'application/x-jsonlines'];
 
-/**
- * Two ways to name a user, never guessed from the text (a username may be all digits):
- * /admin/users/<username>/… and /admin/user-ids/<id>/….
- */
-const ADDRESSINGS = [
-  {
-    prefix: '/users/:user',
-    params: { type: 'object', required: ['user'], properties: { user: { type: 'string', minLength: 1, maxLength: 256 } } },
-    ref: (param: string): UserRef => ({ username: param }),
-  },
-  {
-    prefix: '/user-ids/:user',
-    params: { type: 'object', required: ['user'], properties: { user: { type: 'string', pattern: '^[1-9][0-9]{0,15}$' } } },
-    ref: (param: string): UserRef => ({ id: userIdOf(param, 'user') }),
-  },
-] as const;
+/** Where each way of naming a user (core/user-addressing.ts) is spelled: /admin/users/<username>/…, /admin/user-ids/<id>/…. */
+const PREFIXES: Record<AddressedBy, string> = { username: '/users/:user', id: '/user-ids/:user' };
+
+const ADDRESSINGS = Object.entries(USER_ADDRESSINGS).map(([by, { schema, ref }]) => ({
+  prefix: PREFIXES[by as AddressedBy],
+  params: { type: 'object', required: ['user'], properties: { user: schema } },
+  ref: (param: string) => ref(param, 'user'),
+}));
+
+/** A pattern for the decimal numbers from 1 to `max`, no leading zero (a query string is text, not a number). */
+function upTo(max: number): string {
+  const digits = String(max);
+  const shorter = digits.length > 1 ? [`[1-9][0-9]{0,${digits.length - 2}}`] : [];
+  const below = [...digits].flatMap((digit, i) => {
+    const low = i === 0 ? 1 : 0;
+    if (Number(digit) - 1 < low) return [];
+    const rest = digits.length - i - 1;
+    return [`${digits.slice(0, i)}[${low}-${Number(digit) - 1}]${rest ? `[0-9]{${rest}}` : ''}`];
+  });
+  return `^(?:${[...shorter, ...below, digits].join('|')})$`;
+}
 
 export async function adminRoutes(
   app: FastifyInstance,
   { core, adminToken, importMaxBytes }: { core: Core; adminToken: string; importMaxBytes: number },
 ): Promise<void> {
-  useDialectErrors(app, errors);
-
   app.addHook('onRequest', async (request, reply) => {
     const check = await checkBearer(request, adminToken, core.guard);
     if (check.ok) return;
@@ -139,8 +135,8 @@ export async function adminRoutes(
       schema: {
         querystring: {
           type: 'object',
-          // 1 to 1000, as `latchkey users list --limit`: a larger page is refused, not silently cut.
-          properties: { limit: { type: 'string', pattern: '^(?:[1-9][0-9]{0,2}|1000)$' }, after: { type: 'string', pattern: '^(?:0|[1-9][0-9]{0,15})$' } },
+          // 1 to MAX_USERS_PAGE, as `latchkey users list --limit`: a larger page is refused, not silently cut.
+          properties: { limit: { type: 'string', pattern: upTo(MAX_USERS_PAGE) }, after: { type: 'string', pattern: '^(?:0|[1-9][0-9]{0,15})$' } },
         },
       },
     },

@@ -1,5 +1,6 @@
 // GET /: what this server serves, and how to turn on what is off, for whoever opens it first.
 import type { FastifyInstance } from 'fastify';
+import { APIS } from '../apis.ts';
 
 interface IndexOptions {
   adminOn: boolean;
@@ -10,7 +11,7 @@ interface IndexOptions {
 export async function indexRoutes(app: FastifyInstance, { adminOn, introspectionOn, metricsTokenSet }: IndexOptions): Promise<void> {
   const index = {
     service: 'latchkey',
-    apis: { wikimedia: '/v1', roypi: '/auth', ziik: '/api' },
+    apis: Object.fromEntries(APIS.map((api) => [api.name, api.prefix])),
     endpoints: {
       openapi: '/openapi.json',
       discovery: '/.well-known/openid-configuration',

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Metrics } from '../metrics.ts';
 import type { Guard } from '../core/guard.ts';
-import { checkBearer } from './common.ts';
+import { checkBearer } from './operator-token.ts';
 
 /**
  * `collect` gives the text a scrape answers: this process's registry, or under a cluster every

@@ -6,23 +6,11 @@
 import type { FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import { VERSION } from '../version.ts';
+import { HTTP_APIS } from './apis.ts';
+import { dateTime, int, noContent, nullable, obj, ok, str, type Operation, type Schema } from './openapi-shapes.ts';
 
-type Schema = Record<string, unknown>;
+// ---- the shapes the other routes answer with (each API documents its own, in its file) ----
 
-const str = { type: 'string' } as const;
-const int = { type: 'integer' } as const;
-const dateTime = { type: 'string', format: 'date-time' } as const;
-const nullable = (type: string) => ({ type: [type, 'null'] });
-const obj = (properties: Record<string, Schema>, required = Object.keys(properties)): Schema => ({ type: 'object', required, properties });
-const ok = (description: string, schema: Schema) => ({ description, ...schema });
-const noContent = { description: 'No Content', type: 'null' };
-
-// ---- the shapes each API answers with ----
-
-const wikimediaTokens = obj({ id_token: str, access_token: str, refresh_token: str, expires_in: int }, ['id_token', 'access_token', 'expires_in']);
-const wikimediaChallenge = obj({ challenge_name: { type: 'string', const: 'NEW_PASSWORD_REQUIRED' }, session: str });
-const roypiToken = obj({ token: str, expires_in: dateTime, user: obj({ username: str, id: int }) });
-const ziikJwt = { type: 'array', minItems: 1, maxItems: 1, items: obj({ jwt: str, expires: int }) };
 const adminUser = obj({
   id: int,
   username: str,
@@ -52,53 +40,19 @@ const readyStatus = obj({ status: str, limits: str }, ['status']);
 
 /** Each API's error body, the `default` response of its routes. */
 const ERRORS: [prefix: string, tag: string, error: Schema | undefined][] = [
-  ['/v1/', 'Wikimedia Enterprise', obj({ status: int, message: str })],
-  [
-    '/auth/',
-    'Roypi',
-    {
-      type: 'object',
-      description: 'django-rest-framework: {"non_field_errors": [why]}, {"<field>": [why]}, or {"detail": why}',
-      additionalProperties: { oneOf: [{ type: 'array', items: str }, str] },
-    },
-  ],
-  ['/api/', 'Ziik', obj({ message: str, errors: { type: 'object', additionalProperties: { type: 'array', items: str } } }, ['message'])],
+  ...HTTP_APIS.map(({ prefix, title, errorBody }): [string, string, Schema] => [`${prefix}/`, title, errorBody]),
   ['/admin/', 'Admin', obj({ error: str, message: str })],
   ['/reset-password', 'Hosted reset page', undefined],
   ['/', 'Resource servers and operations', undefined],
 ];
 const resourceError = obj({ error: str, error_description: str }, ['error']);
 
-interface Operation {
-  responses: Record<string, Schema>;
-  security?: string;
-  summary?: string;
-}
-
 const RESPONSES: Record<string, Operation> = {
-  'POST /v1/login': { summary: 'Log in; a temporary password answers a NEW_PASSWORD_REQUIRED challenge', responses: { 200: ok('Tokens, or a challenge', { oneOf: [wikimediaTokens, wikimediaChallenge] }) } },
-  'POST /v1/token-refresh': { summary: 'New access and ID tokens for a refresh token', responses: { 200: ok('Tokens', wikimediaTokens) } },
-  'POST /v1/token-revoke': { summary: 'End the session of a refresh token', responses: { 204: noContent } },
-  'POST /v1/forgot-password': { summary: 'Mail a reset code (the same answer for an unknown user)', responses: { 204: noContent } },
-  'POST /v1/forgot-password-confirm': { summary: 'Set a password with a mailed code', responses: { 204: noContent } },
-  'POST /v1/change-password': { summary: 'Change the password with the current one', responses: { 204: noContent } },
-  'POST /v1/new-password-required': { summary: 'Answer NEW_PASSWORD_REQUIRED', responses: { 200: ok('Tokens', wikimediaTokens) } },
-  'POST /auth/access_token/': {
-    summary: 'Log in',
-    responses: { 200: ok('A token', obj({ access_token: str, expires_in: dateTime, user: str })) },
-  },
-  'POST /auth/refresh_token/': { summary: 'A new token, same original login', responses: { 200: ok('A token', roypiToken) } },
-  'POST /auth/verify_token/': { summary: 'Check a token online', responses: { 200: ok('The token and its user', roypiToken) } },
-  'GET /auth/user/': {
-    summary: 'Who the token belongs to',
-    security: 'roypiToken',
-    responses: { 200: ok('The user', obj({ id: int, username: str, email: str })) },
-  },
-  'POST /api/authenticate': { summary: 'Log in by email', responses: { 200: ok('A token', ziikJwt) } },
-  'GET /api/renew': { summary: 'Renew a token (same session)', security: 'bearerJwt', responses: { 200: ok('A token', ziikJwt) } },
-  'POST /api/renew': { summary: 'Renew a token (same session)', security: 'bearerJwt', responses: { 200: ok('A token', ziikJwt) } },
-  'POST /api/password/request': { summary: 'Mail a reset link (the same answer for an unknown user)', responses: { 204: noContent } },
-  'POST /api/password/reset': { summary: 'Set a password with a link token', responses: { 204: noContent } },
+  ...Object.fromEntries(
+    HTTP_APIS.flatMap(({ prefix, operations }) =>
+      Object.entries(operations).map(([route, operation]) => [route.replace(' ', ` ${prefix}`), operation]),
+    ),
+  ),
   'GET /userinfo': {
     summary: 'Online verification: the token’s claims and user',
     security: 'bearerJwt',
@@ -186,6 +140,10 @@ const SECURITY_SCHEMES = {
   metricsToken: { type: 'http', scheme: 'bearer', description: 'LATCHKEY_METRICS_TOKEN, when set' },
 } as const;
 
+const COUNT = ['No', 'One', 'Two', 'Three', 'Four', 'Five', 'Six', 'Seven', 'Eight', 'Nine', 'Ten'];
+/** "a, b and c". */
+const inWords = (items: string[]) => (items.length < 2 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`);
+
 /** The documented answers of a route, by method and fastify URL (`/admin/users/:user`). */
 export function documentedOperation(method: string, url: string): Operation | undefined {
   return RESPONSES[`${method} ${url}`];
@@ -200,7 +158,7 @@ export async function registerOpenApi(app: FastifyInstance, { publicUrl }: { pub
         title: 'Latchkey',
         version: VERSION,
         description:
-          'Three published auth APIs over one core: Wikimedia Enterprise (/v1), Roypi (/auth) and Ziik (/api), ' +
+          `${COUNT[HTTP_APIS.length] ?? HTTP_APIS.length} published auth APIs over one core: ${inWords(HTTP_APIS.map((api) => `${api.title} (${api.prefix})`))}, ` +
           'plus online verification for resource servers and, when LATCHKEY_ADMIN_TOKEN is set, the admin API. ' +
           'Request bodies may be JSON or form-encoded.',
       },

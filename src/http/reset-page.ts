@@ -5,7 +5,7 @@ import type { Core } from '../core/index.ts';
 import { DependencyUnavailable, isAuthError } from '../core/errors.ts';
 import { MAX_PASSWORD_LENGTH } from '../core/passwords.ts';
 import { escapeHtml } from '../html.ts';
-import { requestContext } from './common.ts';
+import { requestContext } from './request-context.ts';
 
 
 const STYLE = `

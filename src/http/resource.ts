@@ -4,8 +4,11 @@ import { isAuthError } from '../core/errors.ts';
 import type { Core } from '../core/index.ts';
 import { JWKS_MAX_AGE_SECONDS } from '../core/keys.ts';
 import type { Verified } from '../core/sessions.ts';
-import { checkBearer, credentialsFrom, schemeOf, sendReply, stringFields, useDialectErrors, type DialectErrors, type ErrorReply } from './common.ts';
-import { tokenSchemeRefusal } from './roypi.ts';
+import { credentialsFrom, schemeOf } from './authorization.ts';
+import { stringFields } from './bodies.ts';
+import { sendReply, type DialectErrors, type ErrorReply } from './dialect-errors.ts';
+import { checkBearer } from './operator-token.ts';
+import { tokenSchemeRefusal } from './token-scheme.ts';
 import { STORE_RETRY_AFTER_SECONDS } from '../store/faults.ts';
 
 /** /ready's own deadline for the store's answer, ms: a probe must hear back before it gives up. */
@@ -46,8 +49,6 @@ interface ResourceOptions {
 }
 
 export async function resourceRoutes(app: FastifyInstance, { core, issuer, publicUrl, introspectionToken }: ResourceOptions): Promise<void> {
-  useDialectErrors(app, resourceErrors);
-
   /**
    * Online verification of the request's token. A request in the Roypi scheme (`Token …`) is
    * refused in Roypi's shape; any other in RFC 6750's. Undefined when a refusal was sent.

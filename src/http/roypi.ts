@@ -2,9 +2,14 @@
 // field errors as {"field": ["..."]}, others as {"non_field_errors": ["..."]}, and
 // `Authorization: Token <jwt>` on protected routes.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Core } from '../core/index.ts';
-import { isAuthError, type AuthError, type AuthErrorCode } from '../core/errors.ts';
-import { credentialsFrom, requestContext, sendReply, stringFields, useDialectErrors, type DialectErrors, type ErrorReply } from './common.ts';
+import { isAuthError, type AuthError } from '../core/errors.ts';
+import type { ApiOptions, HttpApi } from './api.ts';
+import { credentialsFrom } from './authorization.ts';
+import { stringFields } from './bodies.ts';
+import { sendReply, type DialectErrors } from './dialect-errors.ts';
+import { dateTime, int, obj, ok, type Operation, str } from './openapi-shapes.ts';
+import { requestContext } from './request-context.ts';
+import { REASONS, tokenSchemeRefusal } from './token-scheme.ts';
 
 const nonField = (message: string) => ({ status: 400, body: { non_field_errors: [message] } });
 const asNonField = (e: AuthError) => nonField(e.message);
@@ -18,18 +23,6 @@ const FIELD_MESSAGES: Record<string, string> = {
   'may not be blank': 'This field may not be blank.',
   'must be a string': 'Not a valid string.',
   'is too long': 'Ensure this field has no more than 4096 characters.',
-};
-
-/** django-rest-framework-jwt's words for why a login or token fails: the body of a 400, or the `detail` of a 401. */
-const REASONS: Partial<Record<AuthErrorCode, string>> = {
-  invalid_credentials: 'Unable to log in with provided credentials.',
-  user_disabled: 'User account is disabled.',
-  token_expired: 'Signature has expired.',
-  token_invalid: 'Error decoding signature.',
-  token_revoked: 'Token has been revoked.',
-  refresh_expired: 'Refresh has expired.',
-  foreign_session: 'Token was not issued by this API.',
-  user_not_found: "User doesn't exist.",
 };
 
 const errors: DialectErrors = {
@@ -62,19 +55,33 @@ const tokenBody = (token: string, exp: number, user: { username: string; id: num
   user: { username: user.username, id: user.id },
 });
 
-/**
- * What a protected route answers a request in the Roypi scheme (`Authorization: Token …`) that
- * it cannot accept: 401 `{"detail"}` with the Token challenge, here and on /userinfo and /forward-auth.
- */
-export function tokenSchemeRefusal(error?: AuthError): ErrorReply | undefined {
-  const detail = error === undefined ? 'Authentication credentials were not provided.' : REASONS[error.code];
-  if (!detail) return undefined;
-  return { status: 401, body: { detail }, headers: { 'www-authenticate': 'Token realm="api"' } };
-}
+// ---- what the routes answer, as /openapi.json documents it (test/openapi.test.ts checks real answers against it) ----
 
-export async function roypiRoutes(app: FastifyInstance, { core }: { core: Core }): Promise<void> {
-  useDialectErrors(app, errors);
-  const profile = core.profiles.roypi;
+const tokenShape = obj({ token: str, expires_in: dateTime, user: obj({ username: str, id: int }) });
+
+/** By method and path within the prefix. */
+const operations: Record<string, Operation> = {
+  'POST /access_token/': {
+    summary: 'Log in',
+    responses: { 200: ok('A token', obj({ access_token: str, expires_in: dateTime, user: str })) },
+  },
+  'POST /refresh_token/': { summary: 'A new token, same original login', responses: { 200: ok('A token', tokenShape) } },
+  'POST /verify_token/': { summary: 'Check a token online', responses: { 200: ok('The token and its user', tokenShape) } },
+  'GET /user/': {
+    summary: 'Who the token belongs to',
+    security: 'roypiToken',
+    responses: { 200: ok('The user', obj({ id: int, username: str, email: str })) },
+  },
+};
+
+/** The error body every route documents (OpenAPI's `default` answer). */
+const errorBody = {
+  type: 'object',
+  description: 'django-rest-framework: {"non_field_errors": [why]}, {"<field>": [why]}, or {"detail": why}',
+  additionalProperties: { oneOf: [{ type: 'array', items: str }, str] },
+};
+
+async function routes(app: FastifyInstance, { core, profile }: ApiOptions): Promise<void> {
   const tokenSchema = { body: stringFields(['token']) };
 
   app.post<{ Body: { username: string; password: string } }>(
@@ -110,3 +117,5 @@ export async function roypiRoutes(app: FastifyInstance, { core }: { core: Core }
     }
   });
 }
+
+export const roypiApi: HttpApi = { routes, errors, errorBody, operations };

@@ -1,9 +1,12 @@
 // Wikimedia Enterprise authentication API, /v1/*: Cognito-style, errors as {status, message}.
 import type { FastifyInstance } from 'fastify';
-import type { Core } from '../core/index.ts';
 import type { AuthError } from '../core/errors.ts';
 import type { TokenSet } from '../core/sessions.ts';
-import { requestContext, stringFields, useDialectErrors, type DialectErrors } from './common.ts';
+import type { ApiOptions, HttpApi } from './api.ts';
+import { stringFields } from './bodies.ts';
+import type { DialectErrors } from './dialect-errors.ts';
+import { int, noContent, obj, ok, type Operation, str } from './openapi-shapes.ts';
+import { requestContext } from './request-context.ts';
 
 const error = (status: number, message: string) => ({ status, body: { status, message } });
 const unauthorized = () => error(401, 'Unauthorized.');
@@ -45,9 +48,26 @@ function tokensBody(tokens: TokenSet, expiresIn: number) {
   };
 }
 
-export async function wikimediaRoutes(app: FastifyInstance, { core }: { core: Core }): Promise<void> {
-  useDialectErrors(app, errors);
-  const profile = core.profiles.wikimedia;
+// ---- what the routes answer, as /openapi.json documents it (test/openapi.test.ts checks real answers against it) ----
+
+const tokensShape = obj({ id_token: str, access_token: str, refresh_token: str, expires_in: int }, ['id_token', 'access_token', 'expires_in']);
+const challengeShape = obj({ challenge_name: { type: 'string', const: 'NEW_PASSWORD_REQUIRED' }, session: str });
+
+/** By method and path within the prefix. */
+const operations: Record<string, Operation> = {
+  'POST /login': { summary: 'Log in; a temporary password answers a NEW_PASSWORD_REQUIRED challenge', responses: { 200: ok('Tokens, or a challenge', { oneOf: [tokensShape, challengeShape] }) } },
+  'POST /token-refresh': { summary: 'New access and ID tokens for a refresh token', responses: { 200: ok('Tokens', tokensShape) } },
+  'POST /token-revoke': { summary: 'End the session of a refresh token', responses: { 204: noContent } },
+  'POST /forgot-password': { summary: 'Mail a reset code (the same answer for an unknown user)', responses: { 204: noContent } },
+  'POST /forgot-password-confirm': { summary: 'Set a password with a mailed code', responses: { 204: noContent } },
+  'POST /change-password': { summary: 'Change the password with the current one', responses: { 204: noContent } },
+  'POST /new-password-required': { summary: 'Answer NEW_PASSWORD_REQUIRED', responses: { 200: ok('Tokens', tokensShape) } },
+};
+
+/** The error body every route documents (OpenAPI's `default` answer). */
+const errorBody = obj({ status: int, message: str });
+
+async function routes(app: FastifyInstance, { core, profile }: ApiOptions): Promise<void> {
   const expiresIn = profile.accessTtl;
 
   app.post<{ Body: { username: string; password: string } }>(
@@ -115,3 +135,5 @@ export async function wikimediaRoutes(app: FastifyInstance, { core }: { core: Co
     },
   );
 }
+
+export const wikimediaApi: HttpApi = { routes, errors, errorBody, operations };

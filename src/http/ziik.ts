@@ -2,11 +2,15 @@
 // `Authorization: Bearer`, and every documented curl line works as written (JSON sent with
 // curl's default form content type, renew called as GET).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Core } from '../core/index.ts';
 import type { AuthError } from '../core/errors.ts';
 import { TokenInvalid } from '../core/errors.ts';
 import type { TokenSet } from '../core/sessions.ts';
-import { credentialsFrom, requestContext, stringFields, useDialectErrors, type DialectErrors } from './common.ts';
+import type { ApiOptions, HttpApi } from './api.ts';
+import { credentialsFrom } from './authorization.ts';
+import { stringFields } from './bodies.ts';
+import type { DialectErrors } from './dialect-errors.ts';
+import { int, noContent, obj, ok, type Operation, str } from './openapi-shapes.ts';
+import { requestContext } from './request-context.ts';
 
 const error = (status: number, message: string, headers?: Record<string, string>) => ({ status, body: { message }, headers });
 const withMessage = (status: number) => (e: AuthError) => error(status, e.message);
@@ -48,9 +52,23 @@ const errors: DialectErrors = {
 
 const jwtBody = (tokens: TokenSet) => [{ jwt: tokens.accessToken, expires: tokens.accessExpiresAt }];
 
-export async function ziikRoutes(app: FastifyInstance, { core }: { core: Core }): Promise<void> {
-  useDialectErrors(app, errors);
-  const profile = core.profiles.ziik;
+// ---- what the routes answer, as /openapi.json documents it (test/openapi.test.ts checks real answers against it) ----
+
+const jwtShape = { type: 'array', minItems: 1, maxItems: 1, items: obj({ jwt: str, expires: int }) };
+
+/** By method and path within the prefix. */
+const operations: Record<string, Operation> = {
+  'POST /authenticate': { summary: 'Log in by email', responses: { 200: ok('A token', jwtShape) } },
+  'GET /renew': { summary: 'Renew a token (same session)', security: 'bearerJwt', responses: { 200: ok('A token', jwtShape) } },
+  'POST /renew': { summary: 'Renew a token (same session)', security: 'bearerJwt', responses: { 200: ok('A token', jwtShape) } },
+  'POST /password/request': { summary: 'Mail a reset link (the same answer for an unknown user)', responses: { 204: noContent } },
+  'POST /password/reset': { summary: 'Set a password with a link token', responses: { 204: noContent } },
+};
+
+/** The error body every route documents (OpenAPI's `default` answer). */
+const errorBody = obj({ message: str, errors: { type: 'object', additionalProperties: { type: 'array', items: str } } }, ['message']);
+
+async function routes(app: FastifyInstance, { core, profile }: ApiOptions): Promise<void> {
 
   app.post<{ Body: { username: string; password: string } }>(
     '/authenticate',
@@ -87,3 +105,5 @@ export async function ziikRoutes(app: FastifyInstance, { core }: { core: Core })
     },
   );
 }
+
+export const ziikApi: HttpApi = { routes, errors, errorBody, operations };

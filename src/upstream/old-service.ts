@@ -2,13 +2,12 @@
 // own dialect, to learn whether a password is right. Whatever goes wrong (a refusal, a timeout, an
 // error, an answer we cannot read) is simply "not confirmed"; nothing of the answer goes further
 // than the identity it names.
+import { apiNamed, type LoginAnswer } from '../apis.ts';
 import type { MigrateFrom } from '../config.ts';
 import type { UpstreamIdentity, UpstreamLogin } from '../core/migration.ts';
 
 /** An answer larger than this is not a login answer. */
 const MAX_ANSWER_BYTES = 64 * 1024;
-
-const LOGIN_PATHS = { wikimedia: '/v1/login', roypi: '/auth/access_token/', ziik: '/api/authenticate' } as const;
 
 async function readBounded(response: Response): Promise<string | undefined> {
   const reader = response.body?.getReader();
@@ -52,9 +51,15 @@ function identityFrom(...sources: Record<string, unknown>[]): UpstreamIdentity {
 export class OldService implements UpstreamLogin {
   readonly loginBy: 'username' | 'email';
   readonly caseInsensitive: boolean;
+  /** Where the old service's API of this dialect logs in. */
+  private readonly loginUrl: string;
+  private readonly loginAnswer: (body: unknown) => LoginAnswer | undefined;
 
   constructor(private readonly from: MigrateFrom) {
-    this.loginBy = from.dialect === 'ziik' ? 'email' : 'username';
+    const api = apiNamed(from.dialect);
+    this.loginUrl = from.url + api.loginPath;
+    this.loginAnswer = api.loginAnswer;
+    this.loginBy = api.loginBy;
     this.caseInsensitive = from.caseInsensitive;
   }
 
@@ -70,7 +75,7 @@ export class OldService implements UpstreamLogin {
       // every client counts against Latchkey's one address there, and a few wrong passwords lock a
       // user out of migrating (the old service must trust Latchkey's address for X-Forwarded-For).
       if (clientIp) headers['x-forwarded-for'] = clientIp;
-      const response = await fetch(this.from.url + LOGIN_PATHS[this.from.dialect], {
+      const response = await fetch(this.loginUrl, {
         method: 'POST',
         headers,
         body: JSON.stringify({ username: identifier, password }),
@@ -90,21 +95,9 @@ export class OldService implements UpstreamLogin {
     }
   }
 
-  private confirmed(body: any): UpstreamIdentity | undefined {
-    switch (this.from.dialect) {
-      case 'wikimedia':
-        // A challenge (NEW_PASSWORD_REQUIRED) is not a login: the user must finish it at the old service.
-        if (typeof body?.access_token !== 'string') return undefined;
-        return identityFrom(claimsOf(body.id_token), claimsOf(body.access_token));
-      case 'roypi': {
-        // Latchkey's Roypi answers access_token; django-rest-framework-jwt answers token.
-        const token = body?.access_token ?? body?.token;
-        if (typeof token !== 'string') return undefined;
-        return identityFrom(claimsOf(token), typeof body.user === 'string' ? { username: body.user } : {});
-      }
-      case 'ziik':
-        if (!Array.isArray(body) || typeof body[0]?.jwt !== 'string') return undefined;
-        return identityFrom(claimsOf(body[0].jwt));
-    }
+  private confirmed(body: unknown): UpstreamIdentity | undefined {
+    const answer = this.loginAnswer(body);
+    if (!answer) return undefined;
+    return identityFrom(...answer.tokens.map(claimsOf), typeof answer.username === 'string' ? { username: answer.username } : {});
   }
 }
