@@ -28,7 +28,9 @@ import { ziikRoutes } from './http/ziik.ts';
 import { resetPageRoutes } from './http/reset-page.ts';
 import { FIRST_MIGRATION } from './store/migrations.ts';
 import { loggerOptions } from './log.ts';
-import { networkReason, noStore, storeFailure, withoutCredentials } from './startup-errors.ts';
+import { networkReason, noStore, storeFailure } from './startup-errors.ts';
+import { redactUrl } from './redact.ts';
+import { productionWarning } from './production-warning.ts';
 
 export interface Services {
   store: Store;
@@ -146,7 +148,7 @@ function logStore(log: Logger, store: string, migrated: string[]): void {
  * degraded. Every Redis call, the connection at start included, has LATCHKEY_REDIS_TIMEOUT_MS.
  */
 async function openRedisLimits(config: Config, tallies: Tallies, clock: () => number, log: Logger, announce: boolean): Promise<Limits> {
-  const where = withoutCredentials(config.redisUrl!);
+  const where = redactUrl(config.redisUrl!);
   const timeoutMs = config.redisTimeoutMs;
   // No offline queue and no retries: while Redis is down a command fails at once; while it hangs,
   // at its deadline. Either way the limits count in the store, and the login does not wait.
@@ -277,6 +279,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}) {
 
 /** What is on and off at this start, and why: one line each, so the first screen of a log says it all. */
 export function logSwitches(log: Logger, config: Config, mailer: Mailer) {
+  const unsafeInProduction = productionWarning(config);
+  if (unsafeInProduction) log.warn({ production: true }, unsafeInProduction);
   if (config.smtpUrl) log.info({ mail: mailer.describe }, `mail: sent by SMTP through ${mailer.describe}`);
   else log.warn({ mail: mailer.describe }, `mail: written to the ${mailer.describe}, not sent (LATCHKEY_SMTP_URL is not set); read it with \`latchkey outbox\``);
   log.info({ admin: Boolean(config.adminToken) },

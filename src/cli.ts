@@ -13,6 +13,7 @@ import { isValidEmail, normalizeLogin, publicUser, type UserRef } from './core/u
 import { SIGNING_ALGS, type SigningAlg } from './core/keys.ts';
 import { isAddressedTo, outboxDir, readOutbox } from './mail/outbox.ts';
 import { VERSION } from './version.ts';
+import { forTerminal } from './terminal.ts';
 
 /** The largest page `users list` shows (the core's cap). */
 const MAX_LIST_LIMIT = 1000;
@@ -354,7 +355,9 @@ function finish(program: Command, io: Io) {
 }
 
 /** Runs the CLI and answers its exit status; `serve` keeps running (-1). */
-export async function main(argv: string[], io: Io = processIo): Promise<number> {
+export async function main(argv: string[], rawIo: Io = processIo): Promise<number> {
+  // Everything printed may echo a file's or a user's text: no control character reaches the terminal raw.
+  const io: Io = { out: (text) => rawIo.out(forTerminal(text, { keepNewlines: true })), err: (text) => rawIo.err(forTerminal(text, { keepNewlines: true })) };
   const program = buildProgram(io);
   try {
     await program.parseAsync(argv.length ? argv : ['serve'], { from: 'user' });

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { SIGNING_ALGS, type SigningAlg } from './core/keys.ts';
 import { DEFAULT_FOREIGN_HASH_MAX_COST, FOREIGN_HASH_MAX_COST_CEILING } from './core/passwords.ts';
 import { INSTALL_ROOT } from './install.ts';
+import { isStrongSecret, SECRET_RULE } from './secret-strength.ts';
 
 export interface DialectLifetimes {
   /** Wikimedia Enterprise: access and ID token lifetime, seconds. */
@@ -46,6 +47,8 @@ export interface Config {
   /** When set, GET /metrics needs it as a bearer token. */
   metricsToken?: string;
   keySecret?: string;
+  /** NODE_ENV=production: the deployment says it is production (start-up warns of settings unsafe there). */
+  production: boolean;
   /** Keys the hashes of one-time codes (LATCHKEY_SECRET); else a generated file in the data dir. */
   secret?: string;
   logLevel: string;
@@ -209,10 +212,10 @@ function workers(env: Env): number {
   return n;
 }
 
-/** A bearer token or secret: unset, or long enough that guessing it is hopeless. */
+/** A bearer token or secret: unset, or strong enough that guessing it is hopeless. */
 function longSecret(env: Env, name: string): string | undefined {
   const value = env[name] || undefined;
-  if (value !== undefined && value.length < 32) throw new ConfigError(`${name} must be at least 32 characters`);
+  if (value !== undefined && !isStrongSecret(value)) throw new ConfigError(`${name} must be ${SECRET_RULE}`);
   return value;
 }
 
@@ -239,8 +242,9 @@ export function loadConfig(env: Env = process.env): Config {
     adminToken,
     metricsToken: longSecret(env, 'LATCHKEY_METRICS_TOKEN'),
     introspectionToken: longSecret(env, 'LATCHKEY_INTROSPECTION_TOKEN'),
-    keySecret: env.LATCHKEY_KEY_SECRET || undefined,
+    keySecret: longSecret(env, 'LATCHKEY_KEY_SECRET'),
     secret: longSecret(env, 'LATCHKEY_SECRET'),
+    production: env.NODE_ENV === 'production',
     // Checked here: pino would otherwise stop the start with a stack trace.
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     logFormat: env.LATCHKEY_LOG_FORMAT ? oneOf(env, 'LATCHKEY_LOG_FORMAT', ['json', 'pretty'] as const, 'json') : undefined,

@@ -4,6 +4,7 @@
 // than the identity it names.
 import type { MigrateFrom } from '../config.ts';
 import type { UpstreamIdentity, UpstreamLogin } from '../core/migration.ts';
+import { redactUrl } from '../redact.ts';
 
 /** An answer larger than this is not a login answer. */
 const MAX_ANSWER_BYTES = 64 * 1024;
@@ -49,17 +50,34 @@ function identityFrom(...sources: Record<string, unknown>[]): UpstreamIdentity {
   return { username: pick('username', 'cognito:username', 'preferred_username', 'user'), email: pick('email') };
 }
 
+/**
+ * The base URL fetch may be given (fetch refuses one with credentials), and the credentials the
+ * URL carried as the Basic authorization they stand for.
+ */
+function splitCredentials(raw: string): { base: string; authorization?: string } {
+  const url = new URL(raw);
+  if (!url.username && !url.password) return { base: raw };
+  const pair = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  url.username = '';
+  url.password = '';
+  return { base: url.href.replace(/\/+$/, ''), authorization: `Basic ${Buffer.from(pair, 'utf8').toString('base64')}` };
+}
+
 export class OldService implements UpstreamLogin {
   readonly loginBy: 'username' | 'email';
   readonly caseInsensitive: boolean;
+  private readonly base: string;
+  private readonly authorization?: string;
 
   constructor(private readonly from: MigrateFrom) {
     this.loginBy = from.dialect === 'ziik' ? 'email' : 'username';
     this.caseInsensitive = from.caseInsensitive;
+    ({ base: this.base, authorization: this.authorization } = splitCredentials(from.url));
   }
 
+  /** The old service as it may be logged: never with the credentials its URL may carry. */
   get describe(): string {
-    return `${this.from.dialect}+${this.from.url}`;
+    return `${this.from.dialect}+${redactUrl(this.from.url)}`;
   }
 
   /** The identity the old service confirms for this login and password, or undefined. Never throws. */
@@ -70,7 +88,8 @@ export class OldService implements UpstreamLogin {
       // every client counts against Latchkey's one address there, and a few wrong passwords lock a
       // user out of migrating (the old service must trust Latchkey's address for X-Forwarded-For).
       if (clientIp) headers['x-forwarded-for'] = clientIp;
-      const response = await fetch(this.from.url + LOGIN_PATHS[this.from.dialect], {
+      if (this.authorization) headers.authorization = this.authorization;
+      const response = await fetch(this.base + LOGIN_PATHS[this.from.dialect], {
         method: 'POST',
         headers,
         body: JSON.stringify({ username: identifier, password }),
