@@ -212,6 +212,15 @@ function workers(env: Env): number {
   return n;
 }
 
+/** A URL the world sees (mail links, discovery, `iss`): credentials in it would be published. */
+function publicBase(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  if (!raw) return undefined;
+  const parsed = URL.canParse(raw) ? new URL(raw) : undefined;
+  if (parsed?.username || parsed?.password) throw new ConfigError(`${name} must not carry a user or password: it is published in mail links and discovery documents`);
+  return raw.replace(/\/+$/, '');
+}
+
 /** A bearer token or secret: unset, or strong enough that guessing it is hopeless. */
 function longSecret(env: Env, name: string): string | undefined {
   const value = env[name] || undefined;
@@ -222,7 +231,7 @@ function longSecret(env: Env, name: string): string | undefined {
 export function loadConfig(env: Env = process.env): Config {
   const port = int(env, 'PORT', 8080);
   const host = env.HOST || '127.0.0.1';
-  const publicUrl = (env.LATCHKEY_PUBLIC_URL || `http://${host === '0.0.0.0' ? 'localhost' : host}:${port}`).replace(/\/+$/, '');
+  const publicUrl = publicBase(env, 'LATCHKEY_PUBLIC_URL') ?? `http://${host === '0.0.0.0' ? 'localhost' : host}:${port}`;
   const adminToken = longSecret(env, 'LATCHKEY_ADMIN_TOKEN');
   return {
     port,
@@ -236,7 +245,7 @@ export function loadConfig(env: Env = process.env): Config {
     smtpUrl: url(env, 'LATCHKEY_SMTP_URL', ['smtp:', 'smtps:']),
     mailFrom: env.LATCHKEY_MAIL_FROM || 'Latchkey <no-reply@localhost>',
     publicUrl,
-    issuer: (env.LATCHKEY_ISSUER || publicUrl).replace(/\/+$/, ''),
+    issuer: publicBase(env, 'LATCHKEY_ISSUER') ?? publicUrl,
     audience: env.LATCHKEY_AUDIENCE || 'latchkey',
     signingAlg: oneOf(env, 'LATCHKEY_SIGNING_ALG', SIGNING_ALGS, 'EdDSA'),
     adminToken,

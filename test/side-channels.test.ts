@@ -90,6 +90,19 @@ for (const engine of ENGINES) {
   });
 }
 
+describe('URLs the world sees', () => {
+  it('LATCHKEY_PUBLIC_URL and LATCHKEY_ISSUER with credentials are refused, naming the variable and not the password: they would be published in every mail link, discovery document and token', () => {
+    for (const name of ['LATCHKEY_PUBLIC_URL', 'LATCHKEY_ISSUER']) {
+      assert.throws(
+        () => loadConfig({ [name]: 'https://ops:S3cretPub@auth.example.com' }),
+        (error: unknown) => error instanceof ConfigError && error.message.startsWith(`${name} `) && !error.message.includes('S3cretPub'),
+        name,
+      );
+      assert.doesNotThrow(() => loadConfig({ [name]: 'https://auth.example.com/' }), name);
+    }
+  });
+});
+
 describe("configured URLs' credentials in start-up errors", () => {
   it('a PostgreSQL that is not there, or a database that does not exist: the one line names the setting, not the password', async () => {
     const closed = await freePort();
