@@ -142,6 +142,8 @@ describe('LATCHKEY_MIGRATE_FROM with credentials', () => {
       assert.deepEqual(await service.login('Alice', 'her-password'), { username: 'Alice', email: undefined });
       assert.deepEqual(seen, [{ url: '/base/auth/access_token/', authorization: `Basic ${Buffer.from('svc:S3cret@:x').toString('base64')}` }]);
       assert.equal(service.describe, `roypi+http://127.0.0.1:${port}/base`);
+      // A % that is no escape stands for itself, rather than failing the start with a stack trace.
+      assert.equal(new OldService({ ...migrateFrom!, url: `http://svc:50%zz@127.0.0.1:${port}` }).describe, `roypi+http://127.0.0.1:${port}`);
     } finally {
       await new Promise((resolve) => old.close(resolve));
     }

@@ -57,7 +57,15 @@ function identityFrom(...sources: Record<string, unknown>[]): UpstreamIdentity {
 function splitCredentials(raw: string): { base: string; authorization?: string } {
   const url = new URL(raw);
   if (!url.username && !url.password) return { base: raw };
-  const pair = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  // Percent-decoded as a URL's userinfo is; a stray % (not an escape) stands for itself.
+  const decoded = (part: string) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      return part;
+    }
+  };
+  const pair = `${decoded(url.username)}:${decoded(url.password)}`;
   url.username = '';
   url.password = '';
   return { base: url.href.replace(/\/+$/, ''), authorization: `Basic ${Buffer.from(pair, 'utf8').toString('base64')}` };
