@@ -268,7 +268,7 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found, no store), 
     .command('export')
     .description('write every user as JSON Lines, in the format `users import` reads (to standard output, or --output)')
     .addOption(new Option('--with-hashes', 'include password hashes (keep the file as secret as the database)'))
-    .addOption(valueFlag('--output <path>', 'write to this file (created owner-only) instead of standard output'))
+    .addOption(valueFlag('--output <path>', 'write to this file, created new and owner-only (an existing file is refused), instead of standard output'))
     .action(async (options: { withHashes?: boolean; output?: string }) => {
       const { exportCommand } = await import('./transfer/cli.ts');
       await withServices(async ({ core }) => {
