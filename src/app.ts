@@ -29,7 +29,9 @@ import { indexRoutes } from './http/index-page.ts';
 import { resetPageRoutes } from './http/reset-page.ts';
 import { FIRST_MIGRATION } from './store/migrations.ts';
 import { loggerOptions } from './log.ts';
-import { networkReason, noStore, storeFailure, withoutCredentials } from './startup-errors.ts';
+import { networkReason, noStore, storeFailure } from './startup-errors.ts';
+import { redactUrl } from './redact.ts';
+import { productionWarning } from './production-warning.ts';
 
 export interface Services {
   store: Store;
@@ -104,7 +106,7 @@ export async function openServices(config: Config, log: Logger, options: OpenOpt
         clock,
         log,
         announce,
-        where: withoutCredentials(config.redisUrl),
+        where: redactUrl(config.redisUrl),
         networkReason,
       });
     } else {
@@ -235,6 +237,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}) {
 
 /** What is on and off at this start, and why: one line each, so the first screen of a log says it all. */
 export function logSwitches(log: Logger, config: Config, mailer: Mailer) {
+  const unsafeInProduction = productionWarning(config);
+  if (unsafeInProduction) log.warn({ production: true }, unsafeInProduction);
   if (config.smtpUrl) log.info({ mail: mailer.describe }, `mail: sent by SMTP through ${mailer.describe}`);
   else log.warn({ mail: mailer.describe }, `mail: written to the ${mailer.describe}, not sent (LATCHKEY_SMTP_URL is not set); read it with \`latchkey outbox\``);
   log.info({ admin: Boolean(config.adminToken) },

@@ -14,6 +14,7 @@ import { addressOf, MAX_USERS_PAGE, USER_ADDRESSINGS, type UserRef } from './cor
 import { SIGNING_ALGS, type SigningAlg } from './core/signing-algs.ts';
 import { isAddressedTo, outboxDir, readOutbox } from './mail/outbox.ts';
 import { VERSION } from './version.ts';
+import { forTerminal } from './terminal.ts';
 
 /** A well-formed request the system refused for a reason the user should read: exit 1. */
 class Refusal extends Error {}
@@ -276,7 +277,7 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found, no store), 
     .command('export')
     .description('write every user as JSON Lines, in the format `users import` reads (to standard output, or --output)')
     .addOption(new Option('--with-hashes', 'include password hashes (keep the file as secret as the database)'))
-    .addOption(valueFlag('--output <path>', 'write to this file (created owner-only) instead of standard output'))
+    .addOption(valueFlag('--output <path>', 'write to this file, created new and owner-only (an existing file is refused), instead of standard output'))
     .action(async (options: { withHashes?: boolean; output?: string }) => {
       const { exportCommand } = await import('./transfer/cli.ts');
       await withServices(async ({ core }) => {
@@ -360,7 +361,9 @@ function finish(program: Command, io: Io, state: ProgramState) {
 }
 
 /** Runs the CLI and answers its exit status; `serve` keeps running (-1). */
-export async function main(argv: string[], io: Io = processIo): Promise<number> {
+export async function main(argv: string[], rawIo: Io = processIo): Promise<number> {
+  // Everything printed may echo a file's or a user's text: no control character reaches the terminal raw.
+  const io: Io = { out: (text) => rawIo.out(forTerminal(text, { keepNewlines: true })), err: (text) => rawIo.err(forTerminal(text, { keepNewlines: true })) };
   const program = buildProgram(io);
   try {
     await program.parseAsync(argv.length ? argv : ['serve'], { from: 'user' });

@@ -2,6 +2,7 @@
 // refusing a bad one with one line that names the variable, and says what it accepts in the
 // README's words, so the check and its documentation are one thing (src/config.ts's table).
 import path from 'node:path';
+import { isStrongSecret, SECRET_RULE } from './secret-strength.ts';
 
 export class ConfigError extends Error {}
 
@@ -65,19 +66,30 @@ export function oneOf<T extends string>(allowed: readonly T[]): Parser<T> {
 
 export const text: Parser<string> = { parse: (raw) => raw, accepts: 'text' };
 
-/** A base URL; trailing slashes are dropped, so paths can be appended. */
-export const baseUrl: Parser<string> = { parse: (raw) => raw.replace(/\/+$/, ''), accepts: 'URL (a trailing `/` is dropped)' };
+/**
+ * A URL the world sees (mail links, discovery, `iss`): credentials in it would be published, so
+ * they are refused rather than redacted. Trailing slashes are dropped, so paths can be appended.
+ */
+export const publicBaseUrl: Parser<string> = {
+  parse(raw, name) {
+    const parsed = URL.canParse(raw) ? new URL(raw) : undefined;
+    if (parsed?.username || parsed?.password) throw new ConfigError(`${name} must not carry a user or password: it is published in mail links and discovery documents`);
+    return raw.replace(/\/+$/, '');
+  },
+  accepts: 'URL without a user or password (a trailing `/` is dropped)',
+  refuses: 'https://user:pass@example.com',
+};
 
 /** A directory, resolved against the working directory. */
 export const directory: Parser<string> = { parse: (raw) => path.resolve(raw), accepts: 'path' };
 
-/** A bearer token or secret: long enough that guessing it is hopeless. */
+/** A bearer token or secret: strong enough that guessing it is hopeless (src/secret-strength.ts). */
 export const longSecret: Parser<string> = {
   parse(raw, name) {
-    if (raw.length < 32) throw new ConfigError(`${name} must be at least 32 characters`);
+    if (!isStrongSecret(raw)) throw new ConfigError(`${name} must be ${SECRET_RULE}`);
     return raw;
   },
-  accepts: 'at least 32 characters',
+  accepts: SECRET_RULE,
   refuses: 'short',
 };
 

@@ -9,7 +9,7 @@ import { SIGNING_ALGS } from './core/signing-algs.ts';
 import { DEFAULT_FOREIGN_HASH_MAX_COST, FOREIGN_HASH_MAX_COST_CEILING } from './core/foreign-hash-cost.ts';
 import { INSTALL_ROOT } from './install.ts';
 import { API_NAMES, type ApiName } from './apis.ts';
-import { ConfigError, baseUrl, boolean, directory, either, integer, longSecret, oneOf, text, url, type Parser } from './config-parsers.ts';
+import { ConfigError, publicBaseUrl, boolean, directory, either, integer, longSecret, oneOf, text, url, type Parser } from './config-parsers.ts';
 
 export { ConfigError };
 
@@ -115,13 +115,13 @@ export const SETTINGS = {
   mailFrom: setting({ env: 'LATCHKEY_MAIL_FROM', parser: text, default: 'Latchkey <no-reply@localhost>', description: 'sender of reset mail' }),
   publicUrl: optional({
     env: 'LATCHKEY_PUBLIC_URL',
-    parser: baseUrl,
+    parser: publicBaseUrl,
     defaultText: '`http://HOST:PORT`',
     description: 'the URL clients reach Latchkey at; used in reset links and discovery',
   }),
   issuer: optional({
     env: 'LATCHKEY_ISSUER',
-    parser: baseUrl,
+    parser: publicBaseUrl,
     defaultText: '`LATCHKEY_PUBLIC_URL`',
     description: '`iss` of every token; every instance of one deployment must share it',
   }),
@@ -134,7 +134,7 @@ export const SETTINGS = {
   }),
   keySecret: optional({
     env: 'LATCHKEY_KEY_SECRET',
-    parser: text,
+    parser: longSecret,
     description: "when set, private signing keys are encrypted at rest (AES-256-GCM) with a key derived from it; keep it out of the database's backups",
   }),
   secret: optional({
@@ -143,6 +143,13 @@ export const SETTINGS = {
     defaultText: 'a generated `$LATCHKEY_DATA_DIR/secret`',
     description:
       "keys the HMACs that reset codes, reset links and challenge sessions are stored as, so a copy of the database cannot reverse a 6-digit code. Unset, the first start writes a random one to the data directory (owner-only). Every instance of a deployment must share it: an instance whose secret differs from the one the database was set up with refuses to start, naming this variable. Keep it out of the database's backups; changing it voids outstanding codes and links (they live at most an hour)",
+  }),
+  production: setting({
+    env: 'NODE_ENV',
+    parser: { parse: (raw) => raw === 'production', accepts: '`production`, or anything else' },
+    default: false,
+    description:
+      '`production` says the deployment is production: the start then warns once when the secret is the generated file in the data directory and the signing keys are unsealed (`LATCHKEY_SECRET` and `LATCHKEY_KEY_SECRET` unset)',
   }),
   adminToken: optional({ env: 'LATCHKEY_ADMIN_TOKEN', parser: longSecret, description: 'bearer token for `/admin/*`; the admin API is off when unset' }),
   introspectionToken: optional({
@@ -269,7 +276,7 @@ export const SETTINGS = {
   migrateFrom: optional({
     env: 'LATCHKEY_MIGRATE_FROM',
     parser: migrationSource,
-    description: 'a live service to migrate users from at their first login, e.g. `roypi+https://old.example.com`; see "Migrating users"',
+    description: 'a live service to migrate users from at their first login, e.g. `roypi+https://old.example.com`; credentials in the URL (`roypi+https://svc:pass@old.example.com`) are sent as `Authorization: Basic`, never in the URL, and never logged; see "Migrating users"',
   }),
   migrateCaseInsensitive: setting({
     env: 'LATCHKEY_MIGRATE_CASE_INSENSITIVE',

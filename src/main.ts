@@ -1,6 +1,8 @@
 // The `latchkey` executable (bin/latchkey.js, `npm start`): runs the command line in src/cli.ts.
 import os from 'node:os';
+import { inspect } from 'node:util';
 import { main } from './cli.ts';
+import { forTerminal } from './terminal.ts';
 
 // Everything Latchkey writes (the store, its journal, the outbox, secrets) is for its owner only.
 process.umask(0o077);
@@ -26,7 +28,7 @@ main(process.argv.slice(2)).then(
   (error) => {
     // A command streaming its output (users export) meets the closed pipe as a failed write.
     if (readerGone(error)) process.exit(READER_GONE);
-    console.error('latchkey:', error);
+    process.stderr.write(`latchkey: ${forTerminal(inspect(error), { keepNewlines: true })}\n`);
     process.exitCode = 1;
   },
 );

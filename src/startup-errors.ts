@@ -3,6 +3,7 @@
 import { DEFAULT_DATA_DIR, type Config } from './config.ts';
 import { DependencyUnavailable } from './core/errors.ts';
 import { describeStore } from './store/db.ts';
+import { redactUrl } from './redact.ts';
 
 /** A start (or a CLI command) that cannot go on for a reason in the environment: exit 1. */
 export class StartupError extends Error {}
@@ -24,12 +25,6 @@ const NETWORK: Record<string, string> = {
   ECONNRESET: 'the connection was reset',
 };
 
-/** A URL as it may be logged: without user or password. */
-export function withoutCredentials(raw: string): string {
-  const url = new URL(raw);
-  return `${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname}`;
-}
-
 /** Why a network connection failed, in words, or undefined when it was not a network failure. */
 export function networkReason(error: unknown): string | undefined {
   const code = (error as SystemError)?.code;
@@ -43,7 +38,7 @@ export function storeFailure(error: unknown, config: Config): StartupError | und
   const e = error as SystemError;
   if (config.databaseUrl) {
     const url = new URL(config.databaseUrl);
-    const where = withoutCredentials(config.databaseUrl);
+    const where = redactUrl(config.databaseUrl);
     const network = networkReason(error);
     if (network) return new StartupError(`DATABASE_URL: cannot reach PostgreSQL at ${url.host}: ${network}`, { cause: error });
     if (error instanceof DependencyUnavailable) {

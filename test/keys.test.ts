@@ -8,7 +8,7 @@ import { PUBLISH_AHEAD_MS } from '../src/core/keys.ts';
 import { loadConfig } from '../src/config.ts';
 import { openServices } from '../src/app.ts';
 
-const SECRET = 'a-secret-that-seals-the-keys';
+const SECRET = 'a-secret-that-seals-the-keys-0123456789';
 const silent = { info() {}, error() {} } as never;
 
 for (const engine of ENGINES) {
@@ -43,7 +43,7 @@ for (const engine of ENGINES) {
     }
 
     it('a store with sealed keys will not start without the secret, nor with a wrong one', async () => {
-      for (const secret of [undefined, 'the-wrong-secret']) {
+      for (const secret of [undefined, 'the-wrong-secret-0123456789abcdefgh']) {
         const config = loadConfig({ ...store.env, LOG_LEVEL: 'silent', ...(secret ? { LATCHKEY_KEY_SECRET: secret } : {}) });
         await assert.rejects(openServices(config, silent), secret ? /LATCHKEY_KEY_SECRET does not open the signing keys/ : /LATCHKEY_KEY_SECRET/);
       }

@@ -13,7 +13,7 @@ import { ENGINES, freshStore, freePort, post, call, type FreshStore } from './he
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const ADMIN = 'secret-test-admin-token-0123456789abcdef';
-const KEY_SECRET = 'key-encryption-secret-for-tests';
+const KEY_SECRET = 'key-encryption-secret-for-tests-0123456789';
 
 /** Every value in every table, as text. */
 async function dumpStore(env: Record<string, string>): Promise<string> {

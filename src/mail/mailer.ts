@@ -6,6 +6,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type { Background } from '../background.ts';
+import { redactUrl } from '../redact.ts';
 
 export interface Message {
   to: string;
@@ -45,8 +46,7 @@ export function createMailer(options: {
 
   if (options.smtpUrl) {
     const transport: Transporter = nodemailer.createTransport(options.smtpUrl);
-    const url = new URL(options.smtpUrl);
-    describe = `${url.protocol}//${url.host}`;
+    describe = redactUrl(options.smtpUrl);
     deliver = async (message) => {
       await transport.sendMail({ from: options.from, ...message });
     };

@@ -18,6 +18,7 @@ import type { Database } from './schema.ts';
 import { migrationProvider, type Engine } from './migrations.ts';
 import { GroupCommitDriver } from './group-commit.ts';
 import { GuardedDriver, StoreHealth, withDeadline, type Deadline } from './faults.ts';
+import { redactUrl } from '../redact.ts';
 
 // Kysely assumes one process per SQLite file, so its SQLite migration lock does nothing. The
 // CLI and a server can open the same file at once: migrations run in one transaction (SQLite's
@@ -105,8 +106,7 @@ export function sqliteFile(dataDir: string): string {
 /** How a store is named in logs and messages, without credentials; opens nothing. */
 export function describeStore(options: { databaseUrl?: string; dataDir: string }): string {
   if (!options.databaseUrl) return `sqlite:${sqliteFile(options.dataDir)}`;
-  const url = new URL(options.databaseUrl);
-  return `postgresql://${url.host}${url.pathname}`;
+  return redactUrl(options.databaseUrl).replace(/^postgres:/, 'postgresql:');
 }
 
 export function connect(options: { databaseUrl?: string; dataDir: string; timeoutMs?: number }): Connection {

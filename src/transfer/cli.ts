@@ -7,6 +7,8 @@ import cliProgress from 'cli-progress';
 import type { Core } from '../core/index.ts';
 import type { ImportCounts } from '../core/user-transfer.ts';
 import { formatOf, readRecords, TransferFormatError, type TransferFormat } from './records.ts';
+import { createOwnerOnly, replaceOwnerOnly } from '../owner-only-file.ts';
+import { forTerminal } from '../terminal.ts';
 
 export interface ImportCommandOptions {
   format?: string;
@@ -37,7 +39,8 @@ export async function importCommand(core: Core, file: string, options: ImportCom
   if (!fromStdin) await once(input, 'open');
   const totalBytes = fromStdin ? 0 : fs.statSync(file).size;
   const rejectsPath = options.rejects ?? (fromStdin ? 'import.rejects.jsonl' : `${file}.rejects.jsonl`);
-  const rejects = fs.createWriteStream(rejectsPath, { mode: 0o600 });
+  // Rejected rows name users and say what was wrong with their hashes: owner-only, made anew each run.
+  const rejects = replaceOwnerOnly(rejectsPath, 'the rejects file');
   const progressTo = options.progressTo ?? process.stderr;
   const clock = options.clock ?? Date.now;
   const started = clock();
@@ -85,10 +88,11 @@ export async function importCommand(core: Core, file: string, options: ImportCom
 }
 
 export async function exportCommand(core: Core, options: { withHashes?: boolean; output?: string } = {}) {
-  const out = options.output ? fs.createWriteStream(options.output, { mode: 0o600 }) : process.stdout;
+  const out = options.output ? createOwnerOnly(options.output, '--output') : process.stdout;
   let users = 0;
   for await (const row of core.transfer.exportUsers({ withHashes: options.withHashes })) {
-    await writeLine(out, JSON.stringify(row));
+    // The same JSON, with no stored name able to drive a terminal the export is shown on.
+    await writeLine(out, forTerminal(JSON.stringify(row)));
     users++;
   }
   if (options.output) {

@@ -5,6 +5,7 @@
 import { apiNamed, type LoginAnswer } from '../apis.ts';
 import type { MigrateFrom } from '../config.ts';
 import type { UpstreamIdentity, UpstreamLogin } from '../core/migration.ts';
+import { redactUrl } from '../redact.ts';
 
 /** An answer larger than this is not a login answer. */
 const MAX_ANSWER_BYTES = 64 * 1024;
@@ -48,23 +49,48 @@ function identityFrom(...sources: Record<string, unknown>[]): UpstreamIdentity {
   return { username: pick('username', 'cognito:username', 'preferred_username', 'user'), email: pick('email') };
 }
 
+/**
+ * The base URL fetch may be given (fetch refuses one with credentials), and the credentials the
+ * URL carried as the Basic authorization they stand for.
+ */
+function splitCredentials(raw: string): { base: string; authorization?: string } {
+  const url = new URL(raw);
+  if (!url.username && !url.password) return { base: raw };
+  // Percent-decoded as a URL's userinfo is; a stray % (not an escape) stands for itself.
+  const decoded = (part: string) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      return part;
+    }
+  };
+  const pair = `${decoded(url.username)}:${decoded(url.password)}`;
+  url.username = '';
+  url.password = '';
+  return { base: url.href.replace(/\/+$/, ''), authorization: `Basic ${Buffer.from(pair, 'utf8').toString('base64')}` };
+}
+
 export class OldService implements UpstreamLogin {
   readonly loginBy: 'username' | 'email';
   readonly caseInsensitive: boolean;
-  /** Where the old service's API of this dialect logs in. */
+  /** Where the old service's API of this dialect logs in (without the URL's credentials). */
   private readonly loginUrl: string;
   private readonly loginAnswer: (body: unknown) => LoginAnswer | undefined;
+  private readonly authorization?: string;
 
   constructor(private readonly from: MigrateFrom) {
     const api = apiNamed(from.dialect);
-    this.loginUrl = from.url + api.loginPath;
+    const { base, authorization } = splitCredentials(from.url);
+    this.loginUrl = base + api.loginPath;
+    this.authorization = authorization;
     this.loginAnswer = api.loginAnswer;
     this.loginBy = api.loginBy;
     this.caseInsensitive = from.caseInsensitive;
   }
 
+  /** The old service as it may be logged: never with the credentials its URL may carry. */
   get describe(): string {
-    return `${this.from.dialect}+${this.from.url}`;
+    return `${this.from.dialect}+${redactUrl(this.from.url)}`;
   }
 
   /** The identity the old service confirms for this login and password, or undefined. Never throws. */
@@ -75,6 +101,7 @@ export class OldService implements UpstreamLogin {
       // every client counts against Latchkey's one address there, and a few wrong passwords lock a
       // user out of migrating (the old service must trust Latchkey's address for X-Forwarded-For).
       if (clientIp) headers['x-forwarded-for'] = clientIp;
+      if (this.authorization) headers.authorization = this.authorization;
       const response = await fetch(this.loginUrl, {
         method: 'POST',
         headers,
