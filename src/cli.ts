@@ -11,6 +11,7 @@ import { TransferFormatError } from './transfer/records.ts';
 import { StartupError } from './startup-errors.ts';
 import { isValidEmail, normalizeLogin, publicUser, type UserRef } from './core/users.ts';
 import { SIGNING_ALGS, type SigningAlg } from './core/keys.ts';
+import { LEGACY_ID_RULE, parseLegacyId } from './core/legacy-ids.ts';
 import { isAddressedTo, outboxDir, readOutbox } from './mail/outbox.ts';
 import { VERSION } from './version.ts';
 
@@ -140,17 +141,25 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found, no store), 
     .description("bring the store's schema up to date; prints the migrations it applied (safe alongside a running server)")
     .action(() => withServices(async (services) => ({ store: services.store.describe, applied: services.migrated }), { create: true }));
 
-  const users = program.command('users').description('manage user accounts (a user is named by username, or by --id N)');
+  const users = program.command('users').description('manage user accounts (a user is named by username, by --id N, or by --legacy-id X)');
 
   // A user is named by username (which may be all digits) or by --id, never guessed from the text.
   const idFlag = () => valueFlag('--id <id>', 'name the user by numeric id instead of username', wholeNumber(1, Number.MAX_SAFE_INTEGER));
-  const userRef = (command: Command, username: string | undefined, id: number | undefined): UserRef => {
+  // Or by the id it had in the system it was imported from (src/core/legacy-ids.ts).
+  const legacyIdFlag = () =>
+    valueFlag('--legacy-id <legacy id>', 'name the user by the id it had in the system it was imported from', (value) => {
+      if (parseLegacyId(value) === undefined) throw new InvalidArgumentError(`expected ${LEGACY_ID_RULE}.`);
+      return value;
+    });
+  const userRef = (command: Command, username: string | undefined, { id, legacyId }: { id?: number; legacyId?: string }): UserRef => {
     if (username !== undefined && id !== undefined) command.error('takes a username or --id, not both');
+    if (legacyId !== undefined && (username !== undefined || id !== undefined)) command.error('takes --legacy-id alone, without a username or --id');
     if (id !== undefined) return { id };
-    if (username === undefined) command.error('needs a username (or --id N)');
+    if (legacyId !== undefined) return { legacyId };
+    if (username === undefined) command.error('needs a username (or --id N) or --legacy-id X');
     return { username: username! };
   };
-  const named = (ref: UserRef) => ('id' in ref ? ref.id : ref.username);
+  const named = (ref: UserRef) => ('id' in ref ? ref.id : 'legacyId' in ref ? ref.legacyId : ref.username);
 
   users
     .command('create <username>')
@@ -227,8 +236,9 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found, no store), 
       .command(`${name} [username]`)
       .description(description)
       .addOption(idFlag())
-      .action(function (this: Command, username: string | undefined, options: { id?: number }) {
-        const ref = userRef(this, username, options.id);
+      .addOption(legacyIdFlag())
+      .action(function (this: Command, username: string | undefined, options: { id?: number; legacyId?: string }) {
+        const ref = userRef(this, username, options);
         return withServices((services) => work(services, ref));
       });
   }
@@ -240,8 +250,9 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found, no store), 
     .addOption(new Option('--password-stdin', 'read the new password from standard input'))
     .addOption(new Option('--temporary', 'the user must replace it at their next login'))
     .addOption(idFlag())
-    .action(async function (this: Command, username: string | undefined, options: { password?: string; passwordStdin?: boolean; temporary?: boolean; id?: number }) {
-      const user = userRef(this, username, options.id);
+    .addOption(legacyIdFlag())
+    .action(async function (this: Command, username: string | undefined, options: { password?: string; passwordStdin?: boolean; temporary?: boolean; id?: number; legacyId?: string }) {
+      const user = userRef(this, username, options);
       if ((options.password === undefined) === (options.passwordStdin === undefined)) {
         this.error('needs exactly one of --password and --password-stdin');
       }

@@ -44,6 +44,7 @@ export interface PublicUser {
   created_at: string;
   updated_at: string;
   password_changed_at: string | null;
+  legacy_id: string | null;
 }
 
 /** A user as the admin API and CLI show it: never the hash. */
@@ -58,14 +59,15 @@ export function publicUser(user: User): PublicUser {
     created_at: iso(user.created_at)!,
     updated_at: iso(user.updated_at)!,
     password_changed_at: iso(user.password_changed_at),
+    legacy_id: user.legacy_id,
   };
 }
 
 /**
- * How an operator names a user: by username, or by numeric id, never guessed from the text
- * (a username may be all digits).
+ * How an operator names a user: by username, by numeric id, or by the id it had in the system it
+ * was imported from, never guessed from the text (a username may be all digits).
  */
-export type UserRef = { username: string } | { id: number };
+export type UserRef = { username: string } | { id: number } | { legacyId: string };
 
 export interface NewUserInput {
   username: string;
@@ -115,7 +117,12 @@ export class Users {
   }
 
   async find(ref: UserRef): Promise<User> {
-    const user = 'id' in ref ? await this.ctx.store.userById(ref.id) : await this.ctx.store.userByUsername(normalizeLogin(ref.username));
+    const user =
+      'id' in ref
+        ? await this.ctx.store.userById(ref.id)
+        : 'legacyId' in ref
+          ? await this.ctx.store.userByLegacyId(ref.legacyId)
+          : await this.ctx.store.userByUsername(normalizeLogin(ref.username));
     if (!user) throw UserNotFound('No such user.');
     return user;
   }

@@ -42,8 +42,9 @@ const MAX_LISTED_REJECTS = 1000;
 const JSON_LINES = ['application/x-ndjson', 'application/jsonl', 'application/x-jsonlines'];
 
 /**
- * Two ways to name a user, never guessed from the text (a username may be all digits):
- * /admin/users/<username>/… and /admin/user-ids/<id>/….
+ * Three ways to name a user, never guessed from the text (a username may be all digits):
+ * /admin/users/<username>/…, /admin/user-ids/<id>/… and /admin/legacy-ids/<legacy id>/… (the id
+ * an imported user had in the old system, src/core/legacy-ids.ts).
  */
 const ADDRESSINGS = [
   {
@@ -55,6 +56,11 @@ const ADDRESSINGS = [
     prefix: '/user-ids/:user',
     params: { type: 'object', required: ['user'], properties: { user: { type: 'string', pattern: '^[1-9][0-9]{0,15}$' } } },
     ref: (param: string): UserRef => ({ id: userIdOf(param, 'user') }),
+  },
+  {
+    prefix: '/legacy-ids/:user',
+    params: { type: 'object', required: ['user'], properties: { user: { type: 'string', pattern: '^[\\x21-\\x7e]{1,64}$' } } },
+    ref: (param: string): UserRef => ({ legacyId: param }),
   },
 ] as const;
 
