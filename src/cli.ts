@@ -262,7 +262,7 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found, no store), 
 
   users
     .command('import <file>')
-    .description('import users from CSV or JSON Lines (- reads standard input): username, email, password_hash | password | neither (external), status, created_at, id; see the README, "Migrating users"')
+    .description('import users from CSV or JSON Lines (- reads standard input): username, email, password_hash | password | neither (external), status, created_at, id, legacy_id; see the README, "Migrating users"')
     .addOption(new Option('--format <format>', 'the file format (default: from the file name, .csv or .jsonl/.ndjson)').choices(['csv', 'jsonl']))
     .addOption(new Option('--update', 'update users that exist already (by username) instead of skipping them'))
     .addOption(valueFlag('--rejects <path>', 'where rejected rows go, with line number and reason (default: FILE.rejects.jsonl)'))
