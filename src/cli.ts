@@ -12,6 +12,7 @@ import { StartupError } from './startup-errors.ts';
 import { isValidEmail, normalizeLogin, publicUser } from './core/users.ts';
 import { addressOf, MAX_USERS_PAGE, USER_ADDRESSINGS, type UserRef } from './core/user-addressing.ts';
 import { SIGNING_ALGS, type SigningAlg } from './core/signing-algs.ts';
+import { LEGACY_ID_RULE, parseLegacyId } from './core/legacy-ids.ts';
 import { isAddressedTo, outboxDir, readOutbox } from './mail/outbox.ts';
 import { VERSION } from './version.ts';
 import { forTerminal } from './terminal.ts';
@@ -151,14 +152,22 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found, no store), 
     .description("bring the store's schema up to date; prints the migrations it applied (safe alongside a running server)")
     .action(() => withServices(async (services) => ({ store: services.store.describe, applied: services.migrated }), { create: true }));
 
-  const users = program.command('users').description('manage user accounts (a user is named by username, or by --id N)');
+  const users = program.command('users').description('manage user accounts (a user is named by username, by --id N, or by --legacy-id X)');
 
   // A user is named by username (which may be all digits) or by --id, never guessed from the text.
   const idFlag = () => valueFlag('--id <id>', 'name the user by numeric id instead of username', wholeNumber(1, Number.MAX_SAFE_INTEGER));
-  const userRef = (command: Command, username: string | undefined, id: number | undefined): UserRef => {
+  // Or by the id it had in the system it was imported from (src/core/legacy-ids.ts).
+  const legacyIdFlag = () =>
+    valueFlag('--legacy-id <legacy id>', 'name the user by the id it had in the system it was imported from', (value) => {
+      if (parseLegacyId(value) === undefined) throw new InvalidArgumentError(`expected ${LEGACY_ID_RULE}.`);
+      return value;
+    });
+  const userRef = (command: Command, username: string | undefined, { id, legacyId }: { id?: number; legacyId?: string }): UserRef => {
     if (username !== undefined && id !== undefined) command.error('takes a username or --id, not both');
+    if (legacyId !== undefined && (username !== undefined || id !== undefined)) command.error('takes --legacy-id alone, without a username or --id');
     if (id !== undefined) return USER_ADDRESSINGS.id.ref(String(id), '--id');
-    if (username === undefined) command.error('needs a username (or --id N)');
+    if (legacyId !== undefined) return USER_ADDRESSINGS.legacyId.ref(legacyId, '--legacy-id');
+    if (username === undefined) command.error('needs a username (or --id N) or --legacy-id X');
     return USER_ADDRESSINGS.username.ref(username!, 'username');
   };
 
@@ -237,8 +246,9 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found, no store), 
       .command(`${name} [username]`)
       .description(description)
       .addOption(idFlag())
-      .action(function (this: Command, username: string | undefined, options: { id?: number }) {
-        const ref = userRef(this, username, options.id);
+      .addOption(legacyIdFlag())
+      .action(function (this: Command, username: string | undefined, options: { id?: number; legacyId?: string }) {
+        const ref = userRef(this, username, options);
         return withServices((services) => work(services, ref));
       });
   }
@@ -250,8 +260,9 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found, no store), 
     .addOption(new Option('--password-stdin', 'read the new password from standard input'))
     .addOption(new Option('--temporary', 'the user must replace it at their next login'))
     .addOption(idFlag())
-    .action(async function (this: Command, username: string | undefined, options: { password?: string; passwordStdin?: boolean; temporary?: boolean; id?: number }) {
-      const user = userRef(this, username, options.id);
+    .addOption(legacyIdFlag())
+    .action(async function (this: Command, username: string | undefined, options: { password?: string; passwordStdin?: boolean; temporary?: boolean; id?: number; legacyId?: string }) {
+      const user = userRef(this, username, options);
       if ((options.password === undefined) === (options.passwordStdin === undefined)) {
         this.error('needs exactly one of --password and --password-stdin');
       }
@@ -261,7 +272,7 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found, no store), 
 
   users
     .command('import <file>')
-    .description('import users from CSV or JSON Lines (- reads standard input): username, email, password_hash | password | neither (external), status, created_at, id; see the README, "Migrating users"')
+    .description('import users from CSV or JSON Lines (- reads standard input): username, email, password_hash | password | neither (external), status, created_at, id, legacy_id; see the README, "Migrating users"')
     .addOption(new Option('--format <format>', 'the file format (default: from the file name, .csv or .jsonl/.ndjson)').choices(['csv', 'jsonl']))
     .addOption(new Option('--update', 'update users that exist already (by username) instead of skipping them'))
     .addOption(valueFlag('--rejects <path>', 'where rejected rows go, with line number and reason (default: FILE.rejects.jsonl)'))

@@ -48,7 +48,7 @@ for (const engine of ENGINES) {
       const made = await post(`${server.url}/admin/users`, { username: 'Alice', email: 'Alice@Example.com', password: 'alice-password' }, admin);
       assert.equal(made.status, 201);
       assert.deepEqual(Object.keys(made.body).sort(), [
-        'created_at', 'email', 'id', 'managed_by', 'password_changed_at', 'status', 'updated_at', 'username',
+        'created_at', 'email', 'id', 'legacy_id', 'managed_by', 'password_changed_at', 'status', 'updated_at', 'username',
       ]);
       assert.equal(made.body.username, 'alice');
       assert.equal(made.body.email, 'alice@example.com');

@@ -2,12 +2,11 @@
 // parameters (in default argon2id checks), a hash over LATCHKEY_FOREIGN_HASH_MAX_COST is refused at
 // import with its line and, if one is in the store anyway, fails the login unchecked as a wrong
 // password would; a costly hash is checked once per login, and costly checks queue at their own gate.
-import { createUser } from '../src/core/credentials.ts';
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { hash as bcryptHash } from '@node-rs/bcrypt';
-import { ENGINES, startServer, post, type TestServer } from './helpers.ts';
+import { ENGINES, startServer, post, userWithStoredHash, type TestServer } from './helpers.ts';
 import { loadConfig, ConfigError } from '../src/config.ts';
 import { parseHash } from '../src/core/hash-formats.ts';
 
@@ -60,20 +59,6 @@ for (const engine of ENGINES) {
     });
     after(async () => server.close());
 
-    async function userWithHash(username: string, passwordHash: string) {
-      const now = server.core.clock();
-      return createUser(server.core.store, {
-        username,
-        email: `${username}@example.com`,
-        password_hash: passwordHash,
-        status: 'active',
-        managed_by: 'local',
-        created_at: now,
-        updated_at: now,
-        password_changed_at: now,
-      });
-    }
-
     it('refuses rows over the cap at import, each with its line, and takes the rest', async () => {
       const rows = [
         { username: 'fine', password_hash: await bcryptHash('a-fine-password', 10) },
@@ -93,7 +78,8 @@ for (const engine of ENGINES) {
     });
 
     it('fails a login against a hash over the cap unchecked, as a wrong password, and says why in the trail', async () => {
-      const user = await userWithHash('costly', SCRYPT_HUGE);
+      // The import refuses it now: a store an older release filled may still hold one.
+      const user = await userWithStoredHash(server, { username: 'costly', password_hash: SCRYPT_HUGE, asLeftByAnOlderRelease: true });
       const wrong = await post(`${server.url}/v1/login`, { username: 'costly', password: 'whatever-it-is' });
       const other = await post(`${server.url}/v1/login`, { username: 'nobody-here', password: 'whatever-it-is' });
       assert.equal(wrong.status, 401);
@@ -106,8 +92,8 @@ for (const engine of ENGINES) {
 
     it('checks a costly foreign hash once per login: the raw spelling, as the old system hashed it', async () => {
       // bcrypt 12 costs about 18: two spellings (36) do not fit under the default cap of 20.
-      await userWithHash('rawbcrypt', await bcryptHash(RAW, 12));
-      await userWithHash('nfkcbcrypt', await bcryptHash(NFKC, 12));
+      await userWithStoredHash(server, { username: 'rawbcrypt', password_hash: await bcryptHash(RAW, 12) });
+      await userWithStoredHash(server, { username: 'nfkcbcrypt', password_hash: await bcryptHash(NFKC, 12) });
       assert.equal((await post(`${server.url}/v1/login`, { username: 'rawbcrypt', password: RAW })).status, 200);
       // Today both spellings were tried, doubling the cost; now only the first one is.
       assert.equal((await post(`${server.url}/v1/login`, { username: 'nfkcbcrypt', password: RAW })).status, 401);
@@ -115,7 +101,7 @@ for (const engine of ENGINES) {
     });
 
     it('a cheap foreign hash still gets the fallback spelling, since both fit under the cap', async () => {
-      await userWithHash('cheapbcrypt', await bcryptHash(NFKC, 4));
+      await userWithStoredHash(server, { username: 'cheapbcrypt', password_hash: await bcryptHash(NFKC, 4) });
       assert.equal((await post(`${server.url}/v1/login`, { username: 'cheapbcrypt', password: RAW })).status, 200);
     });
   });

@@ -249,3 +249,46 @@ export async function createUser(server: TestServer, user: Record<string, unknow
   if (reply.status !== 201) throw new Error(`creating ${JSON.stringify(user.username)}: ${reply.status} ${reply.text}`);
   return reply.body as { id: number; username: string; email: string };
 }
+
+export interface StoredHashUser {
+  username: string;
+  /** A stored hash in any format the import reads; null: no password here (an external user). */
+  password_hash: string | null;
+  /** Default `<username>@example.com`; null for none. */
+  email?: string | null;
+  /**
+   * Put the row in as an older release (or a restored backup) left it, past today's import checks:
+   * a hash over LATCHKEY_FOREIGN_HASH_MAX_COST, an awaiting user without the name the old service
+   * knows. Through the core's one create operation, never a raw store write.
+   */
+  asLeftByAnOlderRelease?: boolean;
+}
+
+/**
+ * A user whose password is a stored (usually foreign) hash, as an operator makes one: a row of
+ * the admin import (POST /admin/users/import). Answers the user as stored.
+ */
+export async function userWithStoredHash(server: TestServer, row: StoredHashUser) {
+  const email = row.email === undefined ? `${row.username}@example.com` : row.email;
+  if (row.asLeftByAnOlderRelease) {
+    const { createUser: createThroughCore } = await import('../src/core/credentials.ts');
+    const now = server.core.clock();
+    return createThroughCore(server.core.store, {
+      username: row.username,
+      email,
+      password_hash: row.password_hash,
+      status: 'active',
+      managed_by: row.password_hash === null ? 'external' : 'local',
+      created_at: now,
+      updated_at: now,
+      password_changed_at: row.password_hash === null ? null : now,
+    });
+  }
+  const line = JSON.stringify({ username: row.username, email, password_hash: row.password_hash });
+  const reply = await call(`${server.url}/admin/users/import`, {
+    body: line,
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/x-ndjson' },
+  });
+  if (reply.status !== 200 || reply.body.imported !== 1) throw new Error(`importing ${JSON.stringify(row.username)}: ${reply.status} ${reply.text}`);
+  return server.core.users.find({ username: row.username });
+}

@@ -36,6 +36,26 @@ for (const engine of ENGINES) {
       assert.match(reply.body.rejects[0].reason, /9007199254740991/);
     });
 
+    it('import reads a JSON id as written: a fraction or exponent is refused even where float rounding makes it whole', async () => {
+      // 9007199254740990.5 parses to 9007199254740990 in JavaScript, 1.0000000000000001 to 1, 5e0 to 5:
+      // accepted, a fractional id would land on a whole one the row never named.
+      const reply = await importLines([
+        '{"id": 9007199254740990.5, "username": "frac-near-max"}',
+        '{"id": 9007199254740991.5, "username": "frac-over-max"}',
+        '{"id": 1.0000000000000001, "username": "frac-one"}',
+        '{"id": 5e0, "username": "exp-five"}',
+        '{"id": 7.0, "username": "seven-point-zero"}',
+        '{"id": 1.5, "username": "one-and-a-half"}',
+        '{"id": -0, "username": "minus-zero"}',
+        '{"username": "ordinary", "id": 12}',
+      ]);
+      assert.equal(reply.status, 200, reply.text);
+      assert.deepEqual(reply.body.rejects.map((r: { line: number }) => r.line), [1, 2, 3, 4, 5, 6, 7], reply.text);
+      assert.equal(reply.body.imported, 1, reply.text);
+      for (const { reason } of reply.body.rejects) assert.match(reason, /^id must be a whole number/);
+      for (const id of ['9007199254740990', '1', '5', '7']) assert.equal((await call(`${server.url}/admin/user-ids/${id}`, { headers: admin })).status, 404, id);
+    });
+
     it('after an import of 2^53 - 1, no new account can take an id that reads back as another', async () => {
       const imported = await importLines([`{"id": ${MAX}, "username": "victim", "email": "victim@example.com", "password": "victim-password-1"}`]);
       assert.equal(imported.body.imported, 1, imported.text);

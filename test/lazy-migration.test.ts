@@ -5,8 +5,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { loadConfig, ConfigError } from '../src/config.ts';
-import { ENGINES, startServer, freshStore, post, call, createUser, freePort, ADMIN_TOKEN, type TestServer } from './helpers.ts';
-import { createUser as createStoredUser } from '../src/core/credentials.ts';
+import { ENGINES, startServer, freshStore, post, call, createUser, freePort, userWithStoredHash, ADMIN_TOKEN, type TestServer } from './helpers.ts';
 
 const CURRENT = /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/;
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -334,11 +333,7 @@ for (const engine of ENGINES) {
         // The store as an import before this change left it: an awaiting user with only the lowercased name.
         const first = await startServer(engine, { LATCHKEY_MIGRATE_FROM: `wikimedia+${old.url}` }, shared);
         try {
-          const now = Date.now();
-          const legacy = await createStoredUser(first.core.store, {
-            username: 'legacy', email: null, password_hash: null, status: 'active', managed_by: 'external',
-            created_at: now, updated_at: now, password_changed_at: null,
-          });
+          const legacy = await userWithStoredHash(first, { username: 'legacy', email: null, password_hash: null, asLeftByAnOlderRelease: true });
           await first.core.store.insertMigrations([{ user_id: legacy.id, state: 'awaiting', upstream_username: null, upstream_email: null }]);
           assert.equal((await post(`${first.url}/v1/login`, { username: 'legacy', password: 'legacy-pass' })).status, 401);
           assert.deepEqual(old.asked, [], 'the old service is not asked by a name it may not know');

@@ -67,6 +67,10 @@ const OPERATIONS_ADMIN = [
   'get /admin/user-ids/{user}/sessions',
   'get /admin/user-ids/{user}/events',
   'post /admin/user-ids/{user}/unlock',
+  // And by the id an imported user had in the old system.
+  ...['get', 'delete'].map((m) => `${m} /admin/legacy-ids/{user}`),
+  ...['disable', 'enable', 'password', 'sign-out', 'unlock'].map((a) => `post /admin/legacy-ids/{user}/${a}`),
+  ...['sessions', 'events'].map((a) => `get /admin/legacy-ids/{user}/${a}`),
 ];
 
 function operations(doc: Doc): string[] {
@@ -255,6 +259,21 @@ for (const engine of ENGINES) {
       const removedById = await call(`${server.url}${byId}`, { method: 'DELETE', headers: admin });
       conforms('DELETE', byId, removedById);
       assert.equal(removedById.status, 204);
+      // And by legacy id.
+      const legacy = await call(`${server.url}/admin/users/import`, {
+        body: '{"username":"wide","legacy_id":"18446744073709551615","password":"wide-password"}\n',
+        headers: { ...admin, 'content-type': 'application/x-ndjson' },
+      });
+      assert.equal(legacy.body.imported, 1, legacy.text);
+      const byLegacy = '/admin/legacy-ids/18446744073709551615';
+      assert.equal((await getFrom(byLegacy, admin)).body.username, 'wide');
+      assert.equal((await getFrom(`${byLegacy}/sessions`, admin)).status, 200);
+      assert.equal((await getFrom(`${byLegacy}/events`, admin)).status, 200);
+      for (const action of ['sign-out', 'disable', 'enable', 'unlock']) assert.equal((await postTo(`${byLegacy}/${action}`, {}, admin)).status, 200, action);
+      assert.equal((await postTo(`${byLegacy}/password`, { password: 'wide-other-password' }, admin)).status, 200);
+      const removedByLegacy = await call(`${server.url}${byLegacy}`, { method: 'DELETE', headers: admin });
+      conforms('DELETE', byLegacy, removedByLegacy);
+      assert.equal(removedByLegacy.status, 204);
       await postTo('/admin/users', { username: 'pia', email: 'pia@example.com', password: 'pia-password' }, admin);
       const removed = await call(`${server.url}/admin/users/pia`, { method: 'DELETE', headers: admin });
       conforms('DELETE', '/admin/users/pia', removed);

@@ -3,8 +3,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { hash, Algorithm } from '@node-rs/argon2';
-import { ENGINES, startServer, post, createUser, ADMIN_TOKEN, type TestServer } from './helpers.ts';
-import { createUser as insertUser } from '../src/core/credentials.ts';
+import { ENGINES, startServer, post, createUser, userWithStoredHash, ADMIN_TOKEN, type TestServer } from './helpers.ts';
 
 // 'ﬁ' (U+FB01) and full-width digits: NFKC turns them into 'fi' and ASCII digits.
 const RAW = 'ﬁne-pass-１２３';
@@ -26,19 +25,7 @@ for (const engine of ENGINES) {
     });
     after(async () => server.close());
 
-    async function legacyUser(username: string, passwordHash: string) {
-      const now = server.core.clock();
-      return insertUser(server.core.store, {
-        username,
-        email: `${username}@example.com`,
-        password_hash: passwordHash,
-        status: 'active',
-        managed_by: 'local',
-        created_at: now,
-        updated_at: now,
-        password_changed_at: now,
-      });
-    }
+    const legacyUser = (username: string, passwordHash: string) => userWithStoredHash(server, { username, password_hash: passwordHash });
 
     it('a hash of the raw, non-NFKC password logs in with the raw input, then is rehashed so the NFKC spelling works too', async () => {
       const legacyHash = await hash(RAW, { algorithm: Algorithm.Argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 });

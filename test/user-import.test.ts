@@ -192,7 +192,7 @@ for (const engine of ENGINES) {
       assert.equal(reasons[9], 'email belongs to another user');
       assert.equal(reasons[10], 'unknown field: role');
       assert.match(reasons[11], /at least 8 characters/);
-      assert.equal(reasons[12], `id must be a whole number from 1 to ${Number.MAX_SAFE_INTEGER}`);
+      assert.equal(reasons[12], `id must be a whole number from 1 to ${Number.MAX_SAFE_INTEGER}; to keep another system's id, give it as legacy_id and leave id out`);
       assert.equal(reasons[14], 'not valid JSON');
       assert.equal(reasons[16], 'a row must be an object');
       // The rejects never echo a password or hash.

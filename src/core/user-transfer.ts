@@ -4,6 +4,7 @@
 import type { User, UserStatus } from '../store/schema.ts';
 import { IdOutOfRange, UniqueViolation } from '../store/store.ts';
 import { parseUserId } from './ids.ts';
+import { LEGACY_ID_RULE, parseLegacyId } from './legacy-ids.ts';
 import type { CoreContext } from './context.ts';
 import { AuthError } from './errors.ts';
 import { parseHash } from './hash-formats.ts';
@@ -12,7 +13,7 @@ import { checkIdentity } from './users.ts';
 import { createUsers, Credentials, type CredentialChange, type UserToCreate } from './credentials.ts';
 
 /** The fields of an import or export row; anything else in a row is refused. */
-export const TRANSFER_FIELDS = ['id', 'username', 'email', 'password_hash', 'password', 'status', 'created_at'] as const;
+export const TRANSFER_FIELDS = ['id', 'username', 'email', 'password_hash', 'password', 'status', 'created_at', 'legacy_id'] as const;
 const STATUSES: readonly UserStatus[] = ['active', 'disabled', 'force_change_password'];
 const ISO_TIME = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2})?)(\.\d+)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
 
@@ -51,6 +52,7 @@ export interface ExportRow {
   status: UserStatus;
   created_at: string;
   password_hash?: string;
+  legacy_id?: string;
 }
 
 type Secret = { kind: 'hash'; hash: string } | { kind: 'password'; password: string } | { kind: 'none' };
@@ -64,6 +66,8 @@ interface ImportRow {
   secret: Secret;
   status?: UserStatus;
   createdAt?: number;
+  /** The old system's id, when it cannot be the id here (src/core/legacy-ids.ts). */
+  legacyId?: string;
   /** The identifiers as the row gave them (case and form kept): what the old service knows. */
   upstream: { upstream_username: string; upstream_email: string | null };
 }
@@ -75,6 +79,7 @@ interface Update {
   user: User;
   credentials?: CredentialChange;
   createdAt?: number;
+  legacyId?: string;
 }
 
 function parseTime(value: string): number {
@@ -123,8 +128,13 @@ export class UserTransfer {
     if (idText !== undefined) {
       id = parseUserId(idText);
       // Tokens carry ids as JSON numbers, exact only up to 2^53 - 1: a larger id would be a neighbour's.
-      if (id === undefined) throw new RowRejected(`id must be a whole number from 1 to ${Number.MAX_SAFE_INTEGER}`);
+      if (id === undefined) {
+        throw new RowRejected(`id must be a whole number from 1 to ${Number.MAX_SAFE_INTEGER}; to keep another system's id, give it as legacy_id and leave id out`);
+      }
     }
+    const legacyText = get('legacy_id');
+    const legacyId = legacyText === undefined ? undefined : parseLegacyId(legacyText);
+    if (legacyText !== undefined && legacyId === undefined) throw new RowRejected(`legacy_id must be ${LEGACY_ID_RULE}`);
 
     const passwordHash = get('password_hash');
     const password = get('password');
@@ -163,6 +173,7 @@ export class UserTransfer {
       secret,
       status,
       createdAt: createdAt === undefined ? undefined : parseTime(createdAt),
+      legacyId,
       upstream: { upstream_username: rawUsername, upstream_email: get('email') ?? null },
     };
   }
@@ -214,7 +225,7 @@ export class UserTransfer {
           continue;
         }
         // A row about the same user, email or id as one waiting in this batch sees that one written first.
-        const rowKeys = [`u:${row.username}`, ...(row.email ? [`e:${row.email}`] : []), ...(row.id ? [`i:${row.id}`] : [])];
+        const rowKeys = [`u:${row.username}`, ...(row.email ? [`e:${row.email}`] : []), ...(row.id ? [`i:${row.id}`] : []), ...(row.legacyId ? [`l:${row.legacyId}`] : [])];
         if (rowKeys.some((key) => keys.has(key))) await flush();
         rowKeys.forEach((key) => keys.add(key));
         sawId ||= row.id !== undefined;
@@ -235,10 +246,12 @@ export class UserTransfer {
       usernames: rows.map((r) => r.username),
       emails: rows.flatMap((r) => (r.email ? [r.email] : [])),
       ids: rows.flatMap((r) => (r.id ? [r.id] : [])),
+      legacyIds: rows.flatMap((r) => (r.legacyId ? [r.legacyId] : [])),
     });
     const byUsername = new Map(found.map((u) => [u.username, u]));
     const byEmail = new Map(found.filter((u) => u.email).map((u) => [u.email!, u]));
     const byId = new Map(found.map((u) => [u.id, u]));
+    const byLegacyId = new Map(found.filter((u) => u.legacy_id).map((u) => [u.legacy_id!, u]));
     const now = this.ctx.clock();
 
     type Plan = { insert: UserToCreate } | { update: Update } | { reject: string } | 'skip';
@@ -253,6 +266,8 @@ export class UserTransfer {
       const emailHolder = row.email ? byEmail.get(row.email) : undefined;
       if (idHolder && idHolder !== existing) return { reject: `id ${row.id} belongs to another user` };
       if (emailHolder && emailHolder !== existing) return { reject: 'email belongs to another user' };
+      const legacyHolder = row.legacyId ? byLegacyId.get(row.legacyId) : undefined;
+      if (legacyHolder && legacyHolder !== existing) return { reject: 'legacy_id belongs to another user' };
       if (!existing) {
         if (row.secret.kind === 'none') awaiting.push(row);
         return { insert: await this.newUser(row, now) };
@@ -283,17 +298,17 @@ export class UserTransfer {
           await tx.insertMigrations(awaiting.map((r) => ({ user_id: ids.get(r.username)!, state: 'awaiting' as const, ...r.upstream })));
         }
         for (const { userId, upstream } of reidentified) await tx.setUpstreamIdentifiers(userId, upstream);
-        for (const { user, credentials, createdAt } of updates) {
+        for (const { user, credentials, createdAt, legacyId } of updates) {
           // A new password, status or email goes through the one credential path: the stamp
           // moves, and every session, code, link and challenge of the old credential ends.
           if (credentials) await this.credentials.change(user.id, credentials, { kind: 'user_updated_by_import', overridesDisabled: true, tx });
-          if (createdAt !== undefined) await tx.updateProfile(user.id, { created_at: createdAt, updated_at: now });
+          if (createdAt !== undefined || legacyId !== undefined) await tx.updateProfile(user.id, { created_at: createdAt, legacy_id: legacyId, updated_at: now });
         }
       });
     } catch (error) {
       if (!(error instanceof UniqueViolation) && !(error instanceof IdOutOfRange)) throw error;
       // Someone else created one of these users meanwhile, or no id is left: go row by row so only that one is refused.
-      if (rows.length === 1) return reject(rows[0].line, error instanceof IdOutOfRange ? 'no user id is left at or below 2^53 - 1' : 'username, email or id already taken');
+      if (rows.length === 1) return reject(rows[0].line, error instanceof IdOutOfRange ? 'no user id is left at or below 2^53 - 1' : 'username, email, id or legacy_id already taken');
       for (const row of rows) await this.writeBatch([row], update, counts, reject);
       return;
     }
@@ -329,6 +344,7 @@ export class UserTransfer {
       managed_by: secret.kind === 'none' ? 'external' : 'local',
       created_at: row.createdAt ?? now,
       updated_at: now,
+      legacy_id: row.legacyId ?? null,
       password_changed_at: secret.kind === 'none' || status === 'force_change_password' ? null : now,
     };
   }
@@ -350,9 +366,10 @@ export class UserTransfer {
       credentials.password_changed_at = (row.status ?? user.status) === 'force_change_password' ? null : now;
     }
     const createdAt = row.createdAt !== undefined && row.createdAt !== user.created_at ? row.createdAt : undefined;
+    const legacyId = row.legacyId !== undefined && row.legacyId !== user.legacy_id ? row.legacyId : undefined;
     const changesCredentials = Object.keys(credentials).length > 0;
-    if (!changesCredentials && createdAt === undefined) return undefined;
-    return { user, credentials: changesCredentials ? credentials : undefined, createdAt };
+    if (!changesCredentials && createdAt === undefined && legacyId === undefined) return undefined;
+    return { user, credentials: changesCredentials ? credentials : undefined, createdAt, legacyId };
   }
 
   /** Every user, by id, in the import format; hashes only when asked for. */
@@ -369,6 +386,7 @@ export class UserTransfer {
           status: user.status,
           created_at: new Date(user.created_at).toISOString(),
           ...(options.withHashes && user.password_hash ? { password_hash: user.password_hash } : {}),
+          ...(user.legacy_id ? { legacy_id: user.legacy_id } : {}),
         };
       }
       afterId = page[page.length - 1].id;

@@ -46,6 +46,7 @@ export interface PublicUser {
   created_at: string;
   updated_at: string;
   password_changed_at: string | null;
+  legacy_id: string | null;
 }
 
 /** A user as the admin API and CLI show it: never the hash. */
@@ -60,6 +61,7 @@ export function publicUser(user: User): PublicUser {
     created_at: iso(user.created_at)!,
     updated_at: iso(user.updated_at)!,
     password_changed_at: iso(user.password_changed_at),
+    legacy_id: user.legacy_id,
   };
 }
 
@@ -111,7 +113,12 @@ export class Users {
   }
 
   async find(ref: UserRef): Promise<User> {
-    const user = 'id' in ref ? await this.ctx.store.userById(ref.id) : await this.ctx.store.userByUsername(normalizeLogin(ref.username));
+    const user =
+      'id' in ref
+        ? await this.ctx.store.userById(ref.id)
+        : 'legacyId' in ref
+          ? await this.ctx.store.userByLegacyId(ref.legacyId)
+          : await this.ctx.store.userByUsername(normalizeLogin(ref.username));
     if (!user) throw UserNotFound('No such user.');
     return user;
   }

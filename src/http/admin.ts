@@ -34,8 +34,12 @@ export const adminErrors: DialectErrors = {
 const MAX_LISTED_REJECTS = 1000;
 const JSON_LINES = ['application/x-ndjson', 'application/jsonl', 'application/x-jsonlines'];
 
-/** Where each way of naming a user (core/user-addressing.ts) is spelled: /admin/users/<username>/…, /admin/user-ids/<id>/…. */
-const PREFIXES: Record<AddressedBy, string> = { username: '/users/:user', id: '/user-ids/:user' };
+/**
+ * Where each way of naming a user (core/user-addressing.ts) is spelled: /admin/users/<username>/…,
+ * /admin/user-ids/<id>/… and /admin/legacy-ids/<legacy id>/… (the id an imported user had in the
+ * old system, src/core/legacy-ids.ts).
+ */
+const PREFIXES: Record<AddressedBy, string> = { username: '/users/:user', id: '/user-ids/:user', legacyId: '/legacy-ids/:user' };
 
 const ADDRESSINGS = Object.entries(USER_ADDRESSINGS).map(([by, { schema, ref }]) => ({
   prefix: PREFIXES[by as AddressedBy],

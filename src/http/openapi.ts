@@ -20,6 +20,7 @@ const adminUser = obj({
   created_at: dateTime,
   updated_at: dateTime,
   password_changed_at: { type: ['string', 'null'], format: 'date-time' },
+  legacy_id: nullable('string'),
 });
 /** A user as GET /admin/users/:user and unlock show them: with their lockout state. */
 const adminUserWithLockout = {
@@ -126,10 +127,12 @@ const RESPONSES: Record<string, Operation> = {
   },
 };
 
-// Every call on one user also names the user by numeric id (a username may be all digits).
+// Every call on one user also names the user by numeric id (a username may be all digits), and
+// by the id it had in the system it was imported from.
 for (const [route, operation] of Object.entries(RESPONSES)) {
   if (!route.includes('/admin/users/:user')) continue;
   RESPONSES[route.replace('/admin/users/:user', '/admin/user-ids/:user')] = { ...operation, summary: `${operation.summary} (by id)` };
+  RESPONSES[route.replace('/admin/users/:user', '/admin/legacy-ids/:user')] = { ...operation, summary: `${operation.summary} (by legacy id)` };
 }
 
 const SECURITY_SCHEMES = {

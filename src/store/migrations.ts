@@ -176,6 +176,13 @@ function migrations(engine: Engine): Record<string, Migration> {
         }
       },
     },
+    // The old system's id, kept when it cannot be the id here (src/core/legacy-ids.ts).
+    '0009_legacy_ids': {
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('users').addColumn('legacy_id', 'text').execute();
+        await db.schema.createIndex('users_legacy_id').on('users').column('legacy_id').unique().where(sql.ref('legacy_id'), 'is not', null).execute();
+      },
+    },
   };
 }
 

@@ -20,6 +20,11 @@ export interface UsersTable {
    * created while the stamp is still the one its request read along with the password it checked.
    */
   security_stamp: Generated<number>;
+  /**
+   * The id the user had in the system they were imported from, when it cannot be theirs here (a
+   * 64-bit id): an attribute for operators to find them by (unique), never a `sub`.
+   */
+  legacy_id: string | null;
 }
 
 export interface SessionsTable {

@@ -53,6 +53,7 @@ const sessionWithUserQuery = (db: Kysely<Database>, column: 'sessions.id' | 'ses
       'users.updated_at as u_updated_at',
       'users.password_changed_at as u_password_changed_at',
       'users.security_stamp as u_security_stamp',
+      'users.legacy_id as u_legacy_id',
     ])
     .where(column, '=', value);
 // Online verification (on a cache miss) and every refresh: compiled once (src/store/prepared.ts).
@@ -188,9 +189,14 @@ export class Store {
     return this.db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
   }
 
-  /** Every user with one of these usernames, emails or ids, in one round trip (bulk import). */
-  usersMatching(keys: { usernames: string[]; emails: string[]; ids: number[] }): Promise<User[]> {
-    if (!keys.usernames.length && !keys.emails.length && !keys.ids.length) return Promise.resolve([]);
+  userByLegacyId(legacyId: string): Promise<User | undefined> {
+    return this.db.selectFrom('users').selectAll().where('legacy_id', '=', legacyId).executeTakeFirst();
+  }
+
+  /** Every user with one of these usernames, emails, ids or legacy ids, in one round trip (bulk import). */
+  usersMatching(keys: { usernames: string[]; emails: string[]; ids: number[]; legacyIds?: string[] }): Promise<User[]> {
+    const legacyIds = keys.legacyIds ?? [];
+    if (!keys.usernames.length && !keys.emails.length && !keys.ids.length && !legacyIds.length) return Promise.resolve([]);
     return this.db
       .selectFrom('users')
       .selectAll()
@@ -199,6 +205,7 @@ export class Store {
           ...(keys.usernames.length ? [eb('username', 'in', keys.usernames)] : []),
           ...(keys.emails.length ? [eb('email', 'in', keys.emails)] : []),
           ...(keys.ids.length ? [eb('id', 'in', keys.ids)] : []),
+          ...(legacyIds.length ? [eb('legacy_id', 'in', legacyIds)] : []),
         ]),
       )
       .execute();
@@ -232,9 +239,15 @@ export class Store {
    * The columns of a user that are no credential (see src/store/credentials.ts for those): picked
    * one by one, so no wider object can smuggle a credential column through.
    */
-  async updateProfile(id: number, patch: { created_at?: number; updated_at: number }): Promise<void> {
-    const set = patch.created_at === undefined ? { updated_at: patch.updated_at } : { created_at: patch.created_at, updated_at: patch.updated_at };
-    await this.db.updateTable('users').set(set).where('id', '=', id).execute();
+  async updateProfile(id: number, patch: { created_at?: number; legacy_id?: string; updated_at: number }): Promise<void> {
+    const { created_at, legacy_id, updated_at } = patch;
+    const set = { updated_at, ...(created_at === undefined ? {} : { created_at }), ...(legacy_id === undefined ? {} : { legacy_id }) };
+    try {
+      await this.db.updateTable('users').set(set).where('id', '=', id).execute();
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new UniqueViolation('legacy id already taken');
+      throw error;
+    }
   }
 
   /**
@@ -351,7 +364,7 @@ export class Store {
     const lookup = 'id' in by ? sessionWithUserById : sessionWithUserByRefreshHash;
     const row = (await lookup(this.db, this.engine, 'id' in by ? by.id : by.refreshHash)).rows[0];
     if (!row) return undefined;
-    const { u_username, u_email, u_password_hash, u_status, u_managed_by, u_created_at, u_updated_at, u_password_changed_at, u_security_stamp, ...session } = row;
+    const { u_username, u_email, u_password_hash, u_status, u_managed_by, u_created_at, u_updated_at, u_password_changed_at, u_security_stamp, u_legacy_id, ...session } = row;
     return {
       session,
       user: {
@@ -365,6 +378,7 @@ export class Store {
         updated_at: u_updated_at,
         password_changed_at: u_password_changed_at,
         security_stamp: u_security_stamp,
+        legacy_id: u_legacy_id,
       },
     };
   }

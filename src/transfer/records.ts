@@ -118,12 +118,57 @@ export async function* jsonLines(input: AsyncIterable<Buffer | string>, maxLineB
       continue;
     }
     if (text!.trim() === '') continue;
+    let fields: unknown;
     try {
-      yield { line, fields: JSON.parse(text!) };
+      fields = JSON.parse(text!);
     } catch {
       yield { line, error: 'not valid JSON' };
+      continue;
+    }
+    yield { line, fields: withIdAsWritten(fields, text!) };
+  }
+}
+
+/**
+ * A JSON id goes on as the text it was written as, never as the float JSON.parse made of it:
+ * 9007199254740990.5 and 1.0000000000000001 parse to whole numbers, and would land on ids the row
+ * never named. The id's own check (src/core/ids.ts) then refuses any fraction or exponent.
+ */
+function withIdAsWritten(fields: unknown, text: string): unknown {
+  if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) return fields;
+  const record = fields as Record<string, unknown>;
+  if (typeof record.id !== 'number') return fields;
+  const written = topLevelNumberText(text, 'id');
+  return written === undefined ? fields : { ...record, id: written };
+}
+
+const JSON_NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+
+/**
+ * The text of the number that `key` holds in the top-level object of `text` (valid JSON): the
+ * last such member, as JSON.parse keeps the last of repeated keys.
+ */
+function topLevelNumberText(text: string, key: string): string | undefined {
+  let depth = 0;
+  let found: string | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '{' || c === '[') depth++;
+    else if (c === '}' || c === ']') depth--;
+    else if (c === '"') {
+      const start = i;
+      for (i++; text[i] !== '"'; i++) if (text[i] === '\\') i++;
+      if (depth !== 1) continue;
+      let after = i + 1;
+      while (/\s/.test(text[after] ?? '')) after++;
+      if (text[after] !== ':' || JSON.parse(text.slice(start, i + 1)) !== key) continue;
+      after++;
+      while (/\s/.test(text[after] ?? '')) after++;
+      JSON_NUMBER.lastIndex = after;
+      found = JSON_NUMBER.exec(text)?.[0];
     }
   }
+  return found;
 }
 
 export async function* csvRows(input: Readable): AsyncGenerator<ImportRecord> {
