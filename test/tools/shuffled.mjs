@@ -4,6 +4,7 @@
 //   node test/tools/shuffled.mjs                   a fresh order, its seed printed first
 //   SHUFFLE_SEED=123456789 node test/tools/shuffled.mjs   replays that order exactly
 //   node test/tools/shuffled.mjs test/a.test.ts test/b.test.ts   shuffles only these files
+//   node test/tools/shuffled.mjs --list            prints the order, one file a line, and runs nothing
 //
 // Node 20's runner sorts the files it is given, so each file runs in a runner of its own, in the
 // order drawn, with the flags and reporters of `npm test` (read from package.json, so the two
@@ -47,12 +48,17 @@ function shuffle(items, next) {
 const given = process.env.SHUFFLE_SEED;
 if (given !== undefined && !/^\d+$/.test(given)) throw new Error(`SHUFFLE_SEED must be a whole number, got ${given}`);
 const seed = given !== undefined ? Number(given) % 2 ** 32 : Math.floor(Math.random() * 2 ** 32);
-const chosen = process.argv.slice(2).map((file) => path.relative(ROOT, path.resolve(file)));
+const listOnly = process.argv.includes('--list');
+const chosen = process.argv.slice(2).filter((arg) => arg !== '--list').map((file) => path.relative(ROOT, path.resolve(file)));
 const replay = ['SHUFFLE_SEED=' + seed, 'node test/tools/shuffled.mjs', ...chosen].join(' ');
 const all = fs.readdirSync(path.join(ROOT, 'test')).filter((name) => name.endsWith('.test.ts')).map((name) => `test/${name}`);
 for (const file of chosen) if (!all.includes(file)) throw new Error(`not a test file of ${GLOB}: ${file}`);
 const files = shuffle((chosen.length > 0 ? chosen : all).sort(), random(seed));
 const flags = testFlags();
+if (listOnly) {
+  console.log(files.join('\n'));
+  process.exit(0);
+}
 
 console.log(`shuffled file order, seed ${seed} (replay: ${replay}):\n  ${files.join('\n  ')}`);
 const failed = [];
