@@ -20,9 +20,9 @@ import { frameworkErrorsIn, inDialect, useDialectErrorHandler, type DialectScope
 import { HTTP_APIS } from './http/apis.ts';
 import { registerOpenApi } from './http/openapi.ts';
 import { Background } from './background.ts';
-import { Metrics } from './metrics.ts';
+import { Metrics } from './metrics/registry.ts';
 import { registerMetrics } from './http/metrics.ts';
-import { workerMetrics } from './cluster-metrics.ts';
+import { workerMetrics } from './metrics/cluster.ts';
 import { resourceErrors, resourceRoutes } from './http/resource.ts';
 import { adminErrors, adminRoutes, adminDisabledRoutes } from './http/admin.ts';
 import { indexRoutes } from './http/index-page.ts';

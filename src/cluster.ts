@@ -14,8 +14,8 @@ import type { Config } from './config.ts';
 import { buildApp, logSwitches, openServices } from './app.ts';
 import { createLogger } from './log.ts';
 import { StartupError, listenFailure } from './startup-errors.ts';
-import { listen, stopOnSignals } from './server.ts';
-import { serveClusterMetrics } from './cluster-metrics.ts';
+import { listen, stopOnSignals } from './run/listen.ts';
+import { serveClusterMetrics } from './metrics/cluster.ts';
 
 /** What a worker tells its primary. */
 type WorkerMessage = { latchkey: 'listening'; listening: string } | { latchkey: 'failed'; message: string };

@@ -147,26 +147,30 @@ for (const engine of ENGINES) {
     });
 
     it('the CLI sets a password from stdin, lists, disables, signs out, deletes, and explains mistakes', async () => {
-      const set = await cli(['users', 'set-password', 'erin', '--password-stdin'], 'erin-own-password\n');
+      // Users of its own: one made with a temporary password, as an operator makes one, and one
+      // whose name the CLI must find taken, whatever its case.
+      assert.equal((await cli(['users', 'create', 'Fern', '--email', 'fern@example.com', '--temporary-password', 'fern-temporary'])).code, 0);
+      assert.equal((await post(`${server.url}/admin/users`, { username: 'Gail', email: 'gail@example.com', password: 'gail-password' }, admin)).status, 201);
+      const set = await cli(['users', 'set-password', 'fern', '--password-stdin'], 'fern-own-password\n');
       assert.equal(set.code, 0, set.stderr);
-      const login = await post(`${server.url}/v1/login`, { username: 'erin', password: 'erin-own-password' });
+      const login = await post(`${server.url}/v1/login`, { username: 'fern', password: 'fern-own-password' });
       assert.equal(login.status, 200);
       const listed = JSON.parse((await cli(['users', 'list'])).stdout);
-      assert.ok(listed.some((u: { username: string }) => u.username === 'erin'));
-      const sessions = JSON.parse((await cli(['users', 'sessions', 'erin'])).stdout);
+      assert.ok(listed.some((u: { username: string }) => u.username === 'fern'));
+      const sessions = JSON.parse((await cli(['users', 'sessions', 'fern'])).stdout);
       assert.equal(sessions.filter((s: { live: boolean }) => s.live).length, 1);
-      const events = JSON.parse((await cli(['users', 'events', 'erin'])).stdout);
+      const events = JSON.parse((await cli(['users', 'events', 'fern'])).stdout);
       assert.equal(events[0].kind, 'login');
-      const out = await cli(['users', 'sign-out', 'erin']);
+      const out = await cli(['users', 'sign-out', 'fern']);
       assert.equal(JSON.parse(out.stdout).revoked_sessions, 1);
       assert.equal((await call(`${server.url}/userinfo`, { headers: { authorization: `Bearer ${login.body.access_token}` } })).status, 401);
-      assert.equal(JSON.parse((await cli(['users', 'disable', 'erin'])).stdout).status, 'disabled');
-      assert.equal(JSON.parse((await cli(['users', 'enable', 'erin'])).stdout).status, 'active');
-      assert.equal((await cli(['users', 'delete', 'erin'])).code, 0);
-      const missing = await cli(['users', 'get', 'erin']);
+      assert.equal(JSON.parse((await cli(['users', 'disable', 'fern'])).stdout).status, 'disabled');
+      assert.equal(JSON.parse((await cli(['users', 'enable', 'fern'])).stdout).status, 'active');
+      assert.equal((await cli(['users', 'delete', 'fern'])).code, 0);
+      const missing = await cli(['users', 'get', 'fern']);
       assert.equal(missing.code, 1);
       assert.match(missing.stderr, /user_not_found/);
-      const taken = await cli(['users', 'create', 'alice', '--email', 'new@example.com', '--password', 'password-123']);
+      const taken = await cli(['users', 'create', 'gail', '--email', 'new@example.com', '--password', 'password-123']);
       assert.equal(taken.code, 1);
       assert.match(taken.stderr, /user_exists/);
       const usage = await cli(['users', 'frobnicate']);

@@ -1,6 +1,6 @@
 // The `latchkey` CLI as an operator meets it: real processes on a real store, every flag of
 // every command, exit codes (0 done, 1 refused, 2 usage), JSON on stdout, messages on stderr.
-import { describe, it, before, after } from 'node:test';
+import { describe, it, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -431,12 +431,13 @@ for (const engine of ENGINES) {
   describe(`latchkey CLI on a store that does not exist yet, on ${engine.name}`, () => {
     let store: FreshStore;
     let env: Record<string, string>;
-    before(async () => {
+    // A store of each test's own that does not exist yet: a test that makes one leaves none for the next.
+    beforeEach(async () => {
       store = await freshStore(engine);
       // The data dir itself does not exist: nothing may create it but a command that creates a store.
       env = { ...store.env, LATCHKEY_DATA_DIR: path.join(store.env.LATCHKEY_DATA_DIR, 'missing') };
     });
-    after(async () => store.drop());
+    afterEach(async () => store.drop());
 
     it('commands that read refuse with exit 1, naming the store, and create nothing', async () => {
       const reads = [['users', 'list'], ['users', 'get', 'alice'], ['users', 'export'], ['users', 'sessions', 'alice'], ['users', 'disable', 'alice'], ['keys', 'list'], ['keys', 'rotate']];
@@ -469,7 +470,8 @@ for (const engine of ENGINES) {
     });
 
     it('every command that writes to standard output stops quietly when its reader goes away (`users export | head`)', async () => {
-      const rows = Array.from({ length: 3000 }, (_, i) => JSON.stringify({ username: `pipe_${i}` })).join('\n') + '\n';
+      // `users get alice` below needs an alice, as much as export needs the rows.
+      const rows = [JSON.stringify({ username: 'alice', email: 'alice@example.com' }), ...Array.from({ length: 3000 }, (_, i) => JSON.stringify({ username: `pipe_${i}` }))].join('\n') + '\n';
       const imported = await cli(['users', 'import', '-', '--format', 'jsonl'], env, rows);
       assert.equal(imported.code, 0, imported.stderr);
       const commands = [['users', 'export'], ['users', 'list', '--limit', '1000'], ['users', 'get', 'alice'], ['keys', 'list'], ['migrate'], ['--help'], ['--version'], ['help', 'users']];

@@ -331,6 +331,22 @@ describe('npm test on a fresh clone', () => {
     assert.ok(made, '.ci/run does not regenerate the fixtures');
     assert.match(ci, new RegExp(`test/tools/check-foreign-hash-fixtures\\.ts "?\\${made[1]}"?`), '.ci/run does not check the regenerated fixtures');
   });
+
+  it('CI runs the suite once more with its files shuffled, after npm test, in an order its printed seed replays', () => {
+    const ci = fs.readFileSync(path.join(ROOT, '.ci/run'), 'utf8');
+    const npmTest = ci.search(/^npm test$/m);
+    const shuffled = ci.search(/^node test\/tools\/shuffled\.mjs$/m);
+    assert.ok(npmTest >= 0 && shuffled > npmTest, '.ci/run does not run test/tools/shuffled.mjs after npm test');
+    const order = (seed: string) => {
+      const run = spawnSync(process.execPath, ['test/tools/shuffled.mjs', '--list'], { cwd: ROOT, env: { ...process.env, SHUFFLE_SEED: seed }, encoding: 'utf8' });
+      assert.equal(run.status, 0, run.stderr);
+      return run.stdout.trim().split('\n');
+    };
+    const first = order('1');
+    assert.deepEqual([...first].sort(), tests.map((file) => `test/${file}`).sort(), 'every test file, once');
+    assert.deepEqual(order('1'), first, 'the same seed, the same order');
+    assert.notDeepEqual(order('2'), first, 'another seed, another order');
+  });
 });
 
 describe('README: running in production', () => {

@@ -67,16 +67,18 @@ for (const engine of ENGINES) {
     });
 
     it('a digit-only username is a username in the CLI; --id addresses by id', async () => {
-      const first = (await call(`${server.url}/admin/users/first`, { headers: admin })).body;
+      // Its own pair: a user, and another named by that user's id.
+      const first = await createUser(server, { username: 'cli-first', email: 'cli-first@example.com', password: 'first-password' });
+      await createUser(server, { username: String(first.id), email: 'cli-digits@example.com', password: 'digits-password' });
       const got = await cli(['users', 'get', String(first.id)]);
       assert.equal(got.code, 0, got.stderr);
       assert.equal(JSON.parse(got.stdout).username, String(first.id));
       const byId = await cli(['users', 'get', '--id', String(first.id)]);
       assert.equal(byId.code, 0, byId.stderr);
-      assert.equal(JSON.parse(byId.stdout).username, 'first');
-      const both = await cli(['users', 'get', 'first', '--id', String(first.id)]);
+      assert.equal(JSON.parse(byId.stdout).username, 'cli-first');
+      const both = await cli(['users', 'get', 'cli-first', '--id', String(first.id)]);
       assert.equal(both.code, 2);
-      const badId = await cli(['users', 'get', '--id', 'first']);
+      const badId = await cli(['users', 'get', '--id', 'cli-first']);
       assert.equal(badId.code, 2);
     });
 

@@ -2,10 +2,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { Redis } from 'ioredis';
-import { ENGINES, needs, startServer, freshStore, freePort, post, createUser, type TestServer } from './helpers.ts';
+import { ENGINES, needs, startServer, freshStore, post, createUser, type TestServer } from './helpers.ts';
+import { startRedisServer, haveRedisServer, REDIS_SERVER, type RedisServer } from './redis-server.ts';
 
 const REDIS = process.env.TEST_REDIS_URL;
 const redisSkip = needs('TEST_REDIS_URL is not set', !!REDIS);
@@ -73,39 +71,24 @@ for (const engine of ENGINES) describe(`limits shared through Redis, on ${engine
 });
 
 // A Redis of the test's own, so it can be stopped without disturbing anything else.
-const REDIS_SERVER = '/usr/bin/redis-server';
-const haveRedisServer = fs.existsSync(REDIS_SERVER);
-
 describe('limits when Redis goes away', { skip: needs(`no ${REDIS_SERVER}`, haveRedisServer) }, () => {
-  let redis: ChildProcess;
+  let redis: RedisServer;
   let server: TestServer;
 
   before(async () => {
-    const port = await freePort();
-    redis = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    for (let i = 0; ; i++) {
-      const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null });
-      client.on('error', () => {});
-      const up = await client.connect().then(() => true, () => false);
-      client.disconnect();
-      if (up) break;
-      if (i > 50) throw new Error('redis-server did not start');
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    server = await startServer({ name: 'sqlite' }, { REDIS_URL: `redis://127.0.0.1:${port}`, LATCHKEY_LOCKOUT_THRESHOLD: '3' });
+    redis = await startRedisServer();
+    server = await startServer({ name: 'sqlite' }, { REDIS_URL: redis.url, LATCHKEY_LOCKOUT_THRESHOLD: '3' });
     await createUser(server, { username: 'morpheus', email: 'morpheus@example.com', password: 'morpheus-password' });
   });
   after(async () => {
     await server.close();
-    if (redis.exitCode === null) redis.kill('SIGKILL');
+    await redis.kill();
   });
 
   it('logins keep working, and the lockout keeps counting, in the store', async () => {
     const login = (password: string) => post(`${server.url}/v1/login`, { username: 'morpheus', password });
     assert.equal((await login('morpheus-password')).status, 200);
-    const exited = new Promise((resolve) => redis.once('exit', resolve));
-    redis.kill('SIGTERM');
-    await exited;
+    await redis.kill();
     assert.equal((await login('morpheus-password')).status, 200);
     for (let i = 0; i < 3; i++) assert.equal((await login(`wrong-${i}`)).status, 401);
     assert.equal((await login('morpheus-password')).status, 429);

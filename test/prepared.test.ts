@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import type { Kysely } from 'kysely';
 import { ENGINES, freshStore, type FreshStore } from './helpers.ts';
 import { Store } from '../src/store/store.ts';
+import { connect, type Connection } from '../src/store/db.ts';
 import { prepared } from '../src/store/prepared.ts';
 import type { Database } from '../src/store/schema.ts';
 import { createUser } from '../src/core/credentials.ts';
@@ -14,19 +15,23 @@ for (const engine of ENGINES) {
   describe(`prepared queries on ${engine.name}`, () => {
     let fresh: FreshStore;
     let store: Store;
+    /** A connection of the test's own to the store's database: prepared queries run on any Kysely. */
+    let connection: Connection;
     let db: Kysely<Database>;
 
     before(async () => {
       fresh = await freshStore(engine);
       store = Store.open({ databaseUrl: fresh.env.DATABASE_URL, dataDir: fresh.env.LATCHKEY_DATA_DIR });
       await store.migrate();
-      db = (store as unknown as { db: Kysely<Database> }).db;
+      connection = connect({ databaseUrl: fresh.env.DATABASE_URL, dataDir: fresh.env.LATCHKEY_DATA_DIR });
+      db = connection.db;
       const now = Date.now();
       for (const username of ['ada', 'grace']) {
         await createUser(store, { username, email: `${username}@example.com`, password_hash: null, status: 'active', managed_by: 'local', created_at: now, updated_at: now, password_changed_at: now });
       }
     });
     after(async () => {
+      await connection.close();
       await store.close();
       await fresh.drop();
     });

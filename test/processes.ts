@@ -1,6 +1,6 @@
 // The server and CLI as real processes, started as an operator starts them (`latchkey …` or
 // `npm start`), with their output captured, and what the kernel says of them: shared by the
-// suites that test processes and by the bench (bench/run.ts).
+// suites that test processes and by the bench (bench/server-process.ts).
 import fs from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';

@@ -22,6 +22,7 @@ for (const engine of ENGINES) {
     let store: Store;
     let login: SeededLogin;
     let plans: PathPlan[];
+    /** A Kysely connection of the test's own to the same database, for queries no store method makes. */
 
     before(async () => {
       fresh = await freshStore(engine);

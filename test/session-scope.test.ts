@@ -3,6 +3,7 @@
 // session only renews through /v1/token-refresh; yet every verification path accepts them all.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import { randomId, randomToken, sha256 } from '../src/core/secrets.ts';
 import { ENGINES, startServer, call, post, createUser, decodeJwt, type TestServer } from './helpers.ts';
 
@@ -13,15 +14,20 @@ const PASSWORD = 'scope-password-1';
 for (const engine of ENGINES) {
   describe(`renewal stays inside its API on ${engine.name}`, () => {
     let server: TestServer;
-    let userId: number;
 
     before(async () => {
       server = await startServer(engine);
       // Frozen, so `later(30 * DAY - 1)` is a second before the end however long the renewals take.
       server.clock.freeze();
-      userId = (await createUser(server, { username: 'scoped', email: 'scoped@example.com', password: PASSWORD })).id;
     });
     after(() => server.close());
+
+    /** A user of the test's own: no test sees another's sessions, password or lockout counts. */
+    const newUser = async () => {
+      const username = `scoped_${crypto.randomBytes(4).toString('hex')}`;
+      return createUser(server, { username, email: `${username}@example.com`, password: PASSWORD });
+    };
+    type User = Awaited<ReturnType<typeof newUser>>;
 
     /** Moves the server's clock for the body only. */
     async function later<T>(seconds: number, body: () => Promise<T>): Promise<T> {
@@ -33,9 +39,9 @@ for (const engine of ENGINES) {
       }
     }
 
-    const v1Login = async () => (await post(`${server.url}/v1/login`, { username: 'scoped', password: PASSWORD })).body;
-    const roypiLogin = async () => (await post(`${server.url}/auth/access_token/`, { username: 'scoped', password: PASSWORD })).body.access_token as string;
-    const ziikLogin = async () => (await post(`${server.url}/api/authenticate`, { username: 'scoped@example.com', password: PASSWORD })).body[0].jwt as string;
+    const v1Login = async (user: User) => (await post(`${server.url}/v1/login`, { username: user.username, password: PASSWORD })).body;
+    const roypiLogin = async (user: User) => (await post(`${server.url}/auth/access_token/`, { username: user.username, password: PASSWORD })).body.access_token as string;
+    const ziikLogin = async (user: User) => (await post(`${server.url}/api/authenticate`, { username: user.email, password: PASSWORD })).body[0].jwt as string;
     const roypiRefresh = (token: string) => post(`${server.url}/auth/refresh_token/`, { token });
     const ziikRenew = (token: string, method: 'GET' | 'POST' = 'GET') =>
       call(`${server.url}/api/renew`, { method, headers: { authorization: `Bearer ${token}` } });
@@ -52,7 +58,8 @@ for (const engine of ENGINES) {
     }
 
     it('a /v1 access token cannot be renewed by /auth/refresh_token/ or /api/renew', async () => {
-      const { access_token } = await v1Login();
+      const user = await newUser();
+      const { access_token } = await v1Login(user);
       assertRoypiRefused(await roypiRefresh(access_token));
       assertZiikRefused(await ziikRenew(access_token, 'GET'));
       assertZiikRefused(await ziikRenew(access_token, 'POST'));
@@ -62,7 +69,8 @@ for (const engine of ENGINES) {
     });
 
     it('a chain of /api/renew cannot keep a /v1 session alive past its own token', async () => {
-      const { access_token } = await v1Login();
+      const user = await newUser();
+      const { access_token } = await v1Login(user);
       // Before the fix, renewing every 23 hours kept it alive for 90 days.
       const renewed = await later(23 * HOUR, () => ziikRenew(access_token));
       assertZiikRefused(renewed);
@@ -72,8 +80,9 @@ for (const engine of ENGINES) {
     });
 
     it('Roypi and Ziik tokens are not renewed by each other', async () => {
-      const roypi = await roypiLogin();
-      const ziik = await ziikLogin();
+      const user = await newUser();
+      const roypi = await roypiLogin(user);
+      const ziik = await ziikLogin(user);
       assertZiikRefused(await ziikRenew(roypi));
       assertRoypiRefused(await roypiRefresh(ziik));
       // Each still renews on its own path.
@@ -82,7 +91,8 @@ for (const engine of ENGINES) {
     });
 
     it('an ID token is refused by every renew path and by change-password', async () => {
-      const { id_token } = await v1Login();
+      const user = await newUser();
+      const { id_token } = await v1Login(user);
       assertRoypiRefused(await roypiRefresh(id_token));
       assertZiikRefused(await ziikRenew(id_token));
       const change = await post(`${server.url}/v1/change-password`, {
@@ -91,11 +101,12 @@ for (const engine of ENGINES) {
         proposed_password: 'never-applied-1',
       });
       assert.equal(change.status, 401);
-      assert.equal((await v1Login()).access_token !== undefined, true, 'the password did not change');
+      assert.equal((await v1Login(user)).access_token !== undefined, true, 'the password did not change');
     });
 
     it('Roypi refresh keeps orig_iat and stops 10 days after the original login, on both sides', async () => {
-      const first = await roypiLogin();
+      const user = await newUser();
+      const first = await roypiLogin(user);
       const origIat = decodeJwt(first).orig_iat;
       let token = first;
       // Refresh every 4 days (the token lives 5) up to just before day 10.
@@ -113,7 +124,8 @@ for (const engine of ENGINES) {
     });
 
     it('Ziik renew keeps a login alive 30 days and not a second more', async () => {
-      let token = await ziikLogin();
+      const user = await newUser();
+      let token = await ziikLogin(user);
       let at = 0;
       // Renew every 23 hours, up to the last renewal before day 30.
       while (at + 23 * HOUR < 30 * DAY - 1) {
@@ -127,13 +139,14 @@ for (const engine of ENGINES) {
     });
 
     it('/v1 refresh tokens only work for /v1 sessions, for refresh and revoke alike', async () => {
+      const user = await newUser();
       // Only /v1 hands out refresh tokens; a session of another API that somehow had one is still refused.
       const refreshToken = randomToken();
       const now = server.clock.now();
       const sessionId = randomId();
       await server.core.store.insertSession({
         id: sessionId,
-        user_id: userId,
+        user_id: user.id,
         refresh_token_hash: sha256(refreshToken),
         dialect: 'roypi',
         refresh_count: 0,
@@ -144,19 +157,20 @@ for (const engine of ENGINES) {
         ip: null,
         user_agent: null,
       });
-      const refreshed = await post(`${server.url}/v1/token-refresh`, { username: 'scoped', refresh_token: refreshToken });
+      const refreshed = await post(`${server.url}/v1/token-refresh`, { username: user.username, refresh_token: refreshToken });
       assert.deepEqual([refreshed.status, refreshed.body], [401, { status: 401, message: 'Unauthorized.' }]);
       const revoked = await post(`${server.url}/v1/token-revoke`, { refresh_token: refreshToken });
       assert.deepEqual([revoked.status, revoked.body], [401, { status: 401, message: 'Unauthorized.' }]);
       assert.equal((await server.core.store.sessionById(sessionId))?.revoked_at, null);
       // A /v1 refresh token itself still works.
-      const { refresh_token } = await v1Login();
-      assert.equal((await post(`${server.url}/v1/token-refresh`, { username: 'scoped', refresh_token })).status, 200);
+      const { refresh_token } = await v1Login(user);
+      assert.equal((await post(`${server.url}/v1/token-refresh`, { username: user.username, refresh_token })).status, 200);
     });
 
     it('change-password takes an access token of any API and keeps that session', async () => {
-      const roypi = await roypiLogin();
-      const ziik = await ziikLogin();
+      const user = await newUser();
+      const roypi = await roypiLogin(user);
+      const ziik = await ziikLogin(user);
       const change = await post(`${server.url}/v1/change-password`, {
         access_token: roypi,
         previous_password: PASSWORD,

@@ -19,11 +19,13 @@ for (const engine of ENGINES) {
     let a: Store;
     let b: Store;
 
+    // Two stores on one migrated database; the migration test makes a database of its own.
     before(async () => {
       fresh = await freshStore(engine);
       const options = { databaseUrl: fresh.env.DATABASE_URL, dataDir: fresh.env.LATCHKEY_DATA_DIR };
       a = Store.open(options);
       b = Store.open(options);
+      await a.migrate();
     });
     after(async () => {
       await a.close();
@@ -32,14 +34,23 @@ for (const engine of ENGINES) {
     });
 
     it('migrates once, even when two processes start together', async () => {
-      const migrate = () => run(process.execPath, [CLI, 'migrate'], { env: { ...process.env, ...fresh.env } });
-      const results = await Promise.all(Array.from({ length: 6 }, migrate));
-      const applied = results.flatMap((r) => JSON.parse(r.stdout).applied);
-      // Each migration applied exactly once, by one of them.
-      const all = Object.keys(await migrationProvider(engine.name).getMigrations());
-      assert.deepEqual(applied.sort(), all.sort());
-      assert.deepEqual(await a.migrate(), []);
-      assert.deepEqual(await b.migrate(), []);
+      const empty = await freshStore(engine);
+      const options = { databaseUrl: empty.env.DATABASE_URL, dataDir: empty.env.LATCHKEY_DATA_DIR };
+      const [first, second] = [Store.open(options), Store.open(options)];
+      try {
+        const migrate = () => run(process.execPath, [CLI, 'migrate'], { env: { ...process.env, ...empty.env } });
+        const results = await Promise.all(Array.from({ length: 6 }, migrate));
+        const applied = results.flatMap((r) => JSON.parse(r.stdout).applied);
+        // Each migration applied exactly once, by one of them.
+        const all = Object.keys(await migrationProvider(engine.name).getMigrations());
+        assert.deepEqual(applied.sort(), all.sort());
+        assert.deepEqual(await first.migrate(), []);
+        assert.deepEqual(await second.migrate(), []);
+      } finally {
+        await first.close();
+        await second.close();
+        await empty.drop();
+      }
     });
 
     it('keeps epoch milliseconds exact and maps unique clashes', async () => {
@@ -63,7 +74,17 @@ for (const engine of ENGINES) {
     });
 
     it('rolls a failed transaction back whole', async () => {
-      const user = (await a.userByUsername('clock'))!;
+      const now = Date.now();
+      const user = await createUser(a, {
+        username: 'halfway',
+        email: 'halfway@example.com',
+        password_hash: null,
+        status: 'active',
+        managed_by: 'external',
+        created_at: now,
+        updated_at: now,
+        password_changed_at: null,
+      });
       await assert.rejects(
         a.transaction(async (tx) => {
           await new Credentials({ store: a, audit: new Audit(a, Date.now), clock: Date.now }).change(user.id, { status: 'disabled' }, { kind: 'user_disabled', tx });

@@ -1,7 +1,7 @@
 // Bringing users in bulk: `latchkey users import` (CSV, JSON Lines), POST /admin/users/import, and
 // `latchkey users export`. Migrated users log in with their old password through all three APIs
 // and are rehashed to argon2id on that login.
-import { describe, it, before, after } from 'node:test';
+import { describe, it, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -64,15 +64,17 @@ const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-import-'));
 
 for (const engine of ENGINES) {
   describe(`users import and export on ${engine.name}`, () => {
+    // Each test imports into a store of its own: imports keep their rows' ids, so one test's users
+    // would take the ids another test's file brings.
     let store: FreshStore;
     let server: TestServer;
     let dir: string;
-    before(async () => {
+    beforeEach(async () => {
       store = await freshStore(engine);
       server = await startServer(engine, {}, store);
       dir = tmp();
     });
-    after(async () => {
+    afterEach(async () => {
       await server.close();
       await store.drop();
       fs.rmSync(dir, { recursive: true, force: true });
@@ -260,6 +262,24 @@ for (const engine of ENGINES) {
     });
 
     it('export writes JSON Lines without hashes unless asked; export → import into an empty store reproduces every user, who can all log in', async () => {
+      // Users of every kind: foreign hashes from Django (one rehashed by a login, the rest not) and
+      // PHP, argon2id from a plain password, and external users with no password at all.
+      const django = path.join(dir, 'django-users.csv');
+      fs.writeFileSync(django, DJANGO.csv);
+      assert.deepEqual(pick(await importFile(store, django)), [6, 0, 0, 0]);
+      await assertMigrates(server, DJANGO.users.find((u) => u.username === 'Dj_Alice')!);
+      const php = path.join(dir, 'php-users.jsonl');
+      fs.writeFileSync(php, PHP.jsonl);
+      assert.deepEqual(pick(await importFile(store, php)), [5, 0, 0, 0]);
+      const local = path.join(dir, 'local.jsonl');
+      const localRows = [
+        { username: 'good_1', email: 'good1@example.com', password: 'plain-password-1' },
+        { username: 'rerun_a', email: 'rerun.a2@example.com', password: 'rerun-password-a2' },
+        ...Array.from({ length: 10 }, (_, i) => ({ username: `external_${i}`, email: `external.${i}@example.com`, status: 'active' })),
+      ];
+      fs.writeFileSync(local, localRows.map((row) => JSON.stringify(row)).join('\n') + '\n');
+      assert.deepEqual(pick(await importFile(store, local)), [12, 0, 0, 0]);
+
       const plain = await cli(store, ['users', 'export']);
       assert.equal(plain.code, 0, plain.stderr);
       const rows = plain.stdout.trim().split('\n').map((line) => JSON.parse(line));
@@ -280,7 +300,8 @@ for (const engine of ENGINES) {
         assert.deepEqual(pick(summary), [rows.length, 0, 0, 0]);
         const again = await cli(empty, ['users', 'export', '--with-hashes']);
         assert.equal(again.stdout, fs.readFileSync(file, 'utf8'), 'the copy exports byte for byte what the original did');
-        // Users who logged in above (now argon2id) and users never logged in (still their foreign hash).
+        // A user who logged in above (now argon2id), users never logged in (still their foreign hash)
+        // and users imported with a plain password.
         assert.deepEqual(await loginEverywhere(copy, 'dj_alice', 'dj.alice@example.com', 'Grüße ﬁx 42'), [200, 200, 200]);
         assert.deepEqual(await loginEverywhere(copy, 'good_1', 'good1@example.com', 'plain-password-1'), [200, 200, 200]);
         assert.deepEqual(await loginEverywhere(copy, 'rerun_a', 'rerun.a2@example.com', 'rerun-password-a2'), [200, 200, 200]);

@@ -137,7 +137,7 @@ for (const engine of ENGINES) {
       const { first } = await warmUser();
       const sid = JSON.parse(Buffer.from(first.access_token.split('.')[1], 'base64url').toString()).sid as string;
       const core = a.core;
-      const cache = (core.sessions as unknown as { ctx: { verifyCache: import('../src/core/verify-cache.ts').VerifyCache } }).ctx.verifyCache;
+      const cache = core.verifyCache;
       // Empty this instance's cache for the session, then fill it with a load that reads the row
       // before the revocation commits (through the real store and its change feed) and returns after.
       cache.forget([{ of: 'session', id: sid }]);

@@ -1,12 +1,12 @@
 // GET /metrics for Prometheus, and the hook that times every request by its route pattern.
 import type { FastifyInstance } from 'fastify';
-import type { Metrics } from '../metrics.ts';
+import type { Metrics } from '../metrics/registry.ts';
 import type { Guard } from '../core/guard.ts';
 import { checkBearer } from './operator-token.ts';
 
 /**
  * `collect` gives the text a scrape answers: this process's registry, or under a cluster every
- * worker's added up (src/cluster-metrics.ts).
+ * worker's added up (src/metrics/cluster.ts).
  */
 export function registerMetrics(app: FastifyInstance, metrics: Metrics, guard: Guard, token?: string, collect: () => Promise<string> = () => metrics.registry.metrics()): void {
   app.addHook('onResponse', async (request, reply) => {

@@ -1,6 +1,8 @@
-// Prometheus metrics: request rates and latencies per route, and every audit event by kind.
+// Prometheus metrics, the one registry and every metric's definition: request rates and latencies
+// per route, and every audit event by kind. The HTTP side (the timing hook, GET /metrics) is
+// src/http/metrics.ts; the sum over a cluster's workers is ./cluster.ts.
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { AuditKind } from './core/audit.ts';
+import type { AuditKind } from '../core/audit.ts';
 
 export class Metrics {
   readonly registry = new Registry();
