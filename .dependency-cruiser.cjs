@@ -1,6 +1,5 @@
 // The layering of src/, as named rules that `npm test` checks (test/dependency-rules.test.ts).
-// docs/architecture.md says why each rule exists. Violations that only a folder move can remove
-// are recorded in .dependency-cruiser-known-violations.json; any other violation fails the test.
+// docs/architecture.md says why each rule exists and draws the rooms they keep apart.
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
@@ -55,10 +54,45 @@ module.exports = {
       to: { path: '^src/', pathNot: '^src/domain/' },
     },
     {
+      name: 'platform-is-a-leaf-layer',
+      severity: 'error',
+      comment: 'src/platform/ (config, log, data dir, escapes) is what every room stands on: it imports only itself and src/domain/, so it never pulls a room above it in.',
+      from: { path: '^src/platform/' },
+      to: { path: '^src/', pathNot: '^src/(platform|domain)/' },
+    },
+    {
+      name: 'entry-rooms-on-top',
+      severity: 'error',
+      comment: 'The command line (src/cli/), the process (src/run/) and the wiring (src/app/) start things; nothing they start imports them back.',
+      from: { path: '^src/(core|store|limits|domain|platform|mail|upstream|transfer|http|metrics)/' },
+      to: { path: '^src/(app|run|cli)/|^src/main\\.ts$' },
+    },
+    {
+      name: 'wiring-below-process-below-cli',
+      severity: 'error',
+      comment: 'cli/ runs run/ (serve) and app/ (one-shot commands); run/ runs app/; app/ knows neither.',
+      from: { path: '^src/app/' },
+      to: { path: '^src/(run|cli)/' },
+    },
+    {
+      name: 'process-below-cli',
+      severity: 'error',
+      comment: 'run/ (single process, cluster) is started by cli/ and never reaches back into it.',
+      from: { path: '^src/run/' },
+      to: { path: '^src/cli/' },
+    },
+    {
+      name: 'http-only-from-wiring',
+      severity: 'error',
+      comment: 'The HTTP rooms translate shapes for the core; no room below the wiring imports them.',
+      from: { path: '^src/(core|store|limits|domain|platform|mail|upstream|transfer|metrics)/' },
+      to: { path: '^src/http/' },
+    },
+    {
       name: 'fastify-only-in-http',
       severity: 'error',
-      comment: 'Only the HTTP dialects (src/http/) and the app wiring (src/app.ts) know fastify.',
-      from: { path: '^src/', pathNot: '^src/(http/|app\\.ts$)' },
+      comment: 'Only the HTTP dialects (src/http/) and the app wiring (src/app/app.ts) know fastify.',
+      from: { path: '^src/', pathNot: '^src/(http/|app/)' },
       to: { path: '(^|/)node_modules/(fastify|@fastify/)' },
     },
     {

@@ -13,7 +13,7 @@ import type { Session } from '../src/store/schema.ts';
 import { analyze, insertAuditEvents, insertSessions } from '../src/store/diagnostics.ts';
 import { sha256 } from '../src/core/secrets.ts';
 import { createUsers } from '../src/core/credentials.ts';
-import { loadConfig } from '../src/config.ts';
+import { loadConfig } from '../src/platform/config.ts';
 import { profiles } from '../src/core/profiles.ts';
 
 /** Rows per multi-row insert (SQLite allows 32,766 parameters, PostgreSQL 65,535: 1,000 × 11 fits). */

@@ -55,9 +55,9 @@ async function build() {
     plugins: [packagesFromInstall],
     sourcemap: 'linked',
     logLevel: 'silent',
-    // src/install.ts, the one module that reads import.meta.url, finds the install from it
+    // src/platform/install.ts, the one module that reads import.meta.url, finds the install from it
     // wherever the bundle is.
-    define: { 'import.meta.url': JSON.stringify(pathToFileURL(path.join(root, 'src/install.ts')).href) },
+    define: { 'import.meta.url': JSON.stringify(pathToFileURL(path.join(root, 'src/platform/install.ts')).href) },
   });
   // Processes starting at once each build; the rename makes whichever lands last whole.
   fs.renameSync(`${temp}.map`, `${bundle}.map`);

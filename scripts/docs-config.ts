@@ -1,12 +1,12 @@
-// Writes the README's configuration table from the settings table of src/config.ts
+// Writes the README's configuration table from the settings table of src/platform/config.ts
 // (`npm run docs:config`). test/docs.test.ts fails when the README holds another table.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PRELOAD_SETTINGS, SETTINGS, type Setting } from '../src/config.ts';
+import { PRELOAD_SETTINGS, SETTINGS, type Setting } from '../src/platform/config.ts';
 
 export const README = fileURLToPath(new URL('../README.md', import.meta.url));
-const BEGIN = '<!-- The configuration table is generated from src/config.ts by `npm run docs:config`: edit it there. -->';
+const BEGIN = '<!-- The configuration table is generated from src/platform/config.ts by `npm run docs:config`: edit it there. -->';
 const END = '<!-- End of the generated configuration table. -->';
 
 /** A table cell: a `|` would end it, inside code spans too. */

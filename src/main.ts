@@ -1,8 +1,8 @@
-// The `latchkey` executable (bin/latchkey.js, `npm start`): runs the command line in src/cli.ts.
+// The `latchkey` executable (bin/latchkey.js, `npm start`): runs the command line in src/cli/cli.ts.
 import os from 'node:os';
 import { inspect } from 'node:util';
-import { main } from './cli.ts';
-import { forTerminal } from './terminal.ts';
+import { main } from './cli/cli.ts';
+import { forTerminal } from './platform/terminal.ts';
 
 // Everything Latchkey writes (the store, its journal, the outbox, secrets) is for its owner only.
 process.umask(0o077);

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { ENGINES, freshStore, startServer, post, call, createUser, ADMIN_TOKEN, type FreshStore, type TestServer } from './helpers.ts';
-import { main } from '../src/cli.ts';
+import { main } from '../src/cli/cli.ts';
 import { jsonLines } from './processes.ts';
 
 const CLI = new URL('../bin/latchkey.js', import.meta.url).pathname;
@@ -394,7 +394,7 @@ describe('latchkey CLI: which store it opens', () => {
   const ROOT = path.resolve(new URL('..', import.meta.url).pathname);
 
   it('the default data dir is the install’s ./data, wherever the command runs from (as the server’s)', async () => {
-    const { loadConfig } = await import('../src/config.ts');
+    const { loadConfig } = await import('../src/platform/config.ts');
     const cwd = process.cwd();
     const elsewhere = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-cwd-')));
     process.chdir(elsewhere);

@@ -1,7 +1,7 @@
 // Configuration is read once and a bad value stops the start with the variable's name.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadConfig, ConfigError, SETTINGS, type Setting } from '../src/config.ts';
+import { loadConfig, ConfigError, SETTINGS, type Setting } from '../src/platform/config.ts';
 
 describe('configuration', () => {
   it('has working defaults', () => {

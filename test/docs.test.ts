@@ -14,7 +14,7 @@ import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { ENGINES, needs, freshStore, startServer, startMailbox, createUser, post, decodeJwt, type FreshStore, type Mailbox, type TestServer } from './helpers.ts';
 import { README, withConfigTable } from '../scripts/docs-config.ts';
-import { PRELOAD_SETTINGS } from '../src/config.ts';
+import { PRELOAD_SETTINGS } from '../src/platform/config.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -77,12 +77,12 @@ describe('docs: the curl blocks', () => {
 });
 
 describe('docs: the configuration table', () => {
-  it('in README.md is the one src/config.ts generates (`npm run docs:config` writes it)', () => {
+  it('in README.md is the one src/platform/config.ts generates (`npm run docs:config` writes it)', () => {
     const readme = fs.readFileSync(README, 'utf8');
-    assert.equal(readme, withConfigTable(readme), "README.md's configuration table is not src/config.ts's: run `npm run docs:config`");
+    assert.equal(readme, withConfigTable(readme), "README.md's configuration table is not src/platform/config.ts's: run `npm run docs:config`");
   });
 
-  it('lists exactly the variables bin/threadpool.cjs reads (the rows src/config.ts does not parse)', () => {
+  it('lists exactly the variables bin/threadpool.cjs reads (the rows src/platform/config.ts does not parse)', () => {
     const preload = fs.readFileSync(path.join(ROOT, 'bin/threadpool.cjs'), 'utf8');
     const read = new Set([...preload.matchAll(/process\.env\.(\w+)/g)].map((match) => match[1]));
     assert.deepEqual([...read].sort(), PRELOAD_SETTINGS.map((row) => row.env).sort());
@@ -154,3 +154,19 @@ for (const engine of ENGINES) {
     });
   });
 }
+
+describe('docs/architecture.md', () => {
+  const page = fs.readFileSync(path.join(ROOT, 'docs/architecture.md'), 'utf8');
+
+  it('names every room of src/, and no room that is gone', () => {
+    const rooms = fs.readdirSync(path.join(ROOT, 'src'), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => `src/${e.name}/`);
+    for (const room of rooms) assert.ok(page.includes(`\`${room}\``), `docs/architecture.md does not draw ${room}`);
+    const named = [...page.matchAll(/`(src\/[a-z-]+\/)`/g)].map((m) => m[1]);
+    for (const room of named) assert.ok(rooms.includes(room), `docs/architecture.md draws ${room}, which src/ no longer has`);
+  });
+
+  it('states every layering rule that .dependency-cruiser.cjs checks', async () => {
+    const { default: config } = (await import(path.join(ROOT, '.dependency-cruiser.cjs'))) as { default: { forbidden: { name: string }[] } };
+    for (const { name } of config.forbidden) assert.ok(page.includes(`\`${name}\``), `docs/architecture.md does not state the rule ${name}`);
+  });
+});

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { hash as bcryptHash } from '@node-rs/bcrypt';
 import { ENGINES, startServer, post, userWithStoredHash, type TestServer } from './helpers.ts';
-import { loadConfig, ConfigError } from '../src/config.ts';
+import { loadConfig, ConfigError } from '../src/platform/config.ts';
 import { parseHash } from '../src/core/hash-formats.ts';
 
 const b64 = (bytes: number) => crypto.randomBytes(bytes).toString('base64');

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { jwtVerify, exportJWK, importJWK, decodeProtectedHeader } from 'jose';
 import { signCompact } from '../src/core/jws.ts';
-import { SIGNING_ALGS, type SigningAlg } from '../src/core/signing-algs.ts';
+import { SIGNING_ALGS, type SigningAlg } from '../src/domain/signing-algs.ts';
 
 function keyPair(alg: SigningAlg) {
   if (alg === 'EdDSA') return crypto.generateKeyPairSync('ed25519');

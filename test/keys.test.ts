@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { createLocalJWKSet, jwtVerify, decodeProtectedHeader } from 'jose';
 import { ENGINES, startServer, freshStore, post, call, createUser, type FreshStore, type TestServer } from './helpers.ts';
 import { PUBLISH_AHEAD_MS } from '../src/core/keys.ts';
-import { loadConfig } from '../src/config.ts';
-import { openServices } from '../src/app.ts';
+import { loadConfig } from '../src/platform/config.ts';
+import { openServices } from '../src/app/app.ts';
 
 const SECRET = 'a-secret-that-seals-the-keys-0123456789';
 const silent = { info() {}, error() {} } as never;

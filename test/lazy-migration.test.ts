@@ -4,7 +4,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import { loadConfig, ConfigError } from '../src/config.ts';
+import { loadConfig, ConfigError } from '../src/platform/config.ts';
 import { ENGINES, startServer, freshStore, post, call, createUser, freePort, userWithStoredHash, ADMIN_TOKEN, type TestServer } from './helpers.ts';
 
 const CURRENT = /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/;

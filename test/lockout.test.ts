@@ -6,7 +6,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { loadConfig, ConfigError } from '../src/config.ts';
+import { loadConfig, ConfigError } from '../src/platform/config.ts';
 import { ENGINES, ADMIN_TOKEN, startServer, startMailbox, freshStore, post, call, createUser, type TestServer, type Mailbox, type FreshStore } from './helpers.ts';
 
 const REDIS = process.env.TEST_REDIS_URL;

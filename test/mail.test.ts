@@ -4,7 +4,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createMailer, RETRY_DELAYS_MS } from '../src/mail/mailer.ts';
 import { resetCodeMessage } from '../src/mail/messages.ts';
-import { Background } from '../src/background.ts';
+import { Background } from '../src/platform/background.ts';
 import { ENGINES, startServer, startMailbox, freePort, post, createUser, type Mailbox, type TestServer } from './helpers.ts';
 
 const CODE = '493817';

@@ -9,7 +9,7 @@ import crypto from 'node:crypto';
 import postgres from 'postgres';
 import SQLite from 'better-sqlite3';
 import { ENGINES, startServer, freshStore, startMailbox, call, post, createUser, ADMIN_TOKEN, type TestServer, type FreshStore, type Mailbox } from './helpers.ts';
-import { loadConfig, ConfigError } from '../src/config.ts';
+import { loadConfig, ConfigError } from '../src/platform/config.ts';
 
 /** The one_time_codes rows, read straight from the database as a thief with a copy would. */
 async function codeRows(env: Record<string, string>): Promise<{ id: string; purpose: string; code_hash: string }[]> {

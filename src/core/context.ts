@@ -5,7 +5,7 @@ import type { KeyRing } from './keys.ts';
 import type { TokenService } from './tokens.ts';
 import type { Guard } from './guard.ts';
 import type { Audit } from './audit.ts';
-import type { Background } from '../background.ts';
+import type { Background } from '../platform/background.ts';
 import type { VerifyCache } from './verify-cache.ts';
 import type { HashBudget } from './passwords.ts';
 
@@ -35,7 +35,7 @@ export interface CoreContext {
   /** The work a login may spend on a stored hash, and the gate costly hashes queue at. */
   hashBudget: HashBudget;
   settings: CoreSettings;
-  /** Keys the hashes of one-time codes; never in the database (src/data-dir.ts). */
+  /** Keys the hashes of one-time codes; never in the database (src/platform/data-dir.ts). */
   secretKey: Buffer;
   audit: Audit;
   background: Background;

@@ -1,5 +1,5 @@
 // The core, assembled: every API and the CLI call these, and nothing else.
-import type { Config } from '../config.ts';
+import type { Config } from '../platform/config.ts';
 import type { Store } from '../store/store.ts';
 import type { Mailer } from '../mail/mailer.ts';
 import type { Limits } from '../limits/limits.ts';
@@ -16,7 +16,7 @@ import { Recovery, RESET_TTL_MS } from './recovery.ts';
 import { Guard } from './guard.ts';
 import { profiles } from './profiles.ts';
 import { Audit, type AuditKind } from './audit.ts';
-import type { Background } from '../background.ts';
+import type { Background } from '../platform/background.ts';
 import { VerifyCache } from './verify-cache.ts';
 import { hashBudget } from './passwords.ts';
 

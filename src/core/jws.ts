@@ -2,7 +2,7 @@
 // which costs an async round trip and a key conversion per token; a refresh mints two tokens.
 // jose still verifies (and test/jws.test.ts checks jose accepts what this signs).
 import crypto, { type KeyObject } from 'node:crypto';
-import type { SigningAlg } from './signing-algs.ts';
+import type { SigningAlg } from '../domain/signing-algs.ts';
 
 const b64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 

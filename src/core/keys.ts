@@ -6,7 +6,7 @@ import type { Store } from '../store/store.ts';
 import { seal, unseal } from './secrets.ts';
 import { KeyNotFound } from './errors.ts';
 import type { Audit } from './audit.ts';
-import type { SigningAlg } from './signing-algs.ts';
+import type { SigningAlg } from '../domain/signing-algs.ts';
 
 // Public keys are held as WebCrypto CryptoKeys, imported once, for jose's verification; the
 // private key as a KeyObject for node:crypto, which signs faster than jose (src/core/jws.ts).

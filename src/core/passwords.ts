@@ -5,7 +5,7 @@ import { hash, Algorithm } from '@node-rs/argon2';
 import { identityKey } from '../domain/identity-key.ts';
 import { parseHash, verifyHash, type KnownHash } from './hash-formats.ts';
 import { PasswordPolicy, RateLimited } from './errors.ts';
-import { DEFAULT_FOREIGN_HASH_MAX_COST } from './foreign-hash-cost.ts';
+import { DEFAULT_FOREIGN_HASH_MAX_COST } from '../domain/foreign-hash-cost.ts';
 
 /** The argon2id parameters of every new hash (OWASP); the bench measures raw hashing with them too. */
 export const ARGON2 = { algorithm: Algorithm.Argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;

@@ -1,7 +1,7 @@
 // What a login looks like in each API: lifetimes, which tokens it carries, extra claims.
 // The dialect picks a profile; everything else about a session is the same for all.
-import { apiNamed, type ApiName } from '../apis.ts';
-import type { Config } from '../config.ts';
+import { apiNamed, type ApiName } from '../domain/apis.ts';
+import type { Config } from '../platform/config.ts';
 import type { User } from '../store/schema.ts';
 
 export interface Profile {

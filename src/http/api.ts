@@ -1,5 +1,5 @@
 // What one published API's file gives the wiring: its routes, its error mapping, and how OpenAPI
-// documents them. src/http/apis.ts attaches one to each row of the table of APIs (src/apis.ts).
+// documents them. src/http/apis.ts attaches one to each row of the table of APIs (src/domain/apis.ts).
 import type { FastifyPluginAsync } from 'fastify';
 import type { Core } from '../core/index.ts';
 import type { Profile } from '../core/profiles.ts';

@@ -1,5 +1,5 @@
 // Every failure answered in the shape of the API that was asked: each API's error mapping
-// (DialectErrors) is given to its scope by the wiring (src/app.ts), and the scope's error handler
+// (DialectErrors) is given to its scope by the wiring (src/app/app.ts), and the scope's error handler
 // turns any failure into that API's status, headers and body.
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { AuthError, DependencyUnavailable, type AuthErrorCode } from '../core/errors.ts';

@@ -1,6 +1,6 @@
 // GET /: what this server serves, and how to turn on what is off, for whoever opens it first.
 import type { FastifyInstance } from 'fastify';
-import { APIS } from '../apis.ts';
+import { APIS } from '../domain/apis.ts';
 
 interface IndexOptions {
   adminOn: boolean;

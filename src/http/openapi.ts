@@ -5,7 +5,7 @@
 // contracts. test/openapi.test.ts checks real answers against these shapes, so they cannot drift.
 import type { FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
-import { VERSION } from '../version.ts';
+import { VERSION } from '../platform/version.ts';
 import { HTTP_APIS } from './apis.ts';
 import { dateTime, int, noContent, nullable, obj, ok, str, type Operation, type Schema } from './openapi-shapes.ts';
 

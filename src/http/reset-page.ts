@@ -4,7 +4,7 @@ import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import type { Core } from '../core/index.ts';
 import { DependencyUnavailable, isAuthError } from '../core/errors.ts';
 import { MAX_PASSWORD_LENGTH } from '../core/passwords.ts';
-import { escapeHtml } from '../html.ts';
+import { escapeHtml } from '../platform/html.ts';
 import { requestContext } from './request-context.ts';
 
 

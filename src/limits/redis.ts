@@ -246,7 +246,7 @@ export interface RedisLimitsOptions {
   where: string;
   /**
    * Why a connection failed, in words, or undefined when it was not a network failure. Passed in
-   * (src/startup-errors.ts has it) so that limits/ imports nothing above the store.
+   * (src/app/startup-errors.ts has it) so that limits/ imports nothing above the store.
    */
   networkReason: (error: unknown) => string | undefined;
 }

@@ -5,8 +5,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import nodemailer, { type Transporter } from 'nodemailer';
-import type { Background } from '../background.ts';
-import { redactUrl } from '../redact.ts';
+import type { Background } from '../platform/background.ts';
+import { redactUrl } from '../platform/redact.ts';
 
 export interface Message {
   to: string;

@@ -1,7 +1,7 @@
 // The mails Latchkey sends: plain text and HTML, the secret clearly labelled.
 
 import type { Message } from './mailer.ts';
-import { escapeHtml } from '../html.ts';
+import { escapeHtml } from '../platform/html.ts';
 
 
 function layout(title: string, body: string): string {

@@ -1,9 +1,9 @@
 // What a single process and a cluster worker both do to serve: listen, and stop cleanly on
-// SIGTERM/SIGINT. Apart from src/server.ts so that src/cluster.ts, which server.ts starts, need
+// SIGTERM/SIGINT. Apart from src/run/server.ts so that src/run/cluster.ts, which server.ts starts, need
 // not import it back.
-import type { Config } from '../config.ts';
-import type { buildApp } from '../app.ts';
-import { listenFailure } from '../startup-errors.ts';
+import type { Config } from '../platform/config.ts';
+import type { buildApp } from '../app/app.ts';
+import { listenFailure } from '../app/startup-errors.ts';
 
 type Built = Awaited<ReturnType<typeof buildApp>>;
 

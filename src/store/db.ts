@@ -18,7 +18,7 @@ import type { Database } from './schema.ts';
 import { migrationProvider, type Engine } from './migrations.ts';
 import { GroupCommitDriver } from './group-commit.ts';
 import { GuardedDriver, StoreHealth, withDeadline, type Deadline } from './faults.ts';
-import { redactUrl } from '../redact.ts';
+import { redactUrl } from '../platform/redact.ts';
 
 // Kysely assumes one process per SQLite file, so its SQLite migration lock does nothing. The
 // CLI and a server can open the same file at once: migrations run in one transaction (SQLite's

@@ -2,10 +2,10 @@
 // own dialect, to learn whether a password is right. Whatever goes wrong (a refusal, a timeout, an
 // error, an answer we cannot read) is simply "not confirmed"; nothing of the answer goes further
 // than the identity it names.
-import { apiNamed, type LoginAnswer } from '../apis.ts';
-import type { MigrateFrom } from '../config.ts';
+import { apiNamed, type LoginAnswer } from '../domain/apis.ts';
+import type { MigrateFrom } from '../platform/config.ts';
 import type { UpstreamIdentity, UpstreamLogin } from '../core/migration.ts';
-import { redactUrl } from '../redact.ts';
+import { redactUrl } from '../platform/redact.ts';
 
 /** An answer larger than this is not a login answer. */
 const MAX_ANSWER_BYTES = 64 * 1024;

@@ -1,7 +1,7 @@
 // A copy of the data directory holds the generated secret beside the embedded database, and with
 // unsealed keys the signing keys are in that database: a copy then gives back live codes and lets
 // its holder sign tokens. Fine on a laptop; in production, say so once at start.
-import type { Config } from './config.ts';
+import type { Config } from '../platform/config.ts';
 
 /** The warning a production start owes its operator, or undefined when there is none. */
 export function productionWarning(config: Pick<Config, 'production' | 'secret' | 'keySecret' | 'dataDir'>): string | undefined {

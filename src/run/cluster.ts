@@ -10,12 +10,12 @@
 // (tallies in the store or Redis, never in a process's memory). Mail is sent by the worker
 // that queued it; expired rows are swept by worker 0 alone.
 import cluster, { type Worker } from 'node:cluster';
-import type { Config } from './config.ts';
-import { buildApp, logSwitches, openServices } from './app.ts';
-import { createLogger } from './log.ts';
-import { StartupError, listenFailure } from './startup-errors.ts';
-import { listen, stopOnSignals } from './run/listen.ts';
-import { serveClusterMetrics } from './metrics/cluster.ts';
+import type { Config } from '../platform/config.ts';
+import { buildApp, logSwitches, openServices } from '../app/app.ts';
+import { createLogger } from '../platform/log.ts';
+import { StartupError, listenFailure } from '../app/startup-errors.ts';
+import { listen, stopOnSignals } from './listen.ts';
+import { serveClusterMetrics } from '../metrics/cluster.ts';
 
 /** What a worker tells its primary. */
 type WorkerMessage = { latchkey: 'listening'; listening: string } | { latchkey: 'failed'; message: string };

@@ -1,9 +1,9 @@
 // Failures an operator can fix, met while starting: turned into one line that names the
 // setting and the cause, instead of a stack trace. Anything else is a bug and keeps its stack.
-import { DEFAULT_DATA_DIR, type Config } from './config.ts';
-import { DependencyUnavailable } from './core/errors.ts';
-import { describeStore } from './store/db.ts';
-import { redactUrl } from './redact.ts';
+import { DEFAULT_DATA_DIR, type Config } from '../platform/config.ts';
+import { DependencyUnavailable } from '../core/errors.ts';
+import { describeStore } from '../store/db.ts';
+import { redactUrl } from '../platform/redact.ts';
 
 /** A start (or a CLI command) that cannot go on for a reason in the environment: exit 1. */
 export class StartupError extends Error {}

@@ -1,6 +1,6 @@
 // How the value of one environment variable becomes a setting: each parser checks a raw value,
 // refusing a bad one with one line that names the variable, and says what it accepts in the
-// README's words, so the check and its documentation are one thing (src/config.ts's table).
+// README's words, so the check and its documentation are one thing (src/platform/config.ts's table).
 import path from 'node:path';
 import { isStrongSecret, SECRET_RULE } from './secret-strength.ts';
 
@@ -83,7 +83,7 @@ export const publicBaseUrl: Parser<string> = {
 /** A directory, resolved against the working directory. */
 export const directory: Parser<string> = { parse: (raw) => path.resolve(raw), accepts: 'path' };
 
-/** A bearer token or secret: strong enough that guessing it is hopeless (src/secret-strength.ts). */
+/** A bearer token or secret: strong enough that guessing it is hopeless (src/platform/secret-strength.ts). */
 export const longSecret: Parser<string> = {
   parse(raw, name) {
     if (!isStrongSecret(raw)) throw new ConfigError(`${name} must be ${SECRET_RULE}`);

@@ -2,35 +2,35 @@
 import fs from 'node:fs';
 import Fastify, { type FastifyInstance } from 'fastify';
 import cors from '@fastify/cors';
-import { ConfigError, type Config } from './config.ts';
-import { instanceSecret, makeOwnerOnly } from './data-dir.ts';
-import { keyedHash } from './core/secrets.ts';
-import { Store } from './store/store.ts';
-import { sqliteFile } from './store/db.ts';
-import { createMailer, type Mailer } from './mail/mailer.ts';
-import { outboxDir } from './mail/outbox.ts';
-import { limitsOn, type Limits } from './limits/limits.ts';
-import { openRedisLimits } from './limits/redis.ts';
-import { storeTallies } from './limits/sql.ts';
-import { createCore, type Core } from './core/index.ts';
-import { OldService } from './upstream/old-service.ts';
-import { registerBodyParsers } from './http/bodies.ts';
-import { registerInputChecks } from './http/control-characters.ts';
-import { frameworkErrorsIn, inDialect, useDialectErrorHandler, type DialectScope } from './http/dialect-errors.ts';
-import { HTTP_APIS } from './http/apis.ts';
-import { registerOpenApi } from './http/openapi.ts';
-import { Background } from './background.ts';
-import { Metrics } from './metrics/registry.ts';
-import { registerMetrics } from './http/metrics.ts';
-import { workerMetrics } from './metrics/cluster.ts';
-import { resourceErrors, resourceRoutes } from './http/resource.ts';
-import { adminErrors, adminRoutes, adminDisabledRoutes } from './http/admin.ts';
-import { indexRoutes } from './http/index-page.ts';
-import { resetPageRoutes } from './http/reset-page.ts';
-import { FIRST_MIGRATION } from './store/migrations.ts';
-import { loggerOptions } from './log.ts';
+import { ConfigError, type Config } from '../platform/config.ts';
+import { instanceSecret, makeOwnerOnly } from '../platform/data-dir.ts';
+import { keyedHash } from '../core/secrets.ts';
+import { Store } from '../store/store.ts';
+import { sqliteFile } from '../store/db.ts';
+import { createMailer, type Mailer } from '../mail/mailer.ts';
+import { outboxDir } from '../mail/outbox.ts';
+import { limitsOn, type Limits } from '../limits/limits.ts';
+import { openRedisLimits } from '../limits/redis.ts';
+import { storeTallies } from '../limits/sql.ts';
+import { createCore, type Core } from '../core/index.ts';
+import { OldService } from '../upstream/old-service.ts';
+import { registerBodyParsers } from '../http/bodies.ts';
+import { registerInputChecks } from '../http/control-characters.ts';
+import { frameworkErrorsIn, inDialect, useDialectErrorHandler, type DialectScope } from '../http/dialect-errors.ts';
+import { HTTP_APIS } from '../http/apis.ts';
+import { registerOpenApi } from '../http/openapi.ts';
+import { Background } from '../platform/background.ts';
+import { Metrics } from '../metrics/registry.ts';
+import { registerMetrics } from '../http/metrics.ts';
+import { workerMetrics } from '../metrics/cluster.ts';
+import { resourceErrors, resourceRoutes } from '../http/resource.ts';
+import { adminErrors, adminRoutes, adminDisabledRoutes } from '../http/admin.ts';
+import { indexRoutes } from '../http/index-page.ts';
+import { resetPageRoutes } from '../http/reset-page.ts';
+import { FIRST_MIGRATION } from '../store/migrations.ts';
+import { loggerOptions } from '../platform/log.ts';
 import { networkReason, noStore, storeFailure } from './startup-errors.ts';
-import { redactUrl } from './redact.ts';
+import { redactUrl } from '../platform/redact.ts';
 import { productionWarning } from './production-warning.ts';
 
 export interface Services {
@@ -51,7 +51,7 @@ export interface OpenOptions {
   clock?: () => number;
   metrics?: Metrics;
   /**
-   * A cluster worker's start (src/cluster.ts): the primary already migrated the store, made the
+   * A cluster worker's start (src/run/cluster.ts): the primary already migrated the store, made the
    * first signing key, checked the secret and the data dir's modes, and said so in the log; the
    * worker neither repeats the one-time work (N workers would race on it) nor the lines.
    */

@@ -5,10 +5,10 @@
 // from the rows, and the README's configuration table is generated from them
 // (`npm run docs:config`; test/docs.test.ts fails when the README differs).
 import path from 'node:path';
-import { SIGNING_ALGS } from './core/signing-algs.ts';
-import { DEFAULT_FOREIGN_HASH_MAX_COST, FOREIGN_HASH_MAX_COST_CEILING } from './core/foreign-hash-cost.ts';
+import { SIGNING_ALGS } from '../domain/signing-algs.ts';
+import { DEFAULT_FOREIGN_HASH_MAX_COST, FOREIGN_HASH_MAX_COST_CEILING } from '../domain/foreign-hash-cost.ts';
 import { INSTALL_ROOT } from './install.ts';
-import { API_NAMES, type ApiName } from './apis.ts';
+import { API_NAMES, type ApiName } from '../domain/apis.ts';
 import { ConfigError, publicBaseUrl, boolean, directory, either, integer, longSecret, oneOf, text, url, type Parser } from './config-parsers.ts';
 
 export { ConfigError };

@@ -6,9 +6,9 @@ import type { Writable } from 'node:stream';
 import cliProgress from 'cli-progress';
 import type { Core } from '../core/index.ts';
 import type { ImportCounts } from '../core/user-transfer.ts';
-import { formatOf, readRecords, TransferFormatError, type TransferFormat } from './records.ts';
-import { createOwnerOnly, replaceOwnerOnly } from '../owner-only-file.ts';
-import { forTerminal } from '../terminal.ts';
+import { formatOf, readRecords, TransferFormatError, type TransferFormat } from '../transfer/records.ts';
+import { createOwnerOnly, replaceOwnerOnly } from './owner-only-file.ts';
+import { forTerminal } from '../platform/terminal.ts';
 
 export interface ImportCommandOptions {
   format?: string;

@@ -4,18 +4,18 @@
 // own flags, before any store is opened.
 import fs from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { loadConfig, ConfigError, MAX_WORKERS, SETTINGS, type Config } from './config.ts';
-import type { Services } from './app.ts';
-import { isAuthError, KeySecretMismatch } from './core/errors.ts';
-import { TransferFormatError } from './transfer/records.ts';
-import { StartupError } from './startup-errors.ts';
-import { isValidEmail, normalizeLogin, publicUser } from './core/users.ts';
-import { addressOf, MAX_USERS_PAGE, USER_ADDRESSINGS, type UserRef } from './core/user-addressing.ts';
-import { SIGNING_ALGS, type SigningAlg } from './core/signing-algs.ts';
-import { LEGACY_ID_RULE, parseLegacyId } from './core/legacy-ids.ts';
-import { isAddressedTo, outboxDir, readOutbox } from './mail/outbox.ts';
-import { VERSION } from './version.ts';
-import { forTerminal } from './terminal.ts';
+import { loadConfig, ConfigError, MAX_WORKERS, SETTINGS, type Config } from '../platform/config.ts';
+import type { Services } from '../app/app.ts';
+import { isAuthError, KeySecretMismatch } from '../core/errors.ts';
+import { TransferFormatError } from '../transfer/records.ts';
+import { StartupError } from '../app/startup-errors.ts';
+import { isValidEmail, normalizeLogin, publicUser } from '../core/users.ts';
+import { addressOf, MAX_USERS_PAGE, USER_ADDRESSINGS, type UserRef } from '../core/user-addressing.ts';
+import { SIGNING_ALGS, type SigningAlg } from '../domain/signing-algs.ts';
+import { LEGACY_ID_RULE, parseLegacyId } from '../core/legacy-ids.ts';
+import { isAddressedTo, outboxDir, readOutbox } from '../mail/outbox.ts';
+import { VERSION } from '../platform/version.ts';
+import { forTerminal } from '../platform/terminal.ts';
 
 /** A well-formed request the system refused for a reason the user should read: exit 1. */
 class Refusal extends Error {}
@@ -35,7 +35,7 @@ async function readStdin(): Promise<string> {
 }
 
 async function serve(config: Config) {
-  const { serve } = await import('./server.ts');
+  const { serve } = await import('../run/server.ts');
   await serve(config);
 }
 
@@ -94,9 +94,9 @@ function buildProgram(io: Io): Command {
   const withServices = async (work: (services: Services) => Promise<unknown>, { create = false } = {}): Promise<void> => {
     // Loaded only when needed: help and usage errors stay quick.
     const [{ openServices }, { atLeast, createLogger }, { FIRST_MIGRATION }] = await Promise.all([
-      import('./app.ts'),
-      import('./log.ts'),
-      import('./store/migrations.ts'),
+      import('../app/app.ts'),
+      import('../platform/log.ts'),
+      import('../store/migrations.ts'),
     ]);
     const config = loadConfig();
     // Warnings only (an unreachable Redis, say), on stderr: stdout is the command's answer.
@@ -277,10 +277,10 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found, no store), 
     .addOption(new Option('--update', 'update users that exist already (by username) instead of skipping them'))
     .addOption(valueFlag('--rejects <path>', 'where rejected rows go, with line number and reason (default: FILE.rejects.jsonl)'))
     .action(async function (this: Command, file: string, options: { format?: string; update?: boolean; rejects?: string }) {
-      const { formatOf } = await import('./transfer/records.ts');
+      const { formatOf } = await import('../transfer/records.ts');
       if (!options.format && !formatOf(file)) this.error(`cannot tell the format of ${file} from its name: give --format csv or --format jsonl`);
       if (file !== '-' && !fs.existsSync(file)) throw new Refusal(`no such file: ${file}`);
-      const { importCommand } = await import('./transfer/cli.ts');
+      const { importCommand } = await import('./transfer.ts');
       await withServices(({ core }) => importCommand(core, file, options), { create: true });
     });
 
@@ -290,7 +290,7 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found, no store), 
     .addOption(new Option('--with-hashes', 'include password hashes (keep the file as secret as the database)'))
     .addOption(valueFlag('--output <path>', 'write to this file, created new and owner-only (an existing file is refused), instead of standard output'))
     .action(async (options: { withHashes?: boolean; output?: string }) => {
-      const { exportCommand } = await import('./transfer/cli.ts');
+      const { exportCommand } = await import('./transfer.ts');
       await withServices(async ({ core }) => {
         const summary = await exportCommand(core, options);
         // With the rows on standard output, the summary goes to standard error.

@@ -3,4 +3,4 @@
 // systemd's cache directory) can tell it where the sources are.
 import { fileURLToPath } from 'node:url';
 
-export const INSTALL_ROOT: string = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
+export const INSTALL_ROOT: string = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');

@@ -1,11 +1,11 @@
 // `latchkey serve`: listens, says "ready" only once it does, and stops cleanly on SIGTERM/SIGINT
 // (requests in flight and queued mail finish, within LATCHKEY_SHUTDOWN_TIMEOUT). With
-// LATCHKEY_WORKERS above 1 the port is served by a cluster of processes (src/cluster.ts); with 1,
+// LATCHKEY_WORKERS above 1 the port is served by a cluster of processes (src/run/cluster.ts); with 1,
 // by this process alone, as it always was.
 import cluster from 'node:cluster';
-import type { Config } from './config.ts';
-import { buildApp } from './app.ts';
-import { listen, stopOnSignals } from './run/listen.ts';
+import type { Config } from '../platform/config.ts';
+import { buildApp } from '../app/app.ts';
+import { listen, stopOnSignals } from './listen.ts';
 
 export async function serve(config: Config): Promise<void> {
   if (cluster.isWorker) {

@@ -2,7 +2,7 @@
 // new, for their owner only. Opening an existing file would keep its mode (0644 stays 0644) and
 // whoever already holds it open, or follow a link an attacker planted to a file they can read.
 import fs from 'node:fs';
-import { StartupError } from './startup-errors.ts';
+import { StartupError } from '../app/startup-errors.ts';
 
 const CREATE_NEW = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
 
