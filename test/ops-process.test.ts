@@ -7,17 +7,9 @@ import net, { type AddressInfo } from 'node:net';
 import { spawn } from 'node:child_process';
 import { SMTPServer } from 'smtp-server';
 import { ENGINES, needs, freshStore, freePort, post, call, ADMIN_TOKEN, type FreshStore } from './helpers.ts';
-import { launch, jsonLines, ROOT, PATIENCE_MS } from './processes.ts';
+import { launch, jsonLines, ROOT, PATIENCE_MS, runToEnd } from './processes.ts';
 
-/** Runs a command to its end. */
-async function run(args: string[], env: Record<string, string>) {
-  const running = launch(args, env);
-  const timer = setTimeout(() => running.child.kill('SIGKILL'), PATIENCE_MS);
-  const { code, signal } = await running.exited;
-  clearTimeout(timer);
-  assert.equal(signal, null, `killed: it hung. Output:\n${running.output()}`);
-  return { code, stdout: running.stdout(), stderr: running.stderr(), output: running.output() };
-}
+const run = runToEnd;
 
 /** One line on stderr, from latchkey, naming the setting: no stack trace. */
 function assertOneLine(stderr: string, pattern: RegExp) {

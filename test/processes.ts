@@ -1,6 +1,7 @@
 // The server and CLI as real processes, started as an operator starts them (`latchkey …` or
 // `npm start`), with their output captured, and what the kernel says of them: shared by the
 // suites that test processes and by the bench (bench/server-process.ts).
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -78,6 +79,16 @@ export function launch(args: string[], env: Record<string, string>, options: { n
 }
 
 /** The JSON log lines of a server's stdout. */
+/** Runs a command to its end (SIGKILL past PATIENCE_MS fails the test as a hang). */
+export async function runToEnd(args: string[], env: Record<string, string>) {
+  const running = launch(args, env);
+  const timer = setTimeout(() => running.child.kill('SIGKILL'), PATIENCE_MS);
+  const { code, signal } = await running.exited;
+  clearTimeout(timer);
+  assert.equal(signal, null, `killed: it hung. Output:\n${running.output()}`);
+  return { code, stdout: running.stdout(), stderr: running.stderr(), output: running.output() };
+}
+
 export const jsonLines = (text: string) =>
   text
     .trim()

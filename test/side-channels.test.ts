@@ -20,17 +20,9 @@ import { redactUrl } from '../src/platform/redact.ts';
 import { instanceSecret } from '../src/platform/data-dir.ts';
 import { createUser as createStoredUser } from '../src/core/credentials.ts';
 import { ENGINES, freshStore, freePort, startMailbox, type Engine } from './helpers.ts';
-import { launch, PATIENCE_MS } from './processes.ts';
+import { launch, runToEnd } from './processes.ts';
 
-/** Runs `latchkey <args>` to its end. */
-async function run(args: string[], env: Record<string, string>) {
-  const running = launch(args, env);
-  const timer = setTimeout(() => running.child.kill('SIGKILL'), PATIENCE_MS);
-  const { code, signal } = await running.exited;
-  clearTimeout(timer);
-  assert.equal(signal, null, `killed: it hung. Output:\n${running.output()}`);
-  return { code, stdout: running.stdout(), stderr: running.stderr(), output: running.output() };
-}
+const run = runToEnd;
 
 const modeOf = (file: string) => fs.statSync(file).mode & 0o777;
 
