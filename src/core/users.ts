@@ -203,6 +203,20 @@ export class Users {
   }
 
   /**
+   * The newer of two existing accounts found looking alike when skeletons were added (migration
+   * 0011): both kept as they are, the newer without a skeleton, until an operator deletes one by
+   * id or leaves both.
+   */
+  async lookAlikes() {
+    return (await this.ctx.store.lookAlikeAccounts()).map((c) => ({
+      user_id: Number(c.user_id),
+      field: c.field,
+      looks_like_user_id: Number(c.like_user_id),
+      found_at: new Date(Number(c.found_at)).toISOString(),
+    }));
+  }
+
+  /**
    * Settles a user's collisions: gives them the colliding key back, or the name or email given
    * instead. Refused while another account holds the key or still waits under it (delete that
    * one by id, or settle it with another name, first).
