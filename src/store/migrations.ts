@@ -219,7 +219,8 @@ async function addLookAlikeKeys(db: Kysely<any>): Promise<void> {
     const skeletonOf = (value: string | null) => (value === null || /^(COLLISION|REKEY)-\d+$/.test(value) ? null : lookAlikeKey(value));
     const cases = (column: 'username' | 'email') =>
       sql`case ${sql.join(page.map((u) => sql`when id = ${Number(u.id)} then ${skeletonOf(u[column])}`), sql` `)} end`;
-    await sql`update users set username_skeleton = ${cases('username')}, email_skeleton = ${cases('email')}
+    const [usernameCases, emailCases] = [cases('username'), cases('email')];
+    await sql`update users set username_skeleton = ${usernameCases}, email_skeleton = ${emailCases}
       where id in (${sql.join(page.map((u) => Number(u.id)))})`.execute(db);
   }
   const now = Date.now();
