@@ -2,6 +2,8 @@
 // in the store), on every path that makes or renames one; and an id, once an account's, is never
 // another's. The admin API's refusal of look-alikes is test/attack-confusables.test.ts; the import
 // of a deleted account's id, test/attack-sub-reuse.test.ts.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Migrator } from 'kysely';
@@ -22,6 +24,26 @@ async function importRows(server: TestServer, rows: object[], update = false) {
   });
   assert.equal(reply.status, 200, reply.text);
   return reply.body;
+}
+
+/** An old service (Wikimedia-shaped) that knows one account, and says its email. */
+async function oldService(username: string, password: string, email: string) {
+  const server = http.createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk) => (body += chunk));
+    request.on('end', () => {
+      const given = JSON.parse(body || '{}');
+      if (given.username !== username || given.password !== password) {
+        response.writeHead(401, { 'content-type': 'application/json' }).end('{"status":401,"message":"Incorrect username or password."}');
+        return;
+      }
+      const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+      const token = `${part({ alg: 'none' })}.${part({ username, email })}.x`;
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: token, id_token: token, refresh_token: 'r', expires_in: 86400 }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
 describe('UTS #39 skeleton', () => {
@@ -115,6 +137,20 @@ for (const engine of ENGINES) {
         assert.equal((await post(`${server.url}/v1/login`, { username: 'mallory', password: 'a-long-password-1' })).status, 401);
       } finally {
         await server.close();
+      }
+    });
+
+    it('a first-login migration drops an email claim that looks like another account\'s, as it drops a taken one', async () => {
+      const old = await oldService('victim', 'victim-pass', 'admin@ex\u0251mple.com');
+      const server = await startServer(engine, { LATCHKEY_MIGRATE_FROM: `wikimedia+${old.url}` });
+      try {
+        await createUser(server, { username: 'admin', email: 'admin@example.com', password: 'admin-own-password' });
+        const login = await post(`${server.url}/v1/login`, { username: 'victim', password: 'victim-pass' });
+        assert.equal(login.status, 200, login.text);
+        assert.equal((await server.core.store.userByUsername('victim'))!.email, null);
+      } finally {
+        await server.close();
+        await old.close();
       }
     });
 
