@@ -160,7 +160,7 @@ for (const engine of ENGINES) {
         const connection = connect({ databaseUrl: shared.env.DATABASE_URL, dataDir: shared.env.LATCHKEY_DATA_DIR });
         try {
           const migrator = new Migrator({ db: connection.db, provider: migrationProvider(connection.engine), allowUnorderedMigrations: true });
-          const { error } = await migrator.migrateTo('0008_user_id_bounds');
+          const { error } = await migrator.migrateTo('0006_lazy_migration_state');
           if (error) throw error;
           const row = (username: string, email: string | null) => ({
             username, email, password_hash: null, status: 'active', managed_by: 'external', created_at: 1, updated_at: 1, password_changed_at: null,
@@ -170,6 +170,9 @@ for (const engine of ENGINES) {
             ['adm\u0131n', 'other@example.com'],
             ['carol', 'admin@ex\u0251mple.com'],
             ['dave', null],
+            // Two NFC-equal names: an identity collision (migration 0007), settled below.
+            ['x\u01F0y', null],
+            ['xj\u030Cy', null],
           ] as [string, string | null][]) {
             await connection.db.insertInto('users').values(row(username, email) as any).execute();
           }
@@ -197,6 +200,9 @@ for (const engine of ENGINES) {
           for (const id of [1, 2, 3]) assert.equal((await call(`${server.url}/admin/user-ids/${id}`, { headers: admin })).status, 200);
           const third = await post(`${server.url}/admin/users`, { username: '\u0251dmin', email: 'x@example.com', password: 'a-long-password-1' }, admin);
           assert.equal(third.status, 400, third.text);
+          // A rename by the operator is held to the rule too.
+          await assert.rejects(users.settleCollision(5, { username: '\u0251dmin' }), /username looks like the username of user 1/);
+          assert.equal((await users.settleCollision(5, { username: 'xavier' })).username, 'xavier');
           const imported = await importRows(server, [{ id: '9', username: 'mallory', email: 'mallory@example.com', password: 'a-long-password-1' }]);
           assert.equal(imported.rejected, 1, JSON.stringify(imported));
         } finally {

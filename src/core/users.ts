@@ -48,12 +48,17 @@ export function skeletonsOf(identity: { username: string; email: string | null }
  * another key), or undefined. `found` are the accounts holding one of its skeletons; `self`, the
  * account being changed. The same key is no look-alike: that is the account itself, or taken.
  */
-export function lookAlikeReason(found: readonly User[], identity: { username: string; email: string | null }, self?: number): string | undefined {
+export function lookAlikeReason(
+  found: readonly User[],
+  identity: { username: string; email: string | null },
+  self?: number,
+  only?: 'username' | 'email',
+): string | undefined {
   const others = found.filter((u) => u.id !== self);
   const username = lookAlikeKey(identity.username);
-  const byName = others.find((u) => u.username_skeleton === username && u.username !== identity.username);
+  const byName = only === 'email' ? undefined : others.find((u) => u.username_skeleton === username && u.username !== identity.username);
   if (byName) return `username looks like the username of user ${byName.id} (confusable characters, UTS #39)`;
-  if (identity.email === null) return undefined;
+  if (identity.email === null || only === 'username') return undefined;
   const email = lookAlikeKey(identity.email);
   const byEmail = others.find((u) => u.email_skeleton === email && u.email !== identity.email);
   if (byEmail) return `email looks like the email of user ${byEmail.id} (confusable characters, UTS #39)`;
@@ -234,6 +239,9 @@ export class Users {
             : collision.field === 'username'
               ? checkIdentity(given, null).username
               : checkIdentity(user.username, given).email!;
+        const renamed = { username: collision.field === 'username' ? key : user.username, email: collision.field === 'email' ? key : user.email };
+        const lookAlike = lookAlikeReason(await tx.usersLookingLike(skeletonsOf(renamed)), renamed, user.id, collision.field);
+        if (lookAlike) throw Validation(lookAlike, collision.field);
         if (await tx.keyClaimedByOther(collision.field, key, user.id)) {
           throw UserExists(`another account also waits for the ${collision.field} ${key}: delete it by id, or settle it with another ${collision.field}, first`);
         }
