@@ -41,6 +41,8 @@ async function importRows(server: TestServer, rows: object[], update = false) {
 
 describe('the identity key', () => {
   it('is idempotent, and NFC-equal or case-variant names get the same key (property)', () => {
+    // Once found at random by fast-check (seed 1682572611): upper and lower case of `ı`.
+    assert.equal(identityKey('admIn'), identityKey('admin'));
     const text = fc.string({ unit: 'binary', maxLength: 24 });
     fc.assert(
       fc.property(text, (x) => {
@@ -48,7 +50,10 @@ describe('the identity key', () => {
         assert.equal(identityKey(key), key);
         assert.equal(identityKey(x.normalize('NFC')), key);
         assert.equal(identityKey(x.normalize('NFD')), key);
-        assert.equal(identityKey(x.toUpperCase()), identityKey(x.toLowerCase()));
+        // The one code point where this fails (all 0x110000 checked): JavaScript takes dotless ı to I, a Turkic pairing that Unicode's default
+        // case folding (the key's) does not make: ı stays ı. That it cannot pass for i is the
+        // skeleton's work (src/domain/skeleton.ts; test/look-alikes.test.ts), not the key's.
+        if (!/[\u0131]/u.test(x)) assert.equal(identityKey(x.toUpperCase()), identityKey(x.toLowerCase()));
         assert.equal(normalizeLogin(x), key, 'login and storage use the one key');
       }),
       { numRuns: 5000 },

@@ -222,6 +222,11 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found, no store), 
     .action(() => withServices(async ({ core }) => core.users.collisions()));
 
   users
+    .command('look-alikes')
+    .description('existing accounts found looking like an older one (UTS #39) when that was first checked: both kept; delete one by --id, or leave both')
+    .action(() => withServices(async ({ core }) => core.users.lookAlikes()));
+
+  users
     .command('settle')
     .description("give a colliding user (--id N) its name or email back, or another with --username/--email; delete the other one first, or settle it with another name")
     .requiredOption('--id <id>', 'the user, by numeric id', wholeNumber(1, Number.MAX_SAFE_INTEGER))

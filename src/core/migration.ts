@@ -11,7 +11,7 @@ import type { User } from '../store/schema.ts';
 import { IdOutOfRange, UniqueViolation } from '../store/store.ts';
 import type { CoreContext } from './context.ts';
 import { hashPassword } from './passwords.ts';
-import { checkIdentity } from './users.ts';
+import { checkIdentity, skeletonsOf } from './users.ts';
 import { createUser, Credentials } from './credentials.ts';
 
 export interface UpstreamIdentity {
@@ -112,7 +112,10 @@ export class LazyMigration {
         if (await tx.anyDeletedLogin([names.username, ...(names.email ? [names.email] : [])])) return undefined;
         // A claim of the old service that someone here holds already is dropped, not a failure:
         // an unverified address squatted here must not keep the real user from migrating.
-        const email = names.email !== null && (await tx.userByEmail(names.email)) ? null : names.email;
+        // So is one that looks like another account's (the same UTS #39 skeleton).
+        const taken = async (address: string) =>
+          (await tx.userByEmail(address)) !== undefined || (await tx.usersLookingLike({ usernames: [], emails: skeletonsOf(names).emails })).length > 0;
+        const email = names.email !== null && (await taken(names.email)) ? null : names.email;
         if (by === 'email' && email === null) return undefined; // the login's own key was taken meanwhile
         if (await tx.userByUsername(names.username)) return undefined;
         const created = await createUser(tx, {

@@ -9,7 +9,7 @@ import type { CoreContext } from './context.ts';
 import { AuthError } from './errors.ts';
 import { parseHash } from './hash-formats.ts';
 import { checkPasswordPolicy, hashPassword, verifyPassword } from './passwords.ts';
-import { checkIdentity } from './users.ts';
+import { checkIdentity, lookAlikeReason, skeletonsOf } from './users.ts';
 import { createUsers, Credentials, type CredentialChange, type UserToCreate } from './credentials.ts';
 
 /** The fields of an import or export row; anything else in a row is refused. */
@@ -225,7 +225,16 @@ export class UserTransfer {
           continue;
         }
         // A row about the same user, email or id as one waiting in this batch sees that one written first.
-        const rowKeys = [`u:${row.username}`, ...(row.email ? [`e:${row.email}`] : []), ...(row.id ? [`i:${row.id}`] : []), ...(row.legacyId ? [`l:${row.legacyId}`] : [])];
+        // Look-alikes too (same skeleton), so the later one is refused by name rather than by a conflict.
+        const skeletons = skeletonsOf({ username: row.username, email: row.email ?? null });
+        const rowKeys = [
+          `u:${row.username}`,
+          ...(row.email ? [`e:${row.email}`] : []),
+          ...(row.id ? [`i:${row.id}`] : []),
+          ...(row.legacyId ? [`l:${row.legacyId}`] : []),
+          ...skeletons.usernames.map((s) => `s:${s}`),
+          ...skeletons.emails.map((s) => `t:${s}`),
+        ];
         if (rowKeys.some((key) => keys.has(key))) await flush();
         rowKeys.forEach((key) => keys.add(key));
         sawId ||= row.id !== undefined;
@@ -252,6 +261,10 @@ export class UserTransfer {
     const byEmail = new Map(found.filter((u) => u.email).map((u) => [u.email!, u]));
     const byId = new Map(found.map((u) => [u.id, u]));
     const byLegacyId = new Map(found.filter((u) => u.legacy_id).map((u) => [u.legacy_id!, u]));
+    const ids = rows.flatMap((r) => (r.id ? [r.id] : []));
+    const retired = await store.retiredUserIds(ids);
+    const skeletons = rows.map((r) => skeletonsOf({ username: r.username, email: r.email ?? null }));
+    const lookingLike = await store.usersLookingLike({ usernames: skeletons.flatMap((s) => s.usernames), emails: skeletons.flatMap((s) => s.emails) });
     const now = this.ctx.clock();
 
     type Plan = { insert: UserToCreate } | { update: Update } | { reject: string } | 'skip';
@@ -261,6 +274,8 @@ export class UserTransfer {
     const awaiting: ImportRow[] = [];
     const reidentified: { userId: number; upstream: ImportRow['upstream'] }[] = [];
     const plan = async (row: ImportRow): Promise<Plan> => {
+      // A deleted account's id is its `sub`, perhaps still on file at a relying party: never another's.
+      if (row.id && retired.has(row.id)) return { reject: `id ${row.id} belonged to a deleted user and is never given to another account` };
       const existing = byUsername.get(row.username);
       const idHolder = row.id ? byId.get(row.id) : undefined;
       const emailHolder = row.email ? byEmail.get(row.email) : undefined;
@@ -268,6 +283,8 @@ export class UserTransfer {
       if (emailHolder && emailHolder !== existing) return { reject: 'email belongs to another user' };
       const legacyHolder = row.legacyId ? byLegacyId.get(row.legacyId) : undefined;
       if (legacyHolder && legacyHolder !== existing) return { reject: 'legacy_id belongs to another user' };
+      const lookAlike = lookAlikeReason(lookingLike, { username: row.username, email: row.email ?? existing?.email ?? null }, existing?.id);
+      if (lookAlike) return { reject: lookAlike };
       if (!existing) {
         if (row.secret.kind === 'none') awaiting.push(row);
         return { insert: await this.newUser(row, now) };

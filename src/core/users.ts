@@ -9,6 +9,7 @@ import { createUser, Credentials } from './credentials.ts';
 import { IdOutOfRange } from '../store/store.ts';
 import { confusableReason } from './identity.ts';
 import { hasStableKey, identityKey } from '../domain/identity-key.ts';
+import { lookAlikeKey } from '../domain/skeleton.ts';
 import { MAX_USERS_PAGE, type UserRef } from './user-addressing.ts';
 
 const USERNAME = /^[\p{L}\p{M}\p{S}\p{N}\p{P}]{1,128}$/u;
@@ -35,6 +36,33 @@ export function checkIdentity(rawUsername: string, rawEmail: string | null | und
   const reason = confusableReason(username, 'username') ?? (email === null ? undefined : confusableReason(email, 'email'));
   if (reason) throw Validation(reason, reason.startsWith('email') ? 'email' : 'username');
   return { username, email };
+}
+
+/** The look-alike keys (UTS #39 skeletons) of a username and email as stored. */
+export function skeletonsOf(identity: { username: string; email: string | null }) {
+  return { usernames: [lookAlikeKey(identity.username)], emails: identity.email === null ? [] : [lookAlikeKey(identity.email)] };
+}
+
+/**
+ * Why a name or email may not be made because another account looks like it (same skeleton,
+ * another key), or undefined. `found` are the accounts holding one of its skeletons; `self`, the
+ * account being changed. The same key is no look-alike: that is the account itself, or taken.
+ */
+export function lookAlikeReason(
+  found: readonly User[],
+  identity: { username: string; email: string | null },
+  self?: number,
+  only?: 'username' | 'email',
+): string | undefined {
+  const others = found.filter((u) => u.id !== self);
+  const username = lookAlikeKey(identity.username);
+  const byName = only === 'email' ? undefined : others.find((u) => u.username_skeleton === username && u.username !== identity.username);
+  if (byName) return `username looks like the username of user ${byName.id} (confusable characters, UTS #39)`;
+  if (identity.email === null || only === 'username') return undefined;
+  const email = lookAlikeKey(identity.email);
+  const byEmail = others.find((u) => u.email_skeleton === email && u.email !== identity.email);
+  if (byEmail) return `email looks like the email of user ${byEmail.id} (confusable characters, UTS #39)`;
+  return undefined;
 }
 
 export interface PublicUser {
@@ -91,6 +119,10 @@ export class Users {
     }
     const password = secrets[0];
     if (password !== undefined) checkPasswordPolicy(password, { minLength: this.ctx.settings.passwordMinLength }, username);
+    // A name that looks like another account's is refused plainly; the store's unique skeletons
+    // hold the line against a race (a conflict then).
+    const lookAlike = lookAlikeReason(await this.ctx.store.usersLookingLike(skeletonsOf({ username, email })), { username, email });
+    if (lookAlike) throw Validation(lookAlike, lookAlike.startsWith('email') ? 'email' : 'username');
     const now = this.ctx.clock();
     try {
       const user = await createUser(this.ctx.store, {
@@ -149,6 +181,8 @@ export class Users {
     const user = await this.find(ref);
     await this.ctx.store.transaction(async (tx) => {
       await tx.deleteUser(user.id);
+      // Its id (its `sub`) is never another account's.
+      await tx.retireUserId(user.id, this.ctx.clock());
       // A deleted user is never created again by lazy migration (LATCHKEY_MIGRATE_FROM).
       await tx.recordDeletedLogins([user.username, ...(user.email ? [user.email] : [])], this.ctx.clock());
     });
@@ -181,6 +215,20 @@ export class Users {
   }
 
   /**
+   * The newer of two existing accounts found looking alike when skeletons were added (migration
+   * 0011): both kept as they are, the newer without a skeleton, until an operator deletes one by
+   * id or leaves both.
+   */
+  async lookAlikes() {
+    return (await this.ctx.store.lookAlikeAccounts()).map((c) => ({
+      user_id: Number(c.user_id),
+      field: c.field,
+      looks_like_user_id: Number(c.like_user_id),
+      found_at: new Date(Number(c.found_at)).toISOString(),
+    }));
+  }
+
+  /**
    * Settles a user's collisions: gives them the colliding key back, or the name or email given
    * instead. Refused while another account holds the key or still waits under it (delete that
    * one by id, or settle it with another name, first).
@@ -198,6 +246,9 @@ export class Users {
             : collision.field === 'username'
               ? checkIdentity(given, null).username
               : checkIdentity(user.username, given).email!;
+        const renamed = { username: collision.field === 'username' ? key : user.username, email: collision.field === 'email' ? key : user.email };
+        const lookAlike = lookAlikeReason(await tx.usersLookingLike(skeletonsOf(renamed)), renamed, user.id, collision.field);
+        if (lookAlike) throw Validation(lookAlike, collision.field);
         if (await tx.keyClaimedByOther(collision.field, key, user.id)) {
           throw UserExists(`another account also waits for the ${collision.field} ${key}: delete it by id, or settle it with another ${collision.field}, first`);
         }

@@ -4,21 +4,42 @@
 // core operation that bumps the security stamp and retires what the old credential vouched for.
 import { sql } from 'kysely';
 import type { ManagedBy, NewUser, User, UserStatus } from './schema.ts';
-import { IdOutOfRange, isIdOutOfRange, isUniqueViolation, UniqueViolation, type Store } from './store.ts';
+import { IdOutOfRange, isDeletedIdReuse, isIdOutOfRange, isUniqueViolation, UniqueViolation, type Store } from './store.ts';
 import type { CredentialKey } from './credential-key.ts';
+import { lookAlikeKey } from '../domain/skeleton.ts';
 
 const KEY = Object.freeze({}) as CredentialKey;
 
-/** A new user as created: the security stamp is the store's to start. */
-export type UserToCreate = Omit<NewUser, 'security_stamp'>;
+/** A new user as created: the security stamp is the store's to start, the skeletons the store's to compute. */
+export type UserToCreate = Omit<NewUser, 'security_stamp' | 'username_skeleton' | 'email_skeleton'>;
+
+/**
+ * The skeletons written with a username or email, here where the columns are written, so that no
+ * path can store a name without the look-alike key that keeps it unique.
+ */
+function skeletonsOf(user: { username?: string; email?: string | null }) {
+  return {
+    ...(user.username === undefined ? {} : { username_skeleton: lookAlikeKey(user.username) }),
+    ...(user.email === undefined ? {} : { email_skeleton: user.email === null ? null : lookAlikeKey(user.email) }),
+  };
+}
+
+function storeError(error: unknown, taken: string): unknown {
+  if (isUniqueViolation(error) || isDeletedIdReuse(error)) return new UniqueViolation(taken);
+  if (isIdOutOfRange(error)) return new IdOutOfRange('no user id is left at or below 2^53 - 1');
+  return error;
+}
 
 export async function insertUser(store: Store, user: UserToCreate): Promise<User> {
   try {
-    return await store.credentialWriter(KEY).insertInto('users').values(user).returningAll().executeTakeFirstOrThrow();
+    return await store
+      .credentialWriter(KEY)
+      .insertInto('users')
+      .values({ ...user, ...skeletonsOf(user) })
+      .returningAll()
+      .executeTakeFirstOrThrow();
   } catch (error) {
-    if (isUniqueViolation(error)) throw new UniqueViolation('username or email already taken');
-    if (isIdOutOfRange(error)) throw new IdOutOfRange('no user id is left at or below 2^53 - 1');
-    throw error;
+    throw storeError(error, 'username or email already taken, or looks like one taken');
   }
 }
 
@@ -28,12 +49,10 @@ export async function insertUsers(store: Store, users: UserToCreate[]): Promise<
   const withoutId = users.filter((u) => u.id === undefined);
   try {
     for (const group of [withId, withoutId]) {
-      if (group.length) await store.credentialWriter(KEY).insertInto('users').values(group).execute();
+      if (group.length) await store.credentialWriter(KEY).insertInto('users').values(group.map((u) => ({ ...u, ...skeletonsOf(u) }))).execute();
     }
   } catch (error) {
-    if (isUniqueViolation(error)) throw new UniqueViolation('username, email or id already taken');
-    if (isIdOutOfRange(error)) throw new IdOutOfRange('no user id is left at or below 2^53 - 1');
-    throw error;
+    throw storeError(error, 'username, email or id already taken, or looks like one taken');
   }
 }
 
@@ -68,6 +87,7 @@ export async function writeCredentials(store: Store, id: number, change: Credent
     .updateTable('users')
     .set((eb) => ({
       ...rest,
+      ...skeletonsOf(rest),
       ...(status === undefined
         ? {}
         : { status: when.keepDisabled ? sql<UserStatus>`case when status = 'disabled' then 'disabled' else ${status} end` : status }),
@@ -79,8 +99,7 @@ export async function writeCredentials(store: Store, id: number, change: Credent
   try {
     return await query.returningAll().executeTakeFirst();
   } catch (error) {
-    if (isUniqueViolation(error)) throw new UniqueViolation('email already taken');
-    throw error;
+    throw storeError(error, 'username or email already taken, or looks like one taken');
   }
 }
 

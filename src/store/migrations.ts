@@ -2,6 +2,7 @@
 import { sql, type Kysely, type Migration, type MigrationProvider, type CreateTableBuilder } from 'kysely';
 // The key itself is pure (no SQL, no I/O): the one definition, used here to rekey stored rows.
 import { identityKey } from '../domain/identity-key.ts';
+import { lookAlikeKey } from '../domain/skeleton.ts';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -183,7 +184,105 @@ function migrations(engine: Engine): Record<string, Migration> {
         await db.schema.createIndex('users_legacy_id').on('users').column('legacy_id').unique().where(sql.ref('legacy_id'), 'is not', null).execute();
       },
     },
+    // An account may not look like another (UTS #39 skeleton, src/domain/skeleton.ts): each name's
+    // and email's skeleton is unique. And an id, once an account's, is never another's: a deleted
+    // account's `sub` may still be on file at a relying party.
+    '0011_look_alikes_and_retired_ids': {
+      async up(db: Kysely<any>) {
+        await addLookAlikeKeys(db);
+        await retireDeletedIds(db, engine);
+      },
+    },
   };
+}
+
+/**
+ * Adds and fills the skeleton columns. Existing accounts that look alike are not failed on: the
+ * older (lower id) keeps the skeleton, the newer gets none and is listed in look_alike_accounts
+ * (`latchkey users collisions`) for an operator to decide; both stay as they are meanwhile.
+ */
+async function addLookAlikeKeys(db: Kysely<any>): Promise<void> {
+  await db.schema.alterTable('users').addColumn('username_skeleton', 'text').execute();
+  await db.schema.alterTable('users').addColumn('email_skeleton', 'text').execute();
+  await db.schema
+    .createTable('look_alike_accounts')
+    .addColumn('user_id', 'bigint', (c) => c.notNull().references('users.id').onDelete('cascade'))
+    .addColumn('field', 'text', (c) => c.notNull())
+    .addColumn('like_user_id', 'bigint', (c) => c.notNull())
+    .addColumn('found_at', 'bigint', (c) => c.notNull())
+    .addPrimaryKeyConstraint('look_alike_accounts_pk', ['user_id', 'field'])
+    .execute();
+  for (let afterId = 0; ; ) {
+    const page: { id: number | string; username: string; email: string | null }[] = await db
+      .selectFrom('users')
+      .select(['id', 'username', 'email'])
+      .where('id', '>', afterId)
+      .orderBy('id')
+      .limit(500)
+      .execute();
+    if (!page.length) break;
+    afterId = Number(page[page.length - 1].id);
+    // One statement per page; names set aside by 0007 (`COLLISION-<id>`) are no name and get none.
+    const skeletonOf = (value: string | null) => (value === null || /^(COLLISION|REKEY)-\d+$/.test(value) ? null : lookAlikeKey(value));
+    const cases = (column: 'username' | 'email') =>
+      sql`case ${sql.join(page.map((u) => sql`when id = ${Number(u.id)} then ${skeletonOf(u[column])}`), sql` `)} end`;
+    const [usernameCases, emailCases] = [cases('username'), cases('email')];
+    await sql`update users set username_skeleton = ${usernameCases}, email_skeleton = ${emailCases}
+      where id in (${sql.join(page.map((u) => Number(u.id)))})`.execute(db);
+  }
+  const now = Date.now();
+  for (const field of ['username', 'email'] as const) {
+    const column = sql.ref(`${field}_skeleton`);
+    const shared: { skeleton: string; first: number | string }[] = (
+      await sql<{ skeleton: string; first: number | string }>`select ${column} as skeleton, min(id) as first from users
+        where ${column} is not null group by ${column} having count(*) > 1`.execute(db)
+    ).rows;
+    for (const { skeleton, first } of shared) {
+      const newer: { id: number | string }[] = (
+        await sql<{ id: number | string }>`select id from users where ${column} = ${skeleton} and id > ${Number(first)}`.execute(db)
+      ).rows;
+      for (const { id } of newer) {
+        await db.insertInto('look_alike_accounts').values({ user_id: Number(id), field, like_user_id: Number(first), found_at: now }).execute();
+        await sql`update users set ${column} = null where id = ${Number(id)}`.execute(db);
+      }
+    }
+  }
+  await db.schema.createIndex('users_username_skeleton').unique().on('users').column('username_skeleton').execute();
+  await db.schema.createIndex('users_email_skeleton').unique().on('users').column('email_skeleton').execute();
+}
+
+/**
+ * Ids of deleted accounts, refused by the store itself (a trigger) for any new account: an import
+ * row naming one, or a PostgreSQL sequence set back. Filled with the ids the audit trail still
+ * names that no account holds (deletions before this; events past retention are forgotten).
+ */
+async function retireDeletedIds(db: Kysely<any>, engine: Engine): Promise<void> {
+  await db.schema
+    .createTable('deleted_user_ids')
+    .addColumn('id', 'bigint', (c) => c.primaryKey())
+    .addColumn('deleted_at', 'bigint', (c) => c.notNull())
+    .execute();
+  await sql`insert into deleted_user_ids (id, deleted_at)
+    select distinct a.user_id, ${sql.lit(Date.now())} from audit_events a
+    where a.user_id is not null and not exists (select 1 from users u where u.id = a.user_id)`.execute(db);
+  if (engine === 'postgres') {
+    await sql`create function users_id_never_reused() returns trigger language plpgsql as $$
+      begin
+        if exists (select 1 from deleted_user_ids d where d.id = new.id) then
+          raise exception 'user id was deleted and is never given again' using errcode = 'P0001';
+        end if;
+        return new;
+      end $$`.execute(db);
+    await sql`create trigger users_id_never_reused before insert or update of id on users
+      for each row execute function users_id_never_reused()`.execute(db);
+  } else {
+    // After the insert: only then does SQLite's new.id hold an id it chose itself.
+    for (const event of ['insert', 'update of id']) {
+      await sql`create trigger ${sql.raw(`users_id_never_reused_${event.split(' ')[0]}`)} after ${sql.raw(event)} on users
+        when exists (select 1 from deleted_user_ids d where d.id = new.id)
+        begin select raise(abort, 'user id was deleted and is never given again'); end`.execute(db);
+    }
+  }
 }
 
 /**

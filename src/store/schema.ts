@@ -25,6 +25,13 @@ export interface UsersTable {
    * 64-bit id): an attribute for operators to find them by (unique), never a `sub`.
    */
   legacy_id: string | null;
+  /**
+   * UTS #39 skeletons of the username and email (src/domain/skeleton.ts), unique: no account looks
+   * like another. Written by the store with the name and email alone (src/store/credentials.ts).
+   * Null for an email-less user, and for the newer of two look-alikes found by migration 0011.
+   */
+  username_skeleton: string | null;
+  email_skeleton: string | null;
 }
 
 export interface SessionsTable {
@@ -111,6 +118,21 @@ export interface IdentityCollisionsTable {
   found_at: number;
 }
 
+/** The newer of two existing accounts that looked alike when skeletons were added (migration 0011). */
+export interface LookAlikeAccountsTable {
+  user_id: number;
+  field: 'username' | 'email';
+  /** The older account, which kept the skeleton. */
+  like_user_id: number;
+  found_at: number;
+}
+
+/** Ids of deleted accounts: never another account's (a trigger refuses them, migration 0011). */
+export interface DeletedUserIdsTable {
+  id: number;
+  deleted_at: number;
+}
+
 export interface Database {
   instance_settings: InstanceSettingsTable;
   users: UsersTable;
@@ -122,6 +144,8 @@ export interface Database {
   user_migrations: UserMigrationsTable;
   deleted_logins: DeletedLoginsTable;
   identity_collisions: IdentityCollisionsTable;
+  look_alike_accounts: LookAlikeAccountsTable;
+  deleted_user_ids: DeletedUserIdsTable;
 }
 
 /** The tallies' table alone: all the SQL limits (src/limits/sql.ts) are given of a database. */
@@ -136,3 +160,4 @@ export type OneTimeCode = Selectable<OneTimeCodesTable>;
 export type SigningKeyRow = Selectable<SigningKeysTable>;
 export type UserMigration = Selectable<UserMigrationsTable>;
 export type IdentityCollision = Selectable<IdentityCollisionsTable>;
+export type LookAlikeAccount = Selectable<LookAlikeAccountsTable>;

@@ -7,6 +7,7 @@ import type {
   Session,
   SigningKeyRow,
   IdentityCollision,
+  LookAlikeAccount,
   TallyDatabase,
   User,
   UserMigration,
@@ -32,6 +33,12 @@ export function isIdOutOfRange(error: unknown): boolean {
   return e?.code === '23514' || e?.code === '2200H' || (e?.code === 'SQLITE_CONSTRAINT_TRIGGER' && /user id out of range/.test(e.message ?? ''));
 }
 
+/** The store refused a deleted account's id for a new one (migration 0011's trigger). */
+export function isDeletedIdReuse(error: unknown): boolean {
+  const e = error as { code?: string; message?: string };
+  return (e?.code === 'P0001' || e?.code === 'SQLITE_CONSTRAINT_TRIGGER') && /user id was deleted/.test(e.message ?? '');
+}
+
 export function isUniqueViolation(error: unknown): boolean {
   const e = error as { code?: string };
   return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE';
@@ -54,6 +61,8 @@ const sessionWithUserQuery = (db: Kysely<Database>, column: 'sessions.id' | 'ses
       'users.password_changed_at as u_password_changed_at',
       'users.security_stamp as u_security_stamp',
       'users.legacy_id as u_legacy_id',
+      'users.username_skeleton as u_username_skeleton',
+      'users.email_skeleton as u_email_skeleton',
     ])
     .where(column, '=', value);
 // Online verification (on a cache miss) and every refresh: compiled once (src/store/prepared.ts).
@@ -211,17 +220,32 @@ export class Store {
       .execute();
   }
 
+  /** Every user whose username or email skeleton (src/domain/skeleton.ts) is one of these. */
+  usersLookingLike(skeletons: { usernames: string[]; emails: string[] }): Promise<User[]> {
+    if (!skeletons.usernames.length && !skeletons.emails.length) return Promise.resolve([]);
+    return this.db
+      .selectFrom('users')
+      .selectAll()
+      .where((eb) =>
+        eb.or([
+          ...(skeletons.usernames.length ? [eb('username_skeleton', 'in', skeletons.usernames)] : []),
+          ...(skeletons.emails.length ? [eb('email_skeleton', 'in', skeletons.emails)] : []),
+        ]),
+      )
+      .execute();
+  }
+
   /**
    * After users were inserted with their own ids: PostgreSQL's identity sequence does not see
    * them, so move it past the largest id (SQLite's AUTOINCREMENT does this by itself).
    */
   async syncUserIds(): Promise<void> {
     if (this.engine !== 'postgres') return;
-    // Never backwards: an id once handed out (to a since-deleted user) is not handed out again.
+    // Never backwards, and past deleted ids too: an id once an account's is not handed out again.
     await sql`
       with seq as (select pg_get_serial_sequence('users', 'id')::regclass as name)
       select setval(seq.name, top.id)
-      from seq, (select max(id) as id from users) top
+      from seq, (select greatest((select max(id) from users), (select max(id) from deleted_user_ids)) as id) top
       where top.id > coalesce(pg_sequence_last_value(seq.name), 0)`.execute(this.db);
   }
 
@@ -306,6 +330,18 @@ export class Store {
     return Number(result.numUpdatedRows) === 1;
   }
 
+  /** A deleted account's id: no other account may ever hold it (migration 0011). */
+  async retireUserId(id: number, now: number): Promise<void> {
+    await this.db.insertInto('deleted_user_ids').values({ id, deleted_at: now }).onConflict((oc) => oc.column('id').doNothing()).execute();
+  }
+
+  /** Which of these ids belonged to a deleted account. */
+  async retiredUserIds(ids: number[]): Promise<Set<number>> {
+    if (!ids.length) return new Set();
+    const rows = await this.db.selectFrom('deleted_user_ids').select('id').where('id', 'in', ids).execute();
+    return new Set(rows.map((r) => Number(r.id)));
+  }
+
   async recordDeletedLogins(keys: string[], now: number): Promise<void> {
     if (!keys.length) return;
     await this.db
@@ -328,6 +364,11 @@ export class Store {
 
   collisionsOf(userId: number): Promise<IdentityCollision[]> {
     return this.db.selectFrom('identity_collisions').selectAll().where('user_id', '=', userId).execute();
+  }
+
+  /** Accounts found looking like an older one when skeletons were added (migration 0011). */
+  lookAlikeAccounts(): Promise<LookAlikeAccount[]> {
+    return this.db.selectFrom('look_alike_accounts').selectAll().orderBy('like_user_id').orderBy('user_id').execute();
   }
 
   /** Whether another user than `userId` still waits to be settled under this key. */
@@ -364,7 +405,7 @@ export class Store {
     const lookup = 'id' in by ? sessionWithUserById : sessionWithUserByRefreshHash;
     const row = (await lookup(this.db, this.engine, 'id' in by ? by.id : by.refreshHash)).rows[0];
     if (!row) return undefined;
-    const { u_username, u_email, u_password_hash, u_status, u_managed_by, u_created_at, u_updated_at, u_password_changed_at, u_security_stamp, u_legacy_id, ...session } = row;
+    const { u_username, u_email, u_password_hash, u_status, u_managed_by, u_created_at, u_updated_at, u_password_changed_at, u_security_stamp, u_legacy_id, u_username_skeleton, u_email_skeleton, ...session } = row;
     return {
       session,
       user: {
@@ -379,6 +420,8 @@ export class Store {
         password_changed_at: u_password_changed_at,
         security_stamp: u_security_stamp,
         legacy_id: u_legacy_id,
+        username_skeleton: u_username_skeleton,
+        email_skeleton: u_email_skeleton,
       },
     };
   }
