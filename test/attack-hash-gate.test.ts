@@ -1,0 +1,45 @@
+// Attack review (issue 12, item 5; INVARIANTS.md 8 and 9): the gate for costly foreign-hash checks
+// is one budget for every account. One client address, within every default limit (60 requests a
+// minute, 5 failures per account and address), fills it with wrong guesses against imported users,
+// and a different user's correct login from another address is refused: the attacker spends the
+// victim's budget.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { ADMIN_TOKEN, startServer, call, type TestServer } from './helpers.ts';
+
+const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+// About 19.6 default argon2id checks: under the default cap of 20, as Django's own exports are.
+const ITERATIONS = 1_400_000;
+const django = (password: string, salt: string) =>
+  `pbkdf2_sha256$${ITERATIONS}$${salt}$${crypto.pbkdf2Sync(password, salt, ITERATIONS, 32, 'sha256').toString('base64')}`;
+
+describe('attack: the costly-hash gate is the victim\'s budget too', () => {
+  let server: TestServer;
+  before(async () => {
+    // The defaults (the helper raises the per-IP limit for other suites), behind one trusted proxy.
+    server = await startServer({ name: 'sqlite' }, { LATCHKEY_IP_RATE_LIMIT: '60', LATCHKEY_TRUST_PROXY: 'true' });
+    const other = `pbkdf2_sha256$${ITERATIONS}$othersalt$${Buffer.alloc(32, 7).toString('base64')}`;
+    const rows = [JSON.stringify({ username: 'victim', password_hash: django('victim-password-1', 'victimsalt') })];
+    for (let i = 0; i < 40; i++) rows.push(JSON.stringify({ username: `imported-${i}`, password_hash: other }));
+    const reply = await call(`${server.url}/admin/users/import`, { body: rows.join('\n'), headers: { ...admin, 'content-type': 'application/x-ndjson' } });
+    assert.equal(reply.body.imported, 41, reply.text);
+  });
+  after(() => server.close());
+
+  it('a correct login of an imported user is not refused because one other address guesses at other accounts', async () => {
+    const gate = (server.core.users as any).ctx.hashBudget.gate;
+    const attacker = { 'x-forwarded-for': '203.0.113.66' };
+    // 40 wrong guesses, one per account (never near the per-account lockout), from one address.
+    const storm = Array.from({ length: 40 }, (_, i) =>
+      call(`${server.url}/v1/login`, { json: { username: `imported-${i}`, password: 'wrong-guess' }, headers: attacker }),
+    );
+    const full = Date.now() + 60_000;
+    while ((gate as any).waiting.length < gate.queue && Date.now() < full) await new Promise((r) => setTimeout(r, 10));
+    const victim = await call(`${server.url}/v1/login`, { json: { username: 'victim', password: 'victim-password-1' }, headers: { 'x-forwarded-for': '198.51.100.7' } });
+    const statuses = (await Promise.all(storm)).map((r) => r.status);
+    // The attacker's own answers: 401s, and 429s for the guesses the full gate turned away.
+    assert.ok(statuses.every((s) => s === 401 || s === 429), statuses.join(','));
+    assert.equal(victim.status, 200, `victim's correct login: ${victim.status} ${victim.text}`);
+  });
+});
