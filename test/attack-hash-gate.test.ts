@@ -42,4 +42,23 @@ describe('attack: the costly-hash gate is the victim\'s budget too', () => {
     assert.ok(statuses.every((s) => s === 401 || s === 429), statuses.join(','));
     assert.equal(victim.status, 200, `victim's correct login: ${victim.status} ${victim.text}`);
   });
+
+  // INVARIANTS.md 10: while the gate is full, a name with an imported hash answers 429 and an
+  // unknown name 401, so the answer tells who exists (and who has not logged in since the import).
+  it('while the gate is full, an imported user and an unknown name get the same answer', async () => {
+    const gate = (server.core.users as any).ctx.hashBudget.gate;
+    const attacker = { 'x-forwarded-for': '203.0.113.77' };
+    const storm = Array.from({ length: 40 }, (_, i) =>
+      call(`${server.url}/v1/login`, { json: { username: `imported-${i}`, password: 'wrong-guess-2' }, headers: attacker }),
+    );
+    const full = Date.now() + 60_000;
+    while ((gate as any).waiting.length < gate.queue && Date.now() < full) await new Promise((r) => setTimeout(r, 10));
+    const prober = { 'x-forwarded-for': '192.0.2.9' };
+    const [known, unknown] = await Promise.all([
+      call(`${server.url}/v1/login`, { json: { username: 'victim', password: 'a-guess' }, headers: prober }),
+      call(`${server.url}/v1/login`, { json: { username: 'nobody-here', password: 'a-guess' }, headers: prober }),
+    ]);
+    await Promise.all(storm);
+    assert.deepEqual([known.status, known.text], [unknown.status, unknown.text]);
+  });
 });
