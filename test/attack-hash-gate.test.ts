@@ -61,4 +61,31 @@ describe('attack: the costly-hash gate is the victim\'s budget too', () => {
     await Promise.all(storm);
     assert.deepEqual([known.status, known.text], [unknown.status, unknown.text]);
   });
+
+  // INVARIANTS.md 9, worse: a login refused at the full gate was already counted as a failure of
+  // the account and of its address (counted before the check, cleared only by a pass), so the
+  // victim's own retries during a storm lock the victim out of their account for 15 minutes.
+  it("the victim's retries refused by a full gate do not lock the victim out once the storm is over", async () => {
+    const gate = (server.core.users as any).ctx.hashBudget.gate;
+    const victimIp = { 'x-forwarded-for': '198.51.100.42' };
+    const storm = Array.from({ length: 40 }, (_, i) =>
+      call(`${server.url}/v1/login`, { json: { username: `imported-${i}`, password: 'wrong-guess-3' }, headers: { 'x-forwarded-for': '203.0.113.88' } }),
+    );
+    const full = Date.now() + 60_000;
+    let refused = 0;
+    while (refused < 5 && Date.now() < full) {
+      if ((gate as any).waiting.length < gate.queue) {
+        await new Promise((r) => setTimeout(r, 5));
+        continue;
+      }
+      const retry = await call(`${server.url}/v1/login`, { json: { username: 'victim', password: 'victim-password-1' }, headers: victimIp });
+      if (retry.status === 429 && /being checked/.test(retry.text)) refused++;
+      else if (retry.status === 200) break;
+    }
+    assert.equal(refused, 5, 'five retries met the full gate');
+    await Promise.all(storm);
+    while (gate.inFlight > 0 || (gate as any).waiting.length > 0) await new Promise((r) => setTimeout(r, 50));
+    const later = await call(`${server.url}/v1/login`, { json: { username: 'victim', password: 'victim-password-1' }, headers: victimIp });
+    assert.equal(later.status, 200, `after the storm: ${later.status} ${later.text}`);
+  });
 });
