@@ -79,12 +79,15 @@ export class Sessions {
     // costly-hash gate turned away, which was not checked.
     let counted: Promise<void> | undefined;
     const count = () => (counted ??= guard.countPasswordCheck(account, request.ip));
+    const client = clientKey(request.ip);
     if (this.migration?.applies(user) && typeof password === 'string') {
+      // The old service's check is a check too: a client at its share is refused before it, counting nothing.
+      this.ctx.hashBudget.gate.admit(client);
       await count();
       user = (await this.migration.migrate(typed, loginName, by, user, password, request.ip)) ?? user;
     }
     let check: PasswordCheck | undefined;
-    if (typeof password === 'string') check = await verifyPassword(user?.password_hash, password, this.ctx.hashBudget, { client: clientKey(request.ip), beforeCheck: count });
+    if (typeof password === 'string') check = await verifyPassword(user?.password_hash, password, this.ctx.hashBudget, { client, beforeCheck: count });
     else await count();
     if (!check?.ok || !user) {
       // The caller gets the same answer as for a wrong password (an account that signs in
