@@ -110,7 +110,8 @@ for (const engine of ENGINES) {
 describe('the gate for costly hashes', () => {
   it('runs `limit` at once, queues a bounded number, and refuses the rest with rate_limited', async () => {
     const { HashGate } = await import('../src/core/passwords.ts');
-    const gate = new HashGate(1, 1, 10_000);
+    // One client (the anonymous one) with a share of two places: one running, one waiting.
+    const gate = new HashGate(1, 2, 10_000);
     let release!: () => void;
     const first = gate.run(() => new Promise<string>((resolve) => (release = () => resolve('first'))));
     const second = gate.run(async () => 'second');
@@ -134,13 +135,66 @@ describe('the gate for costly hashes', () => {
 
   it('native hashes never queue there: a full gate refuses foreign checks while native ones go on', async () => {
     const { verifyPassword, hashPassword, HashGate } = await import('../src/core/passwords.ts');
-    const budget = { maxCost: 20, gate: new HashGate(1, 0, 1_000) };
+    // The storming client holds its one place; the native login is another client's.
+    const budget = { maxCost: 20, gate: new HashGate(1, 1, 1_000) };
     const foreign = await bcryptHash('foreign-password', 12);
     const native = await hashPassword('native-password');
-    const running = verifyPassword(foreign, 'foreign-password', budget);
-    await assert.rejects(verifyPassword(foreign, 'foreign-password', budget), { code: 'rate_limited' });
-    assert.deepEqual(await verifyPassword(native, 'native-password', budget), { ok: true, needsRehash: false });
+    const running = verifyPassword(foreign, 'foreign-password', budget, { client: 'storm' });
+    await assert.rejects(verifyPassword(foreign, 'foreign-password', budget, { client: 'storm' }), { code: 'rate_limited' });
+    assert.deepEqual(await verifyPassword(native, 'native-password', budget, { client: 'other' }), { ok: true, needsRehash: false });
     assert.equal(budget.gate.inFlight, 1);
     assert.equal((await running).ok, true);
+  });
+
+  // INVARIANTS 9: one client's storm is refused itself; another client waits its turn and is served.
+  it('each client holds at most its share; a client over it is refused, never another client', async () => {
+    const { HashGate } = await import('../src/core/passwords.ts');
+    const gate = new HashGate(1, 2, 10_000);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const storm = [gate.run(() => held, 'attacker'), gate.run(async () => 'queued', 'attacker')];
+    for (let i = 0; i < 30; i++) await assert.rejects(gate.run(async () => 'more', 'attacker'), { code: 'rate_limited' });
+    const victim = gate.run(async () => 'victim', 'victim');
+    assert.deepEqual(gate.stats(), { running: 1, waiting: 2, checked: 0, refused: 30 });
+    release();
+    assert.equal(await victim, 'victim');
+    await Promise.all(storm);
+    assert.deepEqual(gate.stats(), { running: 0, waiting: 0, checked: 3, refused: 30 });
+  });
+
+  // INVARIANTS 10: a client at its share is refused for every name, costly, native or unknown, so
+  // the refusal does not tell which names were imported.
+  it('a client at its share is refused whatever hash the name has, or none', async () => {
+    const { verifyPassword, hashPassword, HashGate } = await import('../src/core/passwords.ts');
+    const budget = { maxCost: 20, gate: new HashGate(1, 1, 10_000) };
+    const foreign = await bcryptHash('foreign-password', 10);
+    const native = await hashPassword('native-password');
+    let release!: () => void;
+    const held = budget.gate.run(() => new Promise<void>((resolve) => (release = resolve)), 'prober');
+    for (const stored of [foreign, native, null]) {
+      await assert.rejects(verifyPassword(stored, 'a-guess', budget, { client: 'prober' }), { code: 'rate_limited' });
+    }
+    release();
+    await held;
+    for (const stored of [foreign, native, null]) assert.equal((await verifyPassword(stored, 'a-guess', budget, { client: 'prober' })).ok, false);
+  });
+
+  // INVARIANTS 9: a login the gate turned away was never checked, so it is never counted as a failure.
+  it('the hook that counts an attempt runs only for a check that runs', async () => {
+    const { verifyPassword, HashGate } = await import('../src/core/passwords.ts');
+    const budget = { maxCost: 20, gate: new HashGate(1, 1, 50) };
+    const foreign = await bcryptHash('foreign-password', 10);
+    let counted = 0;
+    const beforeCheck = async () => void counted++;
+    let release!: () => void;
+    const held = budget.gate.run(() => new Promise<void>((resolve) => (release = resolve)), 'storm');
+    // Refused for its client's share, and timed out waiting for a slot: neither counts.
+    await assert.rejects(verifyPassword(foreign, 'foreign-password', budget, { client: 'storm', beforeCheck }), { code: 'rate_limited' });
+    await assert.rejects(verifyPassword(foreign, 'foreign-password', budget, { client: 'late', beforeCheck }), { code: 'rate_limited' });
+    assert.equal(counted, 0);
+    release();
+    await held;
+    assert.equal((await verifyPassword(foreign, 'foreign-password', budget, { client: 'late', beforeCheck })).ok, true);
+    assert.equal(counted, 1);
   });
 });

@@ -47,6 +47,24 @@ for (const engine of ENGINES) describe(`metrics on ${engine.name}`, () => {
     assert.ok(!text.includes('metric-user'));
   });
 
+  it('shows how busy the costly-hash gate is, and how many logins it turned away', async () => {
+    server = await startServer(engine, { LATCHKEY_METRICS_TOKEN: METRICS_TOKEN });
+    // An imported bcrypt hash (cost 4, of 'old-password-1') is checked at the gate.
+    const bcrypt4 = '$2b$04$GJTZyOlTWfK.ZoZUP1JiuOYq4y.2R5aD/RR8WIsLPK0edpPpFPUEK';
+    async function* rows() {
+      yield { line: 2, fields: { username: 'gate-user', password_hash: bcrypt4 } };
+    }
+    assert.equal((await server.core.transfer.importUsers(rows())).imported, 1);
+    assert.equal((await post(`${server.url}/v1/login`, { username: 'gate-user', password: 'old-password-1' })).status, 200);
+    const { running, waiting, checked, refused } = server.core.hashGate.stats();
+    assert.deepEqual({ running, waiting, checked, refused }, { running: 0, waiting: 0, checked: 1, refused: 0 });
+    const { text } = await scrape(METRICS_TOKEN);
+    assert.equal(sample(text, 'latchkey_costly_hash_checks{state="running"}'), running);
+    assert.equal(sample(text, 'latchkey_costly_hash_checks{state="waiting"}'), waiting);
+    assert.equal(sample(text, 'latchkey_costly_hash_checks_total{outcome="checked"}'), checked);
+    assert.equal(sample(text, 'latchkey_costly_hash_checks_total{outcome="refused"}'), refused);
+  });
+
   it('with LATCHKEY_METRICS_TOKEN set, answers only that bearer token', async () => {
     server = await startServer(engine, { LATCHKEY_METRICS_TOKEN: METRICS_TOKEN });
     for (const reply of [await scrape(), await scrape('wrong-token-0123456789'), await call(`${server.url}/metrics`, { headers: { authorization: `Token ${METRICS_TOKEN}` } })]) {

@@ -187,6 +187,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}) {
   const metrics = new Metrics();
   const services = await openServices(config, app.log, { clock: options.clock, metrics, worker: Boolean(options.worker) });
   const { core } = services;
+  metrics.watchHashGate(core.hashGate);
   app.addHook('onClose', () => services.close());
   // Other instances and the CLI change sessions, users and keys too; hear about it.
   await services.store.watchPeers();

@@ -45,7 +45,7 @@ const HOUR = 3600;
 export const OPERATOR_TOKEN_GUESSES = 10;
 const NO_IP = '-';
 /** What a client address is counted under: IPv6 by its /64 (see src/limits/client-key.ts). */
-const clientKey = (ip: string | undefined) => (ip ? limitKeyOf(ip) : NO_IP);
+export const clientKey = (ip: string | undefined) => (ip ? limitKeyOf(ip) : NO_IP);
 
 export interface LockState {
   locked: boolean;
@@ -98,19 +98,25 @@ export class Guard {
   }
 
   /**
-   * Before a password check. Refuses, counting nothing against the account, while this IP is
-   * locked out of the account or the account's delay runs; otherwise counts the attempt as a
-   * failure in advance (cleared by `passed`), so a burst of concurrent guesses cannot all get
-   * through before the first failure is recorded.
+   * Before a password check, and before it waits for anything: refuses, counting nothing against
+   * the account, while this IP is locked out of the account or the account's delay runs.
    */
-  async beforePasswordCheck(account: AccountKey, ip: string | undefined): Promise<void> {
-    const pair = `${account}|${clientKey(ip)}`;
-    const ipWait = await this.loginIp.peek(pair);
+  async mayCheckPassword(account: AccountKey, ip: string | undefined): Promise<void> {
+    const ipWait = await this.loginIp.peek(`${account}|${clientKey(ip)}`);
     if (ipWait > 0) throw TooManyAttempts('Too many failed attempts; try again later.', ipWait);
     const accountWait = this.accountWait(await this.loginAccount.tally(account));
     if (accountWait > 0) throw TooManyAttempts('Too many failed attempts on this account; try again later.', accountWait);
+  }
+
+  /**
+   * As a password check starts: counts it as a failure in advance (cleared by `passed`), so a
+   * burst of concurrent guesses cannot all get through before the first failure is recorded.
+   * Called only for a check that runs: a login turned away for capacity (the costly-hash gate)
+   * was never checked and counts nothing, so a storm cannot make the victim's retries lock them out.
+   */
+  async countPasswordCheck(account: AccountKey, ip: string | undefined): Promise<void> {
     // The peek and the count are two steps; racing requests are caught here.
-    const raced = await this.loginIp.hit(pair);
+    const raced = await this.loginIp.hit(`${account}|${clientKey(ip)}`);
     if (raced > 0) throw TooManyAttempts('Too many failed attempts; try again later.', raced);
     await this.loginAccount.hit(account);
   }

@@ -18,7 +18,7 @@ import { profiles } from './profiles.ts';
 import { Audit, type AuditKind } from './audit.ts';
 import type { Background } from '../platform/background.ts';
 import { VerifyCache } from './verify-cache.ts';
-import { hashBudget } from './passwords.ts';
+import { hashBudget, type HashGateStats } from './passwords.ts';
 
 export interface Core {
   /** The kid of the signing key this start created (on a new store), for the start's log. */
@@ -30,6 +30,8 @@ export interface Core {
   challenges: Challenges;
   /** Limits and lockouts: the admin's view of them, and unlock. */
   guard: Guard;
+  /** The gate costly hash checks pass, as an operator sees it: counts only, no client or name. */
+  hashGate: { stats(): HashGateStats };
   keys: KeyRing;
   tokens: TokenService;
   /** What online verification remembers (read-only outside the core: the store's announcements change it). */
@@ -88,7 +90,7 @@ export async function createCore({ config, store, mailer, limits, background, cl
     clock,
     background,
     audit,
-    hashBudget: hashBudget(config.foreignHashMaxCost, config.foreignHashConcurrency),
+    hashBudget: hashBudget(config.foreignHashMaxCost, config.foreignHashConcurrency, config.foreignHashPerClient),
     settings: { passwordMinLength: config.passwordMinLength, publicUrl: config.publicUrl, codeMaxAttempts: config.codeMaxAttempts,
       liveResetCodes: config.resetMailsPerAccountIp + 1,
     },
@@ -117,6 +119,7 @@ export async function createCore({ config, store, mailer, limits, background, cl
     sessions: new Sessions(ctx, users, challenges, upstream && new LazyMigration(ctx, upstream)),
     recovery: new Recovery(ctx, codes, users),
     guard: ctx.guard,
+    hashGate: { stats: () => ctx.hashBudget.gate.stats() },
     keys,
     tokens,
     verifyCache,

@@ -5,7 +5,7 @@ import { hash, Algorithm } from '@node-rs/argon2';
 import { identityKey } from '../domain/identity-key.ts';
 import { parseHash, verifyHash, type KnownHash } from './hash-formats.ts';
 import { PasswordPolicy, RateLimited } from './errors.ts';
-import { DEFAULT_FOREIGN_HASH_MAX_COST } from '../domain/foreign-hash-cost.ts';
+import { DEFAULT_FOREIGN_HASH_MAX_COST, DEFAULT_FOREIGN_HASH_PER_CLIENT } from '../domain/foreign-hash-cost.ts';
 
 /** The argon2id parameters of every new hash (OWASP); the bench measures raw hashing with them too. */
 export const ARGON2 = { algorithm: Algorithm.Argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
@@ -40,17 +40,44 @@ export interface PasswordCheck {
 export interface HashBudget {
   /** Largest cost (hash-formats.ts COST) one login may spend, the raw-form fallback included. */
   maxCost: number;
-  /** Costly checks that may run at once, and logins that may wait for one, for at most waitMs. */
+  /** Costly checks that may run at once, and each client's share of places, for at most waitMs each. */
   gate: HashGate;
 }
 
-/** A bounded semaphore: `limit` at once, `queue` waiting at most `waitMs` each; beyond that, refused. */
+/** What an operator (and a test) may see of the gate: no client, no name. */
+export interface HashGateStats {
+  /** Costly checks running now. */
+  running: number;
+  /** Costly checks waiting for a running slot. */
+  waiting: number;
+  /** Costly checks run to their end since the start. */
+  checked: number;
+  /** Logins refused since the start: their client held its share, or their wait ran out. */
+  refused: number;
+}
+
+/** The client of a check that names none: one share for all of them. */
+const ANONYMOUS = '-';
+
+/**
+ * The gate costly hash checks pass: `limit` run at once, and each client (its limit key: an IPv6
+ * client by its /64, src/limits/client-key.ts) holds at most `share` places, running or waiting,
+ * each waiting at most `waitMs`. There is no shared queue to fill: a client over its share is
+ * refused itself, so one address's storm never refuses another client's login (INVARIANTS 9),
+ * and a client waits behind at most the shares of the clients ahead of it, in arrival order.
+ * `admit` refuses every login of a client at its share, whatever hash its name has, so a refusal
+ * tells nothing of which names are imported (INVARIANTS 10).
+ */
 export class HashGate {
   private running = 0;
+  private checked = 0;
+  private refusals = 0;
   private readonly waiting: Array<() => void> = [];
+  /** Places (running or waiting) each client holds; a client without one is not in the map. */
+  private readonly held = new Map<string, number>();
   constructor(
     readonly limit: number,
-    readonly queue: number,
+    readonly share: number,
     readonly waitMs: number,
   ) {}
 
@@ -58,42 +85,77 @@ export class HashGate {
     return this.running;
   }
 
-  /** Runs `work` when a slot is free; throws rate_limited when the queue is full or the wait runs out. */
-  async run<T>(work: () => Promise<T>): Promise<T> {
-    if (this.running >= this.limit) await this.slot();
-    else this.running++;
+  stats(): HashGateStats {
+    return { running: this.running, waiting: this.waiting.length, checked: this.checked, refused: this.refusals };
+  }
+
+  /** Throws rate_limited, synchronously, when the client already holds its share. */
+  admit(client: string): void {
+    if ((this.held.get(client) ?? 0) >= this.share) throw this.busy();
+  }
+
+  /** Runs `work` when a slot is free; throws rate_limited when the client holds its share or the wait runs out. */
+  async run<T>(work: () => Promise<T>, client: string = ANONYMOUS): Promise<T> {
+    // Admission and taking the place are one synchronous step: racing logins of one client cannot all pass.
+    this.admit(client);
+    this.hold(client, 1);
     try {
-      return await work();
+      if (this.running >= this.limit) await this.slot();
+      else this.running++;
+      try {
+        return await work();
+      } finally {
+        this.checked++;
+        const next = this.waiting.shift();
+        // The slot passes straight to the next waiter (running stays the same), else it frees up.
+        if (next) next();
+        else this.running--;
+      }
     } finally {
-      const next = this.waiting.shift();
-      // The slot passes straight to the next waiter (running stays the same), else it frees up.
-      if (next) next();
-      else this.running--;
+      this.hold(client, -1);
     }
   }
 
+  private hold(client: string, change: 1 | -1) {
+    const places = (this.held.get(client) ?? 0) + change;
+    if (places > 0) this.held.set(client, places);
+    else this.held.delete(client);
+  }
+
+  private busy() {
+    this.refusals++;
+    return RateLimited('Too many sign-ins are being checked right now; try again in a moment.', Number.isFinite(this.waitMs) ? Math.max(1, Math.ceil(this.waitMs / 1000)) : 1);
+  }
+
   private slot(): Promise<void> {
-    const busy = () => RateLimited('Too many sign-ins are being checked right now; try again in a moment.', Math.max(1, Math.ceil(this.waitMs / 1000)));
-    if (this.waiting.length >= this.queue) return Promise.reject(busy());
     return new Promise((resolve, reject) => {
       const granted = () => {
         clearTimeout(timer);
         resolve();
       };
-      const timer = setTimeout(() => {
-        this.waiting.splice(this.waiting.indexOf(granted), 1);
-        reject(busy());
-      }, this.waitMs);
+      // An operator's gate (waitMs Infinity) waits its turn however long; setTimeout would fire at once.
+      const timer = Number.isFinite(this.waitMs)
+        ? setTimeout(() => {
+            this.waiting.splice(this.waiting.indexOf(granted), 1);
+            reject(this.busy());
+          }, this.waitMs)
+        : undefined;
       this.waiting.push(granted);
     });
   }
 }
 
-export function hashBudget(maxCost = DEFAULT_FOREIGN_HASH_MAX_COST, concurrency = 1, queue = 16, waitMs = 5_000): HashBudget {
-  return { maxCost, gate: new HashGate(concurrency, queue, waitMs) };
+export function hashBudget(maxCost = DEFAULT_FOREIGN_HASH_MAX_COST, concurrency = 1, share = DEFAULT_FOREIGN_HASH_PER_CLIENT, waitMs = 5_000): HashBudget {
+  return { maxCost, gate: new HashGate(concurrency, share, waitMs) };
 }
 
 const defaultBudget = hashBudget();
+
+/**
+ * Where an operator's import compares passwords: one costly check at a time, however long the
+ * batch, and never at the login gate (a batch would fill its share, and logins would wait on it).
+ */
+const operatorBudget: HashBudget = { maxCost: DEFAULT_FOREIGN_HASH_MAX_COST, gate: new HashGate(1, Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY) };
 
 // Verified against when the user does not exist or has no password, so an unknown
 // username costs the same time as a wrong password and cannot be told apart.
@@ -112,12 +174,29 @@ function spellings(known: KnownHash, password: string, maxCost: number): string[
   return known.cost * 2 <= maxCost ? both : both.slice(0, 1);
 }
 
+export interface CheckOptions {
+  /** The client's limit key (src/core/guard.ts clientKey): its share at the gate. */
+  client?: string;
+  /** Runs as the check starts, after any wait at the gate: a check turned away never reaches it. */
+  beforeCheck?: () => Promise<void>;
+}
+
 /**
  * Checks the password against the stored hash within the budget. An unknown user pays for the same
- * number of checks as a known one with a native hash.
+ * number of checks as a known one with a native hash. A client at its share of the gate is refused
+ * first, whatever the stored hash (or none), so a refusal tells nothing of the name.
  */
-export async function verifyPassword(storedHash: string | null | undefined, password: string, budget: HashBudget = defaultBudget): Promise<PasswordCheck> {
+export async function verifyPassword(
+  storedHash: string | null | undefined,
+  password: string,
+  budget: HashBudget = defaultBudget,
+  options: CheckOptions = {},
+): Promise<PasswordCheck> {
+  const client = options.client ?? ANONYMOUS;
+  const beforeCheck = options.beforeCheck ?? (async () => {});
+  budget.gate.admit(client);
   if (!storedHash) {
+    await beforeCheck();
     dummyHash ??= hashPassword('latchkey-dummy-password');
     const dummy = await dummyHash;
     const normalized = normalizePassword(password);
@@ -125,11 +204,15 @@ export async function verifyPassword(storedHash: string | null | undefined, pass
     return { ok: false, needsRehash: false };
   }
   const known = parseHash(storedHash);
-  if (!known) return { ok: false, needsRehash: false };
-  if (known.cost > budget.maxCost) return { ok: false, needsRehash: false, overCost: { format: known.format, cost: Math.round(known.cost) } };
+  if (!known || known.cost > budget.maxCost) {
+    await beforeCheck();
+    if (!known) return { ok: false, needsRehash: false };
+    return { ok: false, needsRehash: false, overCost: { format: known.format, cost: Math.round(known.cost) } };
+  }
   const candidates = spellings(known, password, budget.maxCost);
   const native = storedHash.startsWith(CURRENT_PREFIX);
   const check = async () => {
+    await beforeCheck();
     for (const candidate of candidates) {
       if (await known.verify(candidate).catch(() => false)) {
         return { ok: true, needsRehash: !native || candidate !== normalizePassword(password) };
@@ -138,7 +221,16 @@ export async function verifyPassword(storedHash: string | null | undefined, pass
     return { ok: false, needsRehash: false };
   };
   // Native hashes go straight to the pool; every other one waits its turn at the gate.
-  return native ? check() : budget.gate.run(check);
+  return native ? check() : budget.gate.run(check, client);
+}
+
+/**
+ * Whether the stored hash is of this password, for an operator's import ("did the password
+ * change?"): the same check, in the import's own lane (one costly check at a time), never at the
+ * login gate. No anonymous request reaches it.
+ */
+export async function isStoredPassword(storedHash: string | null, password: string, maxCost: number): Promise<boolean> {
+  return (await verifyPassword(storedHash, password, { ...operatorBudget, maxCost })).ok;
 }
 
 export interface PasswordPolicyOptions {

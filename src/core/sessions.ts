@@ -16,11 +16,11 @@ import {
   UserDisabled,
   UserNotFound,
 } from './errors.ts';
-import { checkPasswordPolicy, hashPassword, verifyPassword } from './passwords.ts';
+import { checkPasswordPolicy, hashPassword, verifyPassword, type PasswordCheck } from './passwords.ts';
 import { randomId, randomToken, sha256 } from './secrets.ts';
 import { normalizeLogin, type Users } from './users.ts';
 import type { Challenges } from './challenges.ts';
-import { accountOf } from './guard.ts';
+import { accountOf, clientKey } from './guard.ts';
 import type { LazyMigration } from './migration.ts';
 import { parseUserId } from './ids.ts';
 
@@ -74,11 +74,21 @@ export class Sessions {
     await guard.admit(request.ip);
     let user = by === 'email' ? await store.userByEmail(loginName) : await store.userByUsername(loginName);
     const account = accountOf(user, loginName);
-    await guard.beforePasswordCheck(account, request.ip);
+    await guard.mayCheckPassword(account, request.ip);
+    // Counted once, as the first check (the old service's, or ours) starts; never for a login the
+    // costly-hash gate turned away, which was not checked.
+    let counted: Promise<void> | undefined;
+    const count = () => (counted ??= guard.countPasswordCheck(account, request.ip));
+    const client = clientKey(request.ip);
     if (this.migration?.applies(user) && typeof password === 'string') {
+      // The old service's check is a check too: a client at its share is refused before it, counting nothing.
+      this.ctx.hashBudget.gate.admit(client);
+      await count();
       user = (await this.migration.migrate(typed, loginName, by, user, password, request.ip)) ?? user;
     }
-    const check = typeof password === 'string' ? await verifyPassword(user?.password_hash, password, this.ctx.hashBudget) : undefined;
+    let check: PasswordCheck | undefined;
+    if (typeof password === 'string') check = await verifyPassword(user?.password_hash, password, this.ctx.hashBudget, { client, beforeCheck: count });
+    else await count();
     if (!check?.ok || !user) {
       // The caller gets the same answer as for a wrong password (an account that signs in
       // elsewhere is not revealed); the operator's trail says why.

@@ -8,7 +8,7 @@ import { LEGACY_ID_RULE, parseLegacyId } from './legacy-ids.ts';
 import type { CoreContext } from './context.ts';
 import { AuthError } from './errors.ts';
 import { parseHash } from './hash-formats.ts';
-import { checkPasswordPolicy, hashPassword, verifyPassword } from './passwords.ts';
+import { checkPasswordPolicy, hashPassword, isStoredPassword } from './passwords.ts';
 import { checkIdentity, lookAlikeReason, skeletonsOf } from './users.ts';
 import { createUsers, Credentials, type CredentialChange, type UserToCreate } from './credentials.ts';
 
@@ -374,7 +374,7 @@ export class UserTransfer {
     const { secret } = row;
     let newHash: string | undefined;
     if (secret.kind === 'hash' && secret.hash !== user.password_hash) newHash = secret.hash;
-    if (secret.kind === 'password' && !(await verifyPassword(user.password_hash, secret.password, this.ctx.hashBudget)).ok) {
+    if (secret.kind === 'password' && !(await isStoredPassword(user.password_hash, secret.password, this.ctx.hashBudget.maxCost))) {
       newHash = await hashPassword(secret.password);
     }
     if (newHash !== undefined) {

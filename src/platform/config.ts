@@ -6,7 +6,7 @@
 // (`npm run docs:config`; test/docs.test.ts fails when the README differs).
 import path from 'node:path';
 import { SIGNING_ALGS } from '../domain/signing-algs.ts';
-import { DEFAULT_FOREIGN_HASH_MAX_COST, FOREIGN_HASH_MAX_COST_CEILING } from '../domain/foreign-hash-cost.ts';
+import { DEFAULT_FOREIGN_HASH_MAX_COST, DEFAULT_FOREIGN_HASH_PER_CLIENT, FOREIGN_HASH_MAX_COST_CEILING } from '../domain/foreign-hash-cost.ts';
 import { INSTALL_ROOT } from './install.ts';
 import { API_NAMES, type ApiName } from '../domain/apis.ts';
 import { ConfigError, publicBaseUrl, boolean, directory, either, integer, longSecret, oneOf, text, url, type Parser } from './config-parsers.ts';
@@ -312,7 +312,14 @@ export const SETTINGS = {
     parser: integer({ min: 1, max: 16 }),
     default: 1,
     description:
-      'checks of costly (foreign or older) hashes that run at once; up to 16 more wait at most 5 s, beyond that a login is answered rate-limited. Native hashes never wait here',
+      'checks of costly (foreign or older) hashes that run at once; others wait their turn, each at most 5 s, beyond that a login is answered rate-limited. Native hashes never wait here',
+  }),
+  foreignHashPerClient: setting({
+    env: 'LATCHKEY_FOREIGN_HASH_PER_CLIENT',
+    parser: integer({ min: 1, max: 16 }),
+    default: DEFAULT_FOREIGN_HASH_PER_CLIENT,
+    description:
+      "checks of costly hashes one client address (IPv6: its /64) may have running or waiting at once. While it has that many, each further login from it is answered rate-limited, whatever the name (so the answer tells nothing of who was imported), and counts no failed attempt; other clients' logins are never refused for it",
   }),
   // Checked here: pino would otherwise stop the start with a stack trace.
   logLevel: setting({ env: 'LOG_LEVEL', parser: oneOf(LOG_LEVELS), default: 'info', description: 'how much the log says' }),
