@@ -134,6 +134,8 @@ for (const engine of ENGINES) {
       const cli = (...args: string[]) => run(process.execPath, [CLI, 'keys', ...args], { env: { ...process.env, ...store.env } });
       await assert.rejects(cli('retire', kid), (error: { code: number; stderr: string }) => error.code === 2 && /--now/.test(error.stderr));
       await assert.rejects(cli('retire', 'no-such-kid', '--now'), (error: { code: number; stderr: string }) => error.code === 1 && /key_not_found/.test(error.stderr));
+      // A kid may begin with '-' (base64url): it is the kid, not an unknown option (exit 2).
+      await assert.rejects(cli('retire', '-no-such-kid', '--now'), (error: { code: number; stderr: string }) => error.code === 1 && /key_not_found/.test(error.stderr));
       const out = JSON.parse((await cli('retire', kid, '--now')).stdout);
       assert.equal(out.kid, kid);
       assert.notEqual(out.signing_kid, kid);

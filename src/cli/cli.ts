@@ -318,6 +318,9 @@ Output is JSON. Exit status: 0 done, 1 refused (e.g. user_not_found, no store), 
     .command('retire <kid>')
     .description('withdraw a (compromised) key at once: no token it signed verifies from now on, the JWKS drops it, and another key signs; needs --now (for a graceful change, `keys rotate`)')
     .addOption(new Option('--now', 'withdraw it now (the only way there is)'))
+    // A kid is base64url and may begin with '-' (one key in 64 made before kids avoided it): such a
+    // kid is the argument, not an unknown option.
+    .allowUnknownOption()
     .action(function (this: Command, kid: string, options: { now?: boolean }) {
       if (!options.now) this.error('keys retire withdraws a key at once and needs --now; use `keys rotate` to change keys gracefully');
       return withServices(async ({ core }) => {

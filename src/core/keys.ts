@@ -117,7 +117,10 @@ export class KeyRing {
 
   private async insertNewKey(tx: Store, alg: SigningAlg, now: number): Promise<string> {
     const { privateKey, publicKey } = generate(alg);
-    const kid = crypto.randomBytes(12).toString('base64url');
+    // Never with a leading '-': an operator pastes kids into `latchkey keys retire <kid>`.
+    let kid: string;
+    do kid = crypto.randomBytes(12).toString('base64url');
+    while (kid.startsWith('-'));
     const jwk = { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' };
     const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     await tx.insertKey({
