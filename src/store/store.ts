@@ -273,6 +273,12 @@ export class Store {
     return this.db.selectFrom('user_migrations').selectAll().where('user_id', '=', userId).executeTakeFirst();
   }
 
+  /** The migration state of each of these users that has one (a page of an export). */
+  async migrationsOf(userIds: number[]): Promise<UserMigration[]> {
+    if (!userIds.length) return [];
+    return this.db.selectFrom('user_migrations').selectAll().where('user_id', 'in', userIds).execute();
+  }
+
   async insertMigrations(rows: UserMigration[]): Promise<void> {
     if (rows.length) await this.db.insertInto('user_migrations').values(rows).execute();
   }
