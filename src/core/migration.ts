@@ -11,7 +11,7 @@ import type { User } from '../store/schema.ts';
 import { IdOutOfRange, UniqueViolation } from '../store/store.ts';
 import type { CoreContext } from './context.ts';
 import { hashPassword } from './passwords.ts';
-import { checkIdentity } from './users.ts';
+import { checkIdentity, normalizeLogin } from './users.ts';
 import { createUser, Credentials } from './credentials.ts';
 
 export interface UpstreamIdentity {
@@ -88,6 +88,10 @@ export class LazyMigration {
   private async create(typed: string, key: string, by: 'username' | 'email', password: string, clientIp?: string): Promise<User | undefined> {
     // Only by the identifier the old service asks for, as the client typed it (never re-cased).
     if (by !== this.upstream.loginBy) return undefined;
+    // The old service may hold `alice` and `Alice` (or `ａｌｉｃｅ`) as two people, one key here:
+    // only the form that stands for the key is created, or the first of them to log in would hold
+    // the other's account for good. Another form gets the ordinary failed login.
+    if (!this.standsForItsKey(typed)) return undefined;
     if (await this.ctx.store.anyDeletedLogin([key])) return undefined;
     const identity = await this.upstream.login(typed, password, clientIp);
     if (!identity) return undefined;
@@ -99,10 +103,12 @@ export class LazyMigration {
         return undefined;
       }
     };
+    // A claimed other name is taken only in the form that stands for its key, for the same reason.
+    const claimed = (value: string | undefined) => (value !== undefined && this.standsForItsKey(value) ? value : undefined);
     const names =
       by === 'username'
-        ? (usable(typed, identity.email) ?? usable(typed, undefined))
-        : (usable(identity.username ?? typed, typed) ?? usable(typed, typed));
+        ? (usable(typed, claimed(identity.email)) ?? usable(typed, undefined))
+        : (usable(claimed(identity.username) ?? typed, typed) ?? usable(typed, typed));
     if (!names) return undefined;
     const passwordHash = await hashPassword(password);
     const now = this.ctx.clock();
@@ -134,5 +140,16 @@ export class LazyMigration {
       // A racing login created them first: the stored password decides, as for anyone.
       return holder();
     }
+  }
+
+  /**
+   * Whether the old service's `name` stands for the account under its key here: it is its own
+   * key, or (the old service declared case-insensitive) lowercasing alone makes it so. Never a
+   * width or compatibility form, nor a folding beyond lowercase (`ß` → `ss`): even a
+   * case-insensitive old service holds those as other names.
+   */
+  private standsForItsKey(name: string): boolean {
+    const key = normalizeLogin(name);
+    return name === key || (this.upstream.caseInsensitive && name.toLowerCase() === key);
   }
 }
