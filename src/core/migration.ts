@@ -55,19 +55,19 @@ export class LazyMigration {
    * `typed` is the name as the client typed it, `key` its identity key, found `by`.
    */
   async migrate(typed: string, key: string, by: 'username' | 'email', local: User | undefined, password: string, clientIp?: string): Promise<User | undefined> {
-    return local ? this.complete(local, password, clientIp) : this.create(typed, key, by, password, clientIp);
+    return local ? this.complete(local, typed, by, password, clientIp) : this.create(typed, key, by, password, clientIp);
   }
 
-  private async complete(local: User, password: string, clientIp?: string): Promise<User | undefined> {
+  private async complete(local: User, typed: string, by: 'username' | 'email', password: string, clientIp?: string): Promise<User | undefined> {
     const { store } = this.ctx;
     if (local.password_hash !== null || local.status === 'disabled') return undefined;
     const awaiting = await store.migrationOf(local.id);
     if (awaiting?.state !== 'awaiting') return undefined; // external (SSO), or migrated already
     const byEmail = this.upstream.loginBy === 'email';
     let identifier = byEmail ? awaiting.upstream_email : awaiting.upstream_username;
-    // Imported before the identifier was kept: the stored name is lowercased, and a case-sensitive
-    // old service may hold another account under it. Asked only if the operator says it cannot.
-    if (identifier === null && this.upstream.caseInsensitive) identifier = byEmail ? local.email : local.username;
+    // Every import since 0006 keeps the username as imported; without it, the user was imported
+    // before, and has only the name as stored then.
+    if (awaiting.upstream_username === null) identifier = await this.legacyIdentifier(local.id, typed, by);
     if (!identifier) return undefined;
     if (!(await this.upstream.login(identifier, password, clientIp))) return undefined;
     const passwordHash = await hashPassword(password);
@@ -140,6 +140,22 @@ export class LazyMigration {
       // A racing login created them first: the stored password decides, as for anyone.
       return holder();
     }
+  }
+
+  /**
+   * What to ask the old service about a user imported before the identifier was kept: its name as
+   * stored then (lowercased), which a case-sensitive old service may hold for another person, so
+   * only if the operator declared it case-insensitive. Never the name the identity key left
+   * (0007 made `straße` `strasse`, another name there), and never for a login typed in another
+   * form than lowercasing alone makes that name (`ａｌｉｃｅ` is another name there too). Where the
+   * name as stored then is not known (migration 0010), the user waits for a re-import.
+   */
+  private async legacyIdentifier(userId: number, typed: string, by: 'username' | 'email'): Promise<string | null> {
+    if (!this.upstream.caseInsensitive) return null;
+    const names = await this.ctx.store.legacyLoginNamesOf(userId);
+    const identifier = (this.upstream.loginBy === 'email' ? names?.email : names?.username) ?? null;
+    if (identifier !== null && by === this.upstream.loginBy && typed.toLowerCase() !== identifier) return null;
+    return identifier;
   }
 
   /**

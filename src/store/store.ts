@@ -7,6 +7,7 @@ import type {
   Session,
   SigningKeyRow,
   IdentityCollision,
+  LegacyLoginNames,
   TallyDatabase,
   User,
   UserMigration,
@@ -277,6 +278,11 @@ export class Store {
   async migrationsOf(userIds: number[]): Promise<UserMigration[]> {
     if (!userIds.length) return [];
     return this.db.selectFrom('user_migrations').selectAll().where('user_id', 'in', userIds).execute();
+  }
+
+  /** A legacy waiting user's names as stored before the identity key (migrations 0007, 0010). */
+  legacyLoginNamesOf(userId: number): Promise<LegacyLoginNames | undefined> {
+    return this.db.selectFrom('legacy_login_names').selectAll().where('user_id', '=', userId).executeTakeFirst();
   }
 
   async insertMigrations(rows: UserMigration[]): Promise<void> {
