@@ -341,6 +341,22 @@ export class Store {
     return row !== undefined;
   }
 
+  /** Whether an unsettled collision holds any of these keys for an account other than `exceptUserId`. */
+  async anyCollidedKey(keys: { usernames: string[]; emails: string[] }, exceptUserId?: number): Promise<boolean> {
+    if (!keys.usernames.length && !keys.emails.length) return false;
+    let query = this.db
+      .selectFrom('identity_collisions')
+      .select('user_id')
+      .where((eb) =>
+        eb.or([
+          ...(keys.usernames.length ? [eb.and([eb('field', '=', 'username'), eb('key', 'in', keys.usernames)])] : []),
+          ...(keys.emails.length ? [eb.and([eb('field', '=', 'email'), eb('key', 'in', keys.emails)])] : []),
+        ]),
+      );
+    if (exceptUserId !== undefined) query = query.where('user_id', '!=', exceptUserId);
+    return (await query.executeTakeFirst()) !== undefined;
+  }
+
   async clearCollision(userId: number, field: IdentityCollision['field']): Promise<void> {
     await this.db.deleteFrom('identity_collisions').where('user_id', '=', userId).where('field', '=', field).execute();
   }
