@@ -5,6 +5,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from '../src/store/db.ts';
+import { hashPassword } from '../src/core/passwords.ts';
 import { ENGINES, freshStore, startServer, post, createUser, type FreshStore, type TestServer } from './helpers.ts';
 
 for (const engine of ENGINES) {
@@ -13,6 +14,7 @@ for (const engine of ENGINES) {
     let server: TestServer;
     let victimToken: string;
     let victimId: number;
+    let server0Hash: Promise<string> | undefined;
     before(async () => {
       shared = await freshStore(engine);
       // One public URL (the tokens' issuer) for both starts, so the token outlives the restart.
@@ -22,6 +24,7 @@ for (const engine of ENGINES) {
         victimId = (await createUser(first, { username: 'victim', email: 'victim@example.com', password: 'victim-password-1' })).id;
         victimToken = (await post(`${first.url}/v1/login`, { username: 'victim', password: 'victim-password-1' })).body.access_token;
         assert.ok(victimToken);
+        server0Hash = hashPassword('other-password-1');
       } finally {
         await first.close();
       }
@@ -29,11 +32,16 @@ for (const engine of ENGINES) {
       const connection = connect({ databaseUrl: shared.env.DATABASE_URL, dataDir: shared.env.LATCHKEY_DATA_DIR });
       try {
         await connection.db.updateTable('users').set({ username: `COLLISION-${victimId}` }).where('id', '=', victimId).execute();
+        // An account that holds the key of that name, made before such names were reserved.
+        const other = (await server0Hash)!;
+        await connection.db
+          .insertInto('users')
+          .values({ username: `collision-${victimId}`, email: 'other@example.com', password_hash: other, status: 'active', managed_by: 'local', created_at: 1, updated_at: 1, password_changed_at: 1 } as any)
+          .execute();
       } finally {
         await connection.close();
       }
       server = await startServer(engine, sameIssuer, shared);
-      await createUser(server, { username: `collision-${victimId}`, email: 'other@example.com', password: 'other-password-1' });
     });
     after(async () => {
       await server.close();

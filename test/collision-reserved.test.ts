@@ -61,6 +61,10 @@ for (const engine of ENGINES) {
         headers: { ...admin, 'content-type': 'application/x-ndjson' },
       });
       const migrated = await post(`${server.url}/auth/access_token/`, { username: 'strasse', password: 'newcomer-old-password' });
+      // The names the set-aside accounts show: no one may hold their key, so looking one up by name
+      // (as a listing shows it) finds no other account.
+      const setAside = await post(`${server.url}/admin/users`, { username: 'collision-1', email: 'henry@example.com', password: 'a-long-password-1' }, admin);
+      const lookup = await call(`${server.url}/admin/users/COLLISION-1`, { headers: admin });
       const holder = await call(`${server.url}/admin/users/strasse`, { headers: admin });
       assert.deepEqual(
         {
@@ -70,8 +74,10 @@ for (const engine of ENGINES) {
           updateRejects: updated.body.rejects?.map((r: { line: number }) => r.line),
           migrated: migrated.status,
           holder: holder.status,
+          setAside: setAside.status,
+          lookup: lookup.status,
         },
-        { byAdmin: 409, emailByAdmin: 409, importRejects: [1, 2], updateRejects: [1], migrated: 400, holder: 404 },
+        { byAdmin: 409, emailByAdmin: 409, importRejects: [1, 2], updateRejects: [1], migrated: 400, holder: 404, setAside: 409, lookup: 404 },
         `${byAdmin.text} ${emailByAdmin.text} ${imported.text} ${updated.text} ${migrated.text.slice(0, 80)} ${holder.text}`,
       );
     });

@@ -12,6 +12,9 @@ const KEY = Object.freeze({}) as CredentialKey;
 /** A new user as created: the security stamp is the store's to start. */
 export type UserToCreate = Omit<NewUser, 'security_stamp'>;
 
+/** The key of the name migration 0007 gives an account set aside by a collision (`COLLISION-<id>`). */
+const SET_ASIDE_KEY = /^collision-\d+$/;
+
 /**
  * A key two accounts collided on (migration 0007) is held by neither until an operator settles
  * it, and by no one else meanwhile: a newcomer would hold the name both old accounts answer to.
@@ -19,6 +22,9 @@ export type UserToCreate = Omit<NewUser, 'security_stamp'>;
  */
 async function refuseCollidedKeys(store: Store, users: { username?: string | null; email?: string | null }[], exceptUserId?: number): Promise<void> {
   const usernames = users.flatMap((u) => (u.username ? [u.username] : []));
+  // Nor the key of a set-aside account's name (`COLLISION-7`): looking that name up, as listings
+  // show it, or checking its password by it, would find the holder of `collision-7` instead.
+  if (usernames.some((name) => SET_ASIDE_KEY.test(name))) throw new UniqueViolation('username reserved for accounts set aside by a collision');
   const emails = users.flatMap((u) => (u.email ? [u.email] : []));
   if (await store.anyCollidedKey({ usernames, emails }, exceptUserId)) {
     throw new UniqueViolation('username or email held by an unsettled collision (latchkey users collisions)');
