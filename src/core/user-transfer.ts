@@ -8,7 +8,7 @@ import type { CoreContext } from './context.ts';
 import { AuthError } from './errors.ts';
 import { parseHash } from './hash-formats.ts';
 import { checkPasswordPolicy, hashPassword, verifyPassword } from './passwords.ts';
-import { checkIdentity } from './users.ts';
+import { checkIdentity, normalizeLogin } from './users.ts';
 import { createUsers, Credentials, type CredentialChange, type UserToCreate } from './credentials.ts';
 
 /** The fields of an import or export row; anything else in a row is refused. */
@@ -382,12 +382,18 @@ export class UserTransfer {
       // row must say which, or the import elsewhere makes the SSO user one the old service's
       // password for the same name completes.
       const waiting = await this.ctx.store.migrationsOf(page.filter((u) => u.managed_by === 'external').map((u) => u.id));
-      const migrating = new Set(waiting.filter((m) => m.state === 'awaiting').map((m) => m.user_id));
+      const migrating = new Map(waiting.filter((m) => m.state === 'awaiting').map((m) => [m.user_id, m]));
       for (const user of page) {
+        // A user awaiting migration goes out with the identifiers the old service knows (as
+        // imported, case kept), which the import elsewhere keeps: the stored key would be asked
+        // about there instead, and an exact-matching old service's `alice` complete our `Alice`.
+        const upstream = migrating.get(user.id);
+        const asImported = (value: string | null | undefined, stored: string | null) =>
+          value && stored !== null && normalizeLogin(value) === stored ? value : stored;
         yield {
           id: user.id,
-          username: user.username,
-          email: user.email,
+          username: asImported(upstream?.upstream_username, user.username)!,
+          email: asImported(upstream?.upstream_email, user.email),
           status: user.status,
           created_at: new Date(user.created_at).toISOString(),
           ...(user.managed_by === 'external' && !migrating.has(user.id) ? { managed_by: 'external' as const } : {}),
