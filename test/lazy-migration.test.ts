@@ -5,7 +5,10 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { loadConfig, ConfigError } from '../src/platform/config.ts';
-import { ENGINES, startServer, freshStore, post, call, createUser, freePort, userWithStoredHash, ADMIN_TOKEN, type TestServer } from './helpers.ts';
+import { ENGINES, startServer, freshStore, post, call, createUser, freePort, ADMIN_TOKEN, type TestServer } from './helpers.ts';
+import { Migrator } from 'kysely';
+import { connect } from '../src/store/db.ts';
+import { migrationProvider } from '../src/store/migrations.ts';
 
 const CURRENT = /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/;
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -330,11 +333,23 @@ for (const engine of ENGINES) {
       const old = await caseSensitiveOldService({ legacy: { password: 'legacy-pass' } });
       const shared = await freshStore(engine);
       try {
-        // The store as an import before this change left it: an awaiting user with only the lowercased name.
+        // The store as an import before this change left it: a user without a password, with only
+        // the lowercased name (migration 0006 makes it awaiting; 0007 keeps that name as stored).
+        const connection = connect({ databaseUrl: shared.env.DATABASE_URL, dataDir: shared.env.LATCHKEY_DATA_DIR });
+        try {
+          const migrator = new Migrator({ db: connection.db, provider: migrationProvider(connection.engine), allowUnorderedMigrations: true });
+          const { error } = await migrator.migrateTo('0005_sweep_indexes');
+          if (error) throw error;
+          const now = Date.now();
+          await connection.db
+            .insertInto('users')
+            .values({ username: 'legacy', email: null, password_hash: null, status: 'active', managed_by: 'external', created_at: now, updated_at: now, password_changed_at: null } as any)
+            .execute();
+        } finally {
+          await connection.close();
+        }
         const first = await startServer(engine, { LATCHKEY_MIGRATE_FROM: `wikimedia+${old.url}` }, shared);
         try {
-          const legacy = await userWithStoredHash(first, { username: 'legacy', email: null, password_hash: null, asLeftByAnOlderRelease: true });
-          await first.core.store.insertMigrations([{ user_id: legacy.id, state: 'awaiting', upstream_username: null, upstream_email: null }]);
           assert.equal((await post(`${first.url}/v1/login`, { username: 'legacy', password: 'legacy-pass' })).status, 401);
           assert.deepEqual(old.asked, [], 'the old service is not asked by a name it may not know');
         } finally {

@@ -11,7 +11,7 @@ import type { User } from '../store/schema.ts';
 import { IdOutOfRange, UniqueViolation } from '../store/store.ts';
 import type { CoreContext } from './context.ts';
 import { hashPassword } from './passwords.ts';
-import { checkIdentity, skeletonsOf } from './users.ts';
+import { checkIdentity, normalizeLogin, skeletonsOf } from './users.ts';
 import { createUser, Credentials } from './credentials.ts';
 
 export interface UpstreamIdentity {
@@ -55,19 +55,19 @@ export class LazyMigration {
    * `typed` is the name as the client typed it, `key` its identity key, found `by`.
    */
   async migrate(typed: string, key: string, by: 'username' | 'email', local: User | undefined, password: string, clientIp?: string): Promise<User | undefined> {
-    return local ? this.complete(local, password, clientIp) : this.create(typed, key, by, password, clientIp);
+    return local ? this.complete(local, typed, by, password, clientIp) : this.create(typed, key, by, password, clientIp);
   }
 
-  private async complete(local: User, password: string, clientIp?: string): Promise<User | undefined> {
+  private async complete(local: User, typed: string, by: 'username' | 'email', password: string, clientIp?: string): Promise<User | undefined> {
     const { store } = this.ctx;
     if (local.password_hash !== null || local.status === 'disabled') return undefined;
     const awaiting = await store.migrationOf(local.id);
     if (awaiting?.state !== 'awaiting') return undefined; // external (SSO), or migrated already
     const byEmail = this.upstream.loginBy === 'email';
     let identifier = byEmail ? awaiting.upstream_email : awaiting.upstream_username;
-    // Imported before the identifier was kept: the stored name is lowercased, and a case-sensitive
-    // old service may hold another account under it. Asked only if the operator says it cannot.
-    if (identifier === null && this.upstream.caseInsensitive) identifier = byEmail ? local.email : local.username;
+    // Every import since 0006 keeps the username as imported; without it, the user was imported
+    // before, and has only the name as stored then.
+    if (awaiting.upstream_username === null) identifier = await this.legacyIdentifier(local.id, typed, by);
     if (!identifier) return undefined;
     if (!(await this.upstream.login(identifier, password, clientIp))) return undefined;
     const passwordHash = await hashPassword(password);
@@ -88,6 +88,10 @@ export class LazyMigration {
   private async create(typed: string, key: string, by: 'username' | 'email', password: string, clientIp?: string): Promise<User | undefined> {
     // Only by the identifier the old service asks for, as the client typed it (never re-cased).
     if (by !== this.upstream.loginBy) return undefined;
+    // The old service may hold `alice` and `Alice` (or `ａｌｉｃｅ`) as two people, one key here:
+    // only the form that stands for the key is created, or the first of them to log in would hold
+    // the other's account for good. Another form gets the ordinary failed login.
+    if (!this.standsForItsKey(typed)) return undefined;
     if (await this.ctx.store.anyDeletedLogin([key])) return undefined;
     const identity = await this.upstream.login(typed, password, clientIp);
     if (!identity) return undefined;
@@ -99,10 +103,12 @@ export class LazyMigration {
         return undefined;
       }
     };
+    // A claimed other name is taken only in the form that stands for its key, for the same reason.
+    const claimed = (value: string | undefined) => (value !== undefined && this.standsForItsKey(value) ? value : undefined);
     const names =
       by === 'username'
-        ? (usable(typed, identity.email) ?? usable(typed, undefined))
-        : (usable(identity.username ?? typed, typed) ?? usable(typed, typed));
+        ? (usable(typed, claimed(identity.email)) ?? usable(typed, undefined))
+        : (usable(claimed(identity.username) ?? typed, typed) ?? usable(typed, typed));
     if (!names) return undefined;
     const passwordHash = await hashPassword(password);
     const now = this.ctx.clock();
@@ -137,5 +143,32 @@ export class LazyMigration {
       // A racing login created them first: the stored password decides, as for anyone.
       return holder();
     }
+  }
+
+  /**
+   * What to ask the old service about a user imported before the identifier was kept: its name as
+   * stored then (lowercased), which a case-sensitive old service may hold for another person, so
+   * only if the operator declared it case-insensitive. Never the name the identity key left
+   * (0007 made `straße` `strasse`, another name there), and never for a login typed in another
+   * form than lowercasing alone makes that name (`ａｌｉｃｅ` is another name there too). Where the
+   * name as stored then is not known (migration 0010), the user waits for a re-import.
+   */
+  private async legacyIdentifier(userId: number, typed: string, by: 'username' | 'email'): Promise<string | null> {
+    if (!this.upstream.caseInsensitive) return null;
+    const names = await this.ctx.store.legacyLoginNamesOf(userId);
+    const identifier = (this.upstream.loginBy === 'email' ? names?.email : names?.username) ?? null;
+    if (identifier !== null && by === this.upstream.loginBy && typed.toLowerCase() !== identifier) return null;
+    return identifier;
+  }
+
+  /**
+   * Whether the old service's `name` stands for the account under its key here: it is its own
+   * key, or (the old service declared case-insensitive) lowercasing alone makes it so. Never a
+   * width or compatibility form, nor a folding beyond lowercase (`ß` → `ss`): even a
+   * case-insensitive old service holds those as other names.
+   */
+  private standsForItsKey(name: string): boolean {
+    const key = normalizeLogin(name);
+    return name === key || (this.upstream.caseInsensitive && name.toLowerCase() === key);
   }
 }

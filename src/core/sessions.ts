@@ -68,11 +68,19 @@ export class Sessions {
    * Checks a password under the limits (src/core/guard.ts) and returns the user. The lockout
    * counts per account, whichever name (username or email) the login used.
    */
-  private async checkPassword(typed: string, password: unknown, by: Profile['loginBy'], request: RequestContext): Promise<User | undefined> {
+  private async checkPassword(
+    typed: string,
+    password: unknown,
+    by: Profile['loginBy'] | { id: number },
+    request: RequestContext,
+  ): Promise<User | undefined> {
     const { guard, store } = this.ctx;
     const loginName = normalizeLogin(typed);
     await guard.admit(request.ip);
-    let user = by === 'email' ? await store.userByEmail(loginName) : await store.userByUsername(loginName);
+    // The holder of a session is checked by its id: its username's key may be another account's
+    // (one set aside by a collision, `COLLISION-7`, has the key `collision-7`, which anyone may hold).
+    let user =
+      typeof by === 'object' ? await store.userById(by.id) : by === 'email' ? await store.userByEmail(loginName) : await store.userByUsername(loginName);
     const account = accountOf(user, loginName);
     await guard.mayCheckPassword(account, request.ip);
     // Counted once, as the first check (the old service's, or ours) starts; never for a login the
@@ -80,7 +88,7 @@ export class Sessions {
     let counted: Promise<void> | undefined;
     const count = () => (counted ??= guard.countPasswordCheck(account, request.ip));
     const client = clientKey(request.ip);
-    if (this.migration?.applies(user) && typeof password === 'string') {
+    if (typeof by === 'string' && this.migration?.applies(user) && typeof password === 'string') {
       // The old service's check is a check too: a client at its share is refused before it, counting nothing.
       this.ctx.hashBudget.gate.admit(client);
       await count();
@@ -236,7 +244,7 @@ export class Sessions {
   async changePassword(accessToken: string, previous: string, proposed: string, request: RequestContext = {}): Promise<void> {
     const { user, session } = await this.verify(accessToken);
     if (user.managed_by === 'external') throw ExternallyManaged('This user is managed by an external identity provider.');
-    const checked = await this.checkPassword(user.username, previous, 'username', request);
+    const checked = await this.checkPassword(user.username, previous, { id: user.id }, request);
     if (!checked) throw InvalidCredentials(GENERIC_FAILURE);
     checkPasswordPolicy(proposed, { minLength: this.ctx.settings.passwordMinLength }, user.username);
     await this.users.applyPassword(user, await hashPassword(proposed), {

@@ -9,11 +9,11 @@ import type { CoreContext } from './context.ts';
 import { AuthError } from './errors.ts';
 import { parseHash } from './hash-formats.ts';
 import { checkPasswordPolicy, hashPassword, isStoredPassword } from './passwords.ts';
-import { checkIdentity, lookAlikeReason, skeletonsOf } from './users.ts';
+import { checkIdentity, lookAlikeReason, normalizeLogin, skeletonsOf } from './users.ts';
 import { createUsers, Credentials, type CredentialChange, type UserToCreate } from './credentials.ts';
 
 /** The fields of an import or export row; anything else in a row is refused. */
-export const TRANSFER_FIELDS = ['id', 'username', 'email', 'password_hash', 'password', 'status', 'created_at', 'legacy_id'] as const;
+export const TRANSFER_FIELDS = ['id', 'username', 'email', 'password_hash', 'password', 'status', 'created_at', 'legacy_id', 'managed_by'] as const;
 const STATUSES: readonly UserStatus[] = ['active', 'disabled', 'force_change_password'];
 const ISO_TIME = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2})?)(\.\d+)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
 
@@ -51,6 +51,8 @@ export interface ExportRow {
   email: string | null;
   status: UserStatus;
   created_at: string;
+  /** Only `external`: a user who signs in elsewhere (SSO), never migrated; absent for the others. */
+  managed_by?: 'external';
   password_hash?: string;
   legacy_id?: string;
 }
@@ -68,6 +70,8 @@ interface ImportRow {
   createdAt?: number;
   /** The old system's id, when it cannot be the id here (src/core/legacy-ids.ts). */
   legacyId?: string;
+  /** `managed_by: external`: signs in elsewhere (SSO); no password here, never migrated. */
+  external: boolean;
   /** The identifiers as the row gave them (case and form kept): what the old service knows. */
   upstream: { upstream_username: string; upstream_email: string | null };
 }
@@ -164,6 +168,10 @@ export class UserTransfer {
     if (status === 'force_change_password' && secret.kind === 'none') {
       throw new RowRejected('a user without a password cannot be made to change it');
     }
+    const managedBy = get('managed_by');
+    if (managedBy !== undefined && managedBy !== 'local' && managedBy !== 'external') throw new RowRejected('managed_by must be local or external');
+    const external = managedBy === 'external';
+    if (external && secret.kind !== 'none') throw new RowRejected('a user managed externally has no password here');
     const createdAt = get('created_at');
     return {
       line: record.line,
@@ -174,6 +182,7 @@ export class UserTransfer {
       status,
       createdAt: createdAt === undefined ? undefined : parseTime(createdAt),
       legacyId,
+      external,
       upstream: { upstream_username: rawUsername, upstream_email: get('email') ?? null },
     };
   }
@@ -286,7 +295,8 @@ export class UserTransfer {
       const lookAlike = lookAlikeReason(lookingLike, { username: row.username, email: row.email ?? existing?.email ?? null }, existing?.id);
       if (lookAlike) return { reject: lookAlike };
       if (!existing) {
-        if (row.secret.kind === 'none') awaiting.push(row);
+        // Without a password: awaiting migration, unless the row says the user signs in elsewhere.
+        if (row.secret.kind === 'none' && !row.external) awaiting.push(row);
         return { insert: await this.newUser(row, now) };
       }
       // An account holds this name's key: the row is about it only when it says so, by its id or
@@ -298,7 +308,13 @@ export class UserTransfer {
       if (row.id !== undefined && row.id !== existing.id) {
         return { reject: `id ${row.id} does not match the existing user's id ${existing.id}` };
       }
-      if (row.secret.kind === 'none' && existing.password_hash === null) reidentified.push({ userId: existing.id, upstream: row.upstream });
+      if (row.external) {
+        // Only a user who signs in elsewhere already stays so; making one external is not an import's.
+        const migration = existing.password_hash === null ? await this.ctx.store.migrationOf(existing.id) : undefined;
+        if (existing.password_hash !== null || migration?.state === 'awaiting') {
+          return { reject: `managed_by external, but user ${existing.id} has a password here or awaits migration` };
+        }
+      } else if (row.secret.kind === 'none' && existing.password_hash === null) reidentified.push({ userId: existing.id, upstream: row.upstream });
       const change = await this.changes(existing, row, now);
       return change ? { update: change } : 'skip';
     };
@@ -342,10 +358,11 @@ export class UserTransfer {
     const named = row.upstream.upstream_username;
     if (named === existing.username) return true;
     if (existing.password_hash !== null) return false;
-    // A user imported to migrate: by the name as imported, or, imported before that was kept, by
-    // the key alone (the re-import that gives it the name the old service knows).
+    // A user imported to migrate, by the name as imported. One imported before that was kept has
+    // only its key, which `ａｌｉｃｅ` or `ALICE` (another person at an old service that tells them
+    // apart) shares: such a row is that user only by its id or by the very name stored.
     const migration = await this.ctx.store.migrationOf(existing.id);
-    return migration?.state === 'awaiting' && (migration.upstream_username === null || migration.upstream_username === named);
+    return migration?.state === 'awaiting' && migration.upstream_username === named;
   }
 
   private async newUser(row: ImportRow, now: number): Promise<UserToCreate> {
@@ -395,13 +412,25 @@ export class UserTransfer {
     for (;;) {
       const page = await this.ctx.store.listUsers({ limit: 1000, afterId });
       if (!page.length) return;
+      // A user without a password is either awaiting migration or signs in elsewhere (SSO); the
+      // row must say which, or the import elsewhere makes the SSO user one the old service's
+      // password for the same name completes.
+      const waiting = await this.ctx.store.migrationsOf(page.filter((u) => u.managed_by === 'external').map((u) => u.id));
+      const migrating = new Map(waiting.filter((m) => m.state === 'awaiting').map((m) => [m.user_id, m]));
       for (const user of page) {
+        // A user awaiting migration goes out with the identifiers the old service knows (as
+        // imported, case kept), which the import elsewhere keeps: the stored key would be asked
+        // about there instead, and an exact-matching old service's `alice` complete our `Alice`.
+        const upstream = migrating.get(user.id);
+        const asImported = (value: string | null | undefined, stored: string | null) =>
+          value && stored !== null && normalizeLogin(value) === stored ? value : stored;
         yield {
           id: user.id,
-          username: user.username,
-          email: user.email,
+          username: asImported(upstream?.upstream_username, user.username)!,
+          email: asImported(upstream?.upstream_email, user.email),
           status: user.status,
           created_at: new Date(user.created_at).toISOString(),
+          ...(user.managed_by === 'external' && !migrating.has(user.id) ? { managed_by: 'external' as const } : {}),
           ...(options.withHashes && user.password_hash ? { password_hash: user.password_hash } : {}),
           ...(user.legacy_id ? { legacy_id: user.legacy_id } : {}),
         };

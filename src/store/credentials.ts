@@ -30,7 +30,27 @@ function storeError(error: unknown, taken: string): unknown {
   return error;
 }
 
+/** The key of the name migration 0007 gives an account set aside by a collision (`COLLISION-<id>`). */
+const SET_ASIDE_KEY = /^collision-\d+$/;
+
+/**
+ * A key two accounts collided on (migration 0007) is held by neither until an operator settles
+ * it, and by no one else meanwhile: a newcomer would hold the name both old accounts answer to.
+ * Refused as taken. (The collisions table only shrinks, so checking first cannot let one through.)
+ */
+async function refuseCollidedKeys(store: Store, users: { username?: string | null; email?: string | null }[], exceptUserId?: number): Promise<void> {
+  const usernames = users.flatMap((u) => (u.username ? [u.username] : []));
+  // Nor the key of a set-aside account's name (`COLLISION-7`): looking that name up, as listings
+  // show it, or checking its password by it, would find the holder of `collision-7` instead.
+  if (usernames.some((name) => SET_ASIDE_KEY.test(name))) throw new UniqueViolation('username reserved for accounts set aside by a collision');
+  const emails = users.flatMap((u) => (u.email ? [u.email] : []));
+  if (await store.anyCollidedKey({ usernames, emails }, exceptUserId)) {
+    throw new UniqueViolation('username or email held by an unsettled collision (latchkey users collisions)');
+  }
+}
+
 export async function insertUser(store: Store, user: UserToCreate): Promise<User> {
+  await refuseCollidedKeys(store, [user]);
   try {
     return await store
       .credentialWriter(KEY)
@@ -45,6 +65,7 @@ export async function insertUser(store: Store, user: UserToCreate): Promise<User
 
 /** Many users in one statement per shape (rows with and without an id); all or none. */
 export async function insertUsers(store: Store, users: UserToCreate[]): Promise<void> {
+  await refuseCollidedKeys(store, users);
   const withId = users.filter((u) => u.id !== undefined);
   const withoutId = users.filter((u) => u.id === undefined);
   try {
@@ -81,6 +102,7 @@ export interface WriteConditions {
  * before; undefined when no row matched the conditions.
  */
 export async function writeCredentials(store: Store, id: number, change: CredentialWrite, when: WriteConditions): Promise<User | undefined> {
+  if (change.username !== undefined || change.email) await refuseCollidedKeys(store, [{ username: change.username, email: change.email }], id);
   const { status, ...rest } = change;
   let query = store
     .credentialWriter(KEY)

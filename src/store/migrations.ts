@@ -157,7 +157,10 @@ function migrations(engine: Engine): Record<string, Migration> {
     // Usernames and emails are stored as the idempotent identity key (src/domain/identity-key.ts), no
     // longer one pass of NFKC + toLowerCase, which two NFC-equal names could pass as two keys.
     '0007_identity_key': {
-      up: (db: Kysely<any>) => rekeyIdentities(db),
+      async up(db: Kysely<any>) {
+        await keepLegacyLoginNames(db);
+        await rekeyIdentities(db);
+      },
     },
     // Ids are JSON numbers, exact only up to 2^53 - 1 (src/core/ids.ts): the store refuses a larger
     // one, imported or handed out after an imported one, rather than let two accounts share a
@@ -184,6 +187,33 @@ function migrations(engine: Engine): Record<string, Migration> {
         await db.schema.createIndex('users_legacy_id').on('users').column('legacy_id').unique().where(sql.ref('legacy_id'), 'is not', null).execute();
       },
     },
+    // Stores rekeyed by 0007 before it kept the names of legacy waiting users (see
+    // keepLegacyLoginNames): those names are lost, so a name is taken as it is now only where
+    // the rekey cannot have changed it; the others wait for a re-import.
+    '0010_legacy_login_names': {
+      async up(db: Kysely<any>) {
+        await legacyLoginNamesTable(db).ifNotExists().execute();
+        for (let afterId = 0; ; ) {
+          const page: { id: number | string; username: string; email: string | null }[] = await db
+            .selectFrom('users as u')
+            .innerJoin('user_migrations as m', 'm.user_id', 'u.id')
+            .select(['u.id', 'u.username', 'u.email'])
+            .where('m.state', '=', 'awaiting')
+            .where('m.upstream_username', 'is', null)
+            .where('u.id', '>', afterId)
+            .where((eb) => eb.not(eb.exists(eb.selectFrom('legacy_login_names as l').select('l.user_id').whereRef('l.user_id', '=', 'u.id'))))
+            .orderBy('u.id')
+            .limit(1000)
+            .execute();
+          if (!page.length) break;
+          afterId = Number(page[page.length - 1].id);
+          await db
+            .insertInto('legacy_login_names')
+            .values(page.map((u) => ({ user_id: u.id, username: unchangedByRekey(u.username), email: u.email === null ? null : unchangedByRekey(u.email) })))
+            .execute();
+        }
+      },
+    },
     // An account may not look like another (UTS #39 skeleton, src/domain/skeleton.ts): each name's
     // and email's skeleton is unique. And an id, once an account's, is never another's: a deleted
     // account's `sub` may still be on file at a relying party.
@@ -194,6 +224,37 @@ function migrations(engine: Engine): Record<string, Migration> {
       },
     },
   };
+}
+
+function legacyLoginNamesTable(db: Kysely<any>) {
+  return db.schema
+    .createTable('legacy_login_names')
+    .addColumn('user_id', 'bigint', (c) => c.primaryKey().references('users.id').onDelete('cascade'))
+    .addColumn('username', 'text')
+    .addColumn('email', 'text');
+}
+
+/**
+ * Before the rekey: the names of users awaiting migration who were imported before the
+ * identifier as the old service knows it was kept, as stored then (NFKC + toLowerCase). The rekey
+ * may change them (`straße` becomes `strasse`, another name even at a case-insensitive old
+ * service), so the name it leaves is not the one to ask the old service about.
+ */
+async function keepLegacyLoginNames(db: Kysely<any>): Promise<void> {
+  await legacyLoginNamesTable(db).execute();
+  await sql`
+    insert into legacy_login_names (user_id, username, email)
+    select u.id, u.username, u.email from users u join user_migrations m on m.user_id = u.id
+    where m.state = 'awaiting' and m.upstream_username is null`.execute(db);
+}
+
+/**
+ * A name as the rekey left it, when no other name stored before could have become it; else null.
+ * Conservative: ASCII without `ss`. (Of every character a name stored before could hold, only `ß`
+ * rekeys to ASCII, as `ss`; test/legacy-login-names.test.ts checks it over all of Unicode.)
+ */
+export function unchangedByRekey(value: string): string | null {
+  return /^[\x20-\x7e]*$/.test(value) && !value.includes('ss') ? value : null;
 }
 
 /**

@@ -108,6 +108,18 @@ export interface DeletedLoginsTable {
   deleted_at: number;
 }
 
+/**
+ * A user awaiting migration who was imported before the identifier as the old service knows it
+ * was kept: its username and email as stored then (NFKC + toLowerCase of the import row), before
+ * migration 0007 rekeyed them (`straße` became `strasse`, another name at the old service). Null
+ * where that is not known. Asked about only if the old service is declared case-insensitive.
+ */
+export interface LegacyLoginNamesTable {
+  user_id: number;
+  username: string | null;
+  email: string | null;
+}
+
 /** Accounts that landed on one identity key when stored names were rekeyed (migration 0007). */
 export interface IdentityCollisionsTable {
   user_id: number;
@@ -146,6 +158,7 @@ export interface Database {
   identity_collisions: IdentityCollisionsTable;
   look_alike_accounts: LookAlikeAccountsTable;
   deleted_user_ids: DeletedUserIdsTable;
+  legacy_login_names: LegacyLoginNamesTable;
 }
 
 /** The tallies' table alone: all the SQL limits (src/limits/sql.ts) are given of a database. */
@@ -161,3 +174,4 @@ export type SigningKeyRow = Selectable<SigningKeysTable>;
 export type UserMigration = Selectable<UserMigrationsTable>;
 export type IdentityCollision = Selectable<IdentityCollisionsTable>;
 export type LookAlikeAccount = Selectable<LookAlikeAccountsTable>;
+export type LegacyLoginNames = Selectable<LegacyLoginNamesTable>;

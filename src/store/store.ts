@@ -8,6 +8,7 @@ import type {
   SigningKeyRow,
   IdentityCollision,
   LookAlikeAccount,
+  LegacyLoginNames,
   TallyDatabase,
   User,
   UserMigration,
@@ -310,6 +311,17 @@ export class Store {
     return this.db.selectFrom('user_migrations').selectAll().where('user_id', '=', userId).executeTakeFirst();
   }
 
+  /** The migration state of each of these users that has one (a page of an export). */
+  async migrationsOf(userIds: number[]): Promise<UserMigration[]> {
+    if (!userIds.length) return [];
+    return this.db.selectFrom('user_migrations').selectAll().where('user_id', 'in', userIds).execute();
+  }
+
+  /** A legacy waiting user's names as stored before the identity key (migrations 0007, 0010). */
+  legacyLoginNamesOf(userId: number): Promise<LegacyLoginNames | undefined> {
+    return this.db.selectFrom('legacy_login_names').selectAll().where('user_id', '=', userId).executeTakeFirst();
+  }
+
   async insertMigrations(rows: UserMigration[]): Promise<void> {
     if (rows.length) await this.db.insertInto('user_migrations').values(rows).execute();
   }
@@ -381,6 +393,22 @@ export class Store {
       .where('user_id', '!=', userId)
       .executeTakeFirst();
     return row !== undefined;
+  }
+
+  /** Whether an unsettled collision holds any of these keys for an account other than `exceptUserId`. */
+  async anyCollidedKey(keys: { usernames: string[]; emails: string[] }, exceptUserId?: number): Promise<boolean> {
+    if (!keys.usernames.length && !keys.emails.length) return false;
+    let query = this.db
+      .selectFrom('identity_collisions')
+      .select('user_id')
+      .where((eb) =>
+        eb.or([
+          ...(keys.usernames.length ? [eb.and([eb('field', '=', 'username'), eb('key', 'in', keys.usernames)])] : []),
+          ...(keys.emails.length ? [eb.and([eb('field', '=', 'email'), eb('key', 'in', keys.emails)])] : []),
+        ]),
+      );
+    if (exceptUserId !== undefined) query = query.where('user_id', '!=', exceptUserId);
+    return (await query.executeTakeFirst()) !== undefined;
   }
 
   async clearCollision(userId: number, field: IdentityCollision['field']): Promise<void> {
