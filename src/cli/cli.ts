@@ -383,6 +383,9 @@ function finish(program: Command, io: Io, state: ProgramState) {
 export async function main(argv: string[], rawIo: Io = processIo): Promise<number> {
   // Everything printed may echo a file's or a user's text: no control character reaches the terminal raw.
   const io: Io = { out: (text) => rawIo.out(forTerminal(text, { keepNewlines: true })), err: (text) => rawIo.err(forTerminal(text, { keepNewlines: true })) };
+  // An error is one line: a newline in what it quotes (a CSV header, a name) is escaped, so a file
+  // cannot print a line of its choosing after ours.
+  const fail = (text: string) => io.err(`latchkey: ${forTerminal(text)}\n`);
   const program = buildProgram(io);
   try {
     await program.parseAsync(argv.length ? argv : ['serve'], { from: 'user' });
@@ -391,19 +394,19 @@ export async function main(argv: string[], rawIo: Io = processIo): Promise<numbe
     // Every commander error is a usage error; help and --version end with code 0.
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     if (error instanceof ConfigError) {
-      io.err(`latchkey: configuration error: ${error.message}\n`);
+      fail(`configuration error: ${error.message}`);
       return 2;
     }
     if (isAuthError(error)) {
-      io.err(`latchkey: ${error.code}: ${error.message}\n`);
+      fail(`${error.code}: ${error.message}`);
       return 1;
     }
     if (error instanceof StartupError || error instanceof KeySecretMismatch) {
-      io.err(`latchkey: ${error.message}\n`);
+      fail(error.message);
       return 1;
     }
     if (error instanceof Refusal || error instanceof TransferFormatError) {
-      io.err(`latchkey: ${error.message}\n`);
+      fail(error.message);
       return 1;
     }
     throw error;
