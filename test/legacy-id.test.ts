@@ -83,10 +83,12 @@ for (const engine of ENGINES) {
         '{"legacy_id": 42, "username": "numeric"}',
         '{"legacy_id": "dup-1", "username": "first-dup"}',
         '{"legacy_id": "dup-1", "username": "second-dup"}',
+        '{"legacy_id": "..", "username": "dot-dot"}',
+        '{"legacy_id": ".", "username": "dot"}',
       ]);
       assert.equal(reply.status, 200, reply.text);
       const rejects = [...reply.body.rejects].sort((a: { line: number }, b: { line: number }) => a.line - b.line);
-      assert.deepEqual(rejects.map((r: { line: number }) => r.line), [1, 2, 3, 4, 5, 6, 8], reply.text);
+      assert.deepEqual(rejects.map((r: { line: number }) => r.line), [1, 2, 3, 4, 5, 6, 8, 9, 10], reply.text);
       assert.match(rejects[0].reason, /legacy_id belongs to another user/);
       assert.equal((await call(`${server.url}/admin/legacy-ids/${BIG}`, { headers: admin })).body.username, 'wide');
       assert.equal((await call(`${server.url}/admin/legacy-ids/dup-1`, { headers: admin })).body.username, 'first-dup');
