@@ -6,9 +6,10 @@
 export const MAX_LEGACY_ID_LENGTH = 64;
 const LEGACY_ID = new RegExp(`^[\\x21-\\x7e]{1,${MAX_LEGACY_ID_LENGTH}}$`);
 
-export const LEGACY_ID_RULE = `1-${MAX_LEGACY_ID_LENGTH} printable ASCII characters without spaces`;
+export const LEGACY_ID_RULE = `1-${MAX_LEGACY_ID_LENGTH} printable ASCII characters without spaces, not \`.\` or \`..\``;
 
 /** The legacy id this text is, or undefined when it is not one. */
 export function parseLegacyId(text: string): string | undefined {
-  return LEGACY_ID.test(text) ? text : undefined;
+  // `.` and `..` are path segments a URL normalizes away: /admin/legacy-ids/.. could not name one.
+  return LEGACY_ID.test(text) && text !== '.' && text !== '..' ? text : undefined;
 }
