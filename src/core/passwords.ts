@@ -53,7 +53,7 @@ export interface HashGateStats {
   waiting: number;
   /** Costly checks run to their end since the start. */
   checked: number;
-  /** Logins refused since the start: their client held its share, or their wait ran out. */
+  /** Logins refused since the start: their client or its network held its share, the queue could not clear in time, or their wait ran out. */
   refused: number;
 }
 
