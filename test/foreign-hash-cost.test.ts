@@ -197,4 +197,49 @@ describe('the gate for costly hashes', () => {
     assert.equal((await verifyPassword(foreign, 'foreign-password', budget, { client: 'late', beforeCheck })).ok, true);
     assert.equal(counted, 1);
   });
+  // INVARIANTS 9 (review 2): many /64s of one network each within its share must not fill the gate
+  // for everyone: a /56 holds at most `networkShare` places, a /48 (an IPv4 /24) twice that.
+  it('the clients of one network hold at most its share together; another network is still served', async () => {
+    const { HashGate } = await import('../src/core/passwords.ts');
+    const { limitKeyOf } = await import('../src/limits/client-key.ts');
+    const gate = new HashGate(1, 2, 10_000, 2);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const client = (address: string) => limitKeyOf(address);
+    // Two /64s of one /56 take its two places; a third /64 of it is refused though its own share is free.
+    const storm = [gate.run(() => held, client('2001:db8:1:1::1')), gate.run(async () => 'queued', client('2001:db8:1:2::1'))];
+    await assert.rejects(gate.run(async () => 'more', client('2001:db8:1:3::1')), { code: 'rate_limited' });
+    // Another /56 of the same /48 has two more places (the /48's four), then the /48 is full too.
+    const sibling = [gate.run(async () => 'a', client('2001:db8:1:100::1')), gate.run(async () => 'b', client('2001:db8:1:200::1'))];
+    await assert.rejects(gate.run(async () => 'more', client('2001:db8:1:300::1')), { code: 'rate_limited' });
+    // IPv4: the /24 holds four places, whichever addresses ask.
+    const v4 = ['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4'].map((ip) => gate.run(async () => ip, client(ip)));
+    await assert.rejects(gate.run(async () => 'more', client('192.0.2.5')), { code: 'rate_limited' });
+    // Another network entirely waits its turn and is served.
+    const victim = gate.run(async () => 'victim', client('2001:db8:2:1::1'));
+    assert.deepEqual(gate.stats(), { running: 1, waiting: 8, checked: 0, refused: 3 });
+    release();
+    assert.equal(await victim, 'victim');
+    await Promise.all([...storm, ...sibling, ...v4]);
+    assert.deepEqual(gate.stats(), { running: 0, waiting: 0, checked: 9, refused: 3 });
+  });
+
+  // INVARIANTS 10 (review 2): while the queue could not clear within the wait, every login is refused
+  // alike, whatever the name's hash (or none), before the check: a timeout would refuse only imported names.
+  it('while the queue could not clear within the wait, every name is refused alike, from any client', async () => {
+    const { verifyPassword, hashPassword, HashGate } = await import('../src/core/passwords.ts');
+    const budget = { maxCost: 20, gate: new HashGate(1, 4, 100) };
+    const foreign = await bcryptHash('foreign-password', 10);
+    const native = await hashPassword('native-password');
+    // One check known to take longer than the wait (the sleep is a lower bound): the mean is past it.
+    await budget.gate.run(() => new Promise((resolve) => setTimeout(resolve, 250)), 'earlier');
+    let release!: () => void;
+    const held = budget.gate.run(() => new Promise<void>((resolve) => (release = resolve)), 'storm');
+    for (const stored of [foreign, native, null]) {
+      await assert.rejects(verifyPassword(stored, 'a-guess', budget, { client: 'fresh' }), { code: 'rate_limited' });
+    }
+    release();
+    await held;
+    for (const stored of [foreign, native, null]) assert.equal((await verifyPassword(stored, 'a-guess', budget, { client: 'fresh' })).ok, false);
+  });
 });

@@ -104,8 +104,7 @@ export class Guard {
   async mayCheckPassword(account: AccountKey, ip: string | undefined): Promise<void> {
     const ipWait = await this.loginIp.peek(`${account}|${clientKey(ip)}`);
     if (ipWait > 0) throw TooManyAttempts('Too many failed attempts; try again later.', ipWait);
-    const accountWait = this.accountWait(await this.loginAccount.tally(account));
-    if (accountWait > 0) throw TooManyAttempts('Too many failed attempts on this account; try again later.', accountWait);
+    await this.refuseWhileAccountDelayed(account);
   }
 
   /**
@@ -113,12 +112,22 @@ export class Guard {
    * burst of concurrent guesses cannot all get through before the first failure is recorded.
    * Called only for a check that runs: a login turned away for capacity (the costly-hash gate)
    * was never checked and counts nothing, so a storm cannot make the victim's retries lock them out.
+   * The account's delay is judged again here, by the same rule as before the wait: a login that
+   * waited at the gate while other guesses were counted must not run past the delay they started.
    */
   async countPasswordCheck(account: AccountKey, ip: string | undefined): Promise<void> {
+    // Before the address's count: a login the account's delay refuses spends nothing of either.
+    await this.refuseWhileAccountDelayed(account);
     // The peek and the count are two steps; racing requests are caught here.
     const raced = await this.loginIp.hit(`${account}|${clientKey(ip)}`);
     if (raced > 0) throw TooManyAttempts('Too many failed attempts; try again later.', raced);
     await this.loginAccount.hit(account);
+  }
+
+  /** The account-wide slowdown: refuses while the growing delay since the last failure runs. */
+  private async refuseWhileAccountDelayed(account: AccountKey): Promise<void> {
+    const accountWait = this.accountWait(await this.loginAccount.tally(account));
+    if (accountWait > 0) throw TooManyAttempts('Too many failed attempts on this account; try again later.', accountWait);
   }
 
   /** A right password clears the failures counted for the account and for this IP. */

@@ -90,7 +90,7 @@ export async function createCore({ config, store, mailer, limits, background, cl
     clock,
     background,
     audit,
-    hashBudget: hashBudget(config.foreignHashMaxCost, config.foreignHashConcurrency, config.foreignHashPerClient),
+    hashBudget: hashBudget(config.foreignHashMaxCost, config.foreignHashConcurrency, config.foreignHashPerClient, undefined, config.foreignHashPerNetwork),
     settings: { passwordMinLength: config.passwordMinLength, publicUrl: config.publicUrl, codeMaxAttempts: config.codeMaxAttempts,
       liveResetCodes: config.resetMailsPerAccountIp + 1,
     },

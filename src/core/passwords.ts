@@ -5,7 +5,8 @@ import { hash, Algorithm } from '@node-rs/argon2';
 import { identityKey } from '../domain/identity-key.ts';
 import { parseHash, verifyHash, type KnownHash } from './hash-formats.ts';
 import { PasswordPolicy, RateLimited } from './errors.ts';
-import { DEFAULT_FOREIGN_HASH_MAX_COST, DEFAULT_FOREIGN_HASH_PER_CLIENT } from '../domain/foreign-hash-cost.ts';
+import { DEFAULT_FOREIGN_HASH_MAX_COST, DEFAULT_FOREIGN_HASH_PER_CLIENT, DEFAULT_FOREIGN_HASH_PER_NETWORK } from '../domain/foreign-hash-cost.ts';
+import { networksOf } from '../limits/client-key.ts';
 
 /** The argon2id parameters of every new hash (OWASP); the bench measures raw hashing with them too. */
 export const ARGON2 = { algorithm: Algorithm.Argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
@@ -52,33 +53,41 @@ export interface HashGateStats {
   waiting: number;
   /** Costly checks run to their end since the start. */
   checked: number;
-  /** Logins refused since the start: their client held its share, or their wait ran out. */
+  /** Logins refused since the start: their client or its network held its share, the queue could not clear in time, or their wait ran out. */
   refused: number;
 }
 
 /** The client of a check that names none: one share for all of them. */
 const ANONYMOUS = '-';
+/** How much each check's duration moves the mean the gate judges its queue by. */
+const MEAN_WEIGHT = 0.2;
 
 /**
- * The gate costly hash checks pass: `limit` run at once, and each client (its limit key: an IPv6
- * client by its /64, src/limits/client-key.ts) holds at most `share` places, running or waiting,
- * each waiting at most `waitMs`. There is no shared queue to fill: a client over its share is
- * refused itself, so one address's storm never refuses another client's login (INVARIANTS 9),
- * and a client waits behind at most the shares of the clients ahead of it, in arrival order.
- * `admit` refuses every login of a client at its share, whatever hash its name has, so a refusal
- * tells nothing of which names are imported (INVARIANTS 10).
+ * The gate costly hash checks pass: `limit` run at once, each waiting at most `waitMs`. Places
+ * (running or waiting) are shared out by nested networks: a client (its limit key: an IPv6 client
+ * by its /64, src/limits/client-key.ts) holds at most `share`, its /56 at most `networkShare`, its
+ * /48 (an IPv4 client's /24) at most twice that. So one holder of many addresses in one network is
+ * refused itself, never another client (INVARIANTS 9), and a client waits behind a bounded number
+ * of places per network ahead of it.
+ * `admit` decides before anything about the name is known, by the client's places and the gate's
+ * own state: it refuses a client at any of its shares, and every client while the queue could not
+ * clear within the wait (judged by the mean check's duration), whatever hash the name has or
+ * whether it exists, so a refusal tells nothing of which names are imported (INVARIANTS 10).
  */
 export class HashGate {
   private running = 0;
   private checked = 0;
   private refusals = 0;
+  /** Mean duration of a check, ms (0 before the first). */
+  private meanMs = 0;
   private readonly waiting: Array<() => void> = [];
-  /** Places (running or waiting) each client holds; a client without one is not in the map. */
+  /** Places (running or waiting) each client and network holds; one without any is not in the map. */
   private readonly held = new Map<string, number>();
   constructor(
     readonly limit: number,
     readonly share: number,
     readonly waitMs: number,
+    readonly networkShare: number = DEFAULT_FOREIGN_HASH_PER_NETWORK,
   ) {}
 
   get inFlight() {
@@ -89,37 +98,53 @@ export class HashGate {
     return { running: this.running, waiting: this.waiting.length, checked: this.checked, refused: this.refusals };
   }
 
-  /** Throws rate_limited, synchronously, when the client already holds its share. */
+  /** Throws rate_limited, synchronously, when the client or a network of it holds its share, or the queue is past its wait. */
   admit(client: string): void {
-    if ((this.held.get(client) ?? 0) >= this.share) throw this.busy();
+    if (this.places(client).some(({ key, share }) => (this.held.get(key) ?? 0) >= share) || this.saturated()) throw this.busy();
   }
 
-  /** Runs `work` when a slot is free; throws rate_limited when the client holds its share or the wait runs out. */
+  /** Runs `work` when a slot is free; throws rate_limited when `admit` refuses or the wait runs out. */
   async run<T>(work: () => Promise<T>, client: string = ANONYMOUS): Promise<T> {
-    // Admission and taking the place are one synchronous step: racing logins of one client cannot all pass.
+    // Admission and taking the places are one synchronous step: racing logins of one client cannot all pass.
     this.admit(client);
-    this.hold(client, 1);
+    const places = this.places(client);
+    for (const { key } of places) this.hold(key, 1);
     try {
       if (this.running >= this.limit) await this.slot();
       else this.running++;
+      const started = performance.now();
       try {
         return await work();
       } finally {
         this.checked++;
+        const took = performance.now() - started;
+        this.meanMs = this.meanMs === 0 ? took : this.meanMs + MEAN_WEIGHT * (took - this.meanMs);
         const next = this.waiting.shift();
         // The slot passes straight to the next waiter (running stays the same), else it frees up.
         if (next) next();
         else this.running--;
       }
     } finally {
-      this.hold(client, -1);
+      for (const { key } of places) this.hold(key, -1);
     }
   }
 
-  private hold(client: string, change: 1 | -1) {
-    const places = (this.held.get(client) ?? 0) + change;
-    if (places > 0) this.held.set(client, places);
-    else this.held.delete(client);
+  /** The places a client's check takes: its own, and one in each network it lies in. */
+  private places(client: string): { key: string; share: number }[] {
+    const networks = networksOf(client).map(({ key, prefix }) => ({ key, share: prefix === 56 ? this.networkShare : 2 * this.networkShare }));
+    return [{ key: client, share: this.share }, ...networks];
+  }
+
+  /** Whether a newcomer would wait past waitMs behind the checks queued now. */
+  private saturated(): boolean {
+    if (this.running < this.limit || !Number.isFinite(this.waitMs)) return false;
+    return Math.ceil((this.waiting.length + 1) / this.limit) * this.meanMs > this.waitMs;
+  }
+
+  private hold(key: string, change: 1 | -1) {
+    const places = (this.held.get(key) ?? 0) + change;
+    if (places > 0) this.held.set(key, places);
+    else this.held.delete(key);
   }
 
   private busy() {
@@ -145,8 +170,14 @@ export class HashGate {
   }
 }
 
-export function hashBudget(maxCost = DEFAULT_FOREIGN_HASH_MAX_COST, concurrency = 1, share = DEFAULT_FOREIGN_HASH_PER_CLIENT, waitMs = 5_000): HashBudget {
-  return { maxCost, gate: new HashGate(concurrency, share, waitMs) };
+export function hashBudget(
+  maxCost = DEFAULT_FOREIGN_HASH_MAX_COST,
+  concurrency = 1,
+  share = DEFAULT_FOREIGN_HASH_PER_CLIENT,
+  waitMs = 5_000,
+  networkShare = DEFAULT_FOREIGN_HASH_PER_NETWORK,
+): HashBudget {
+  return { maxCost, gate: new HashGate(concurrency, share, waitMs, networkShare) };
 }
 
 const defaultBudget = hashBudget();
@@ -155,7 +186,7 @@ const defaultBudget = hashBudget();
  * Where an operator's import compares passwords: one costly check at a time, however long the
  * batch, and never at the login gate (a batch would fill its share, and logins would wait on it).
  */
-const operatorBudget: HashBudget = { maxCost: DEFAULT_FOREIGN_HASH_MAX_COST, gate: new HashGate(1, Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY) };
+const operatorBudget: HashBudget = { maxCost: DEFAULT_FOREIGN_HASH_MAX_COST, gate: new HashGate(1, Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY) };
 
 // Verified against when the user does not exist or has no password, so an unknown
 // username costs the same time as a wrong password and cannot be told apart.

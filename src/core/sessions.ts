@@ -77,6 +77,10 @@ export class Sessions {
     const { guard, store } = this.ctx;
     const loginName = normalizeLogin(typed);
     await guard.admit(request.ip);
+    const client = clientKey(request.ip);
+    // Capacity for a costly check is decided before the name is looked up, by the client and the
+    // gate alone: a refusal for it is the same for an imported, native or unknown name (INVARIANTS 10).
+    this.ctx.hashBudget.gate.admit(client);
     // The holder of a session is checked by its id: its username's key may be another account's
     // (one set aside by a collision, `COLLISION-7`, has the key `collision-7`, which anyone may hold).
     let user =
@@ -87,7 +91,6 @@ export class Sessions {
     // costly-hash gate turned away, which was not checked.
     let counted: Promise<void> | undefined;
     const count = () => (counted ??= guard.countPasswordCheck(account, request.ip));
-    const client = clientKey(request.ip);
     if (typeof by === 'string' && this.migration?.applies(user) && typeof password === 'string') {
       // The old service's check is a check too: a client at its share is refused before it, counting nothing.
       this.ctx.hashBudget.gate.admit(client);

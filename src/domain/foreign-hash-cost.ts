@@ -7,3 +7,5 @@ export const DEFAULT_FOREIGN_HASH_MAX_COST = 20;
 export const FOREIGN_HASH_MAX_COST_CEILING = 100;
 /** Places (costly checks running or waiting) one client holds at the gate by default: two logins of imported users in flight at once. */
 export const DEFAULT_FOREIGN_HASH_PER_CLIENT = 2;
+/** Places an IPv6 /56 holds at the gate by default (a /48, or an IPv4 /24, twice that): two clients' shares. */
+export const DEFAULT_FOREIGN_HASH_PER_NETWORK = 4;

@@ -42,7 +42,7 @@ export class Metrics {
     });
     new Counter({
       name: 'latchkey_costly_hash_checks_total',
-      help: "Logins at the costly-hash gate since the start: checked, or refused (their client held its share, or the wait ran out).",
+      help: "Logins at the costly-hash gate since the start: checked, or refused (their client or its network held its share, the queue could not clear within the wait, or the wait ran out).",
       labelNames: ['outcome'],
       registers: [this.registry],
       collect() {

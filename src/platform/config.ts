@@ -6,7 +6,7 @@
 // (`npm run docs:config`; test/docs.test.ts fails when the README differs).
 import path from 'node:path';
 import { SIGNING_ALGS } from '../domain/signing-algs.ts';
-import { DEFAULT_FOREIGN_HASH_MAX_COST, DEFAULT_FOREIGN_HASH_PER_CLIENT, FOREIGN_HASH_MAX_COST_CEILING } from '../domain/foreign-hash-cost.ts';
+import { DEFAULT_FOREIGN_HASH_MAX_COST, DEFAULT_FOREIGN_HASH_PER_CLIENT, DEFAULT_FOREIGN_HASH_PER_NETWORK, FOREIGN_HASH_MAX_COST_CEILING } from '../domain/foreign-hash-cost.ts';
 import { INSTALL_ROOT } from './install.ts';
 import { API_NAMES, type ApiName } from '../domain/apis.ts';
 import { ConfigError, publicBaseUrl, boolean, directory, either, integer, longSecret, oneOf, text, url, type Parser } from './config-parsers.ts';
@@ -320,6 +320,13 @@ export const SETTINGS = {
     default: DEFAULT_FOREIGN_HASH_PER_CLIENT,
     description:
       "checks of costly hashes one client address (IPv6: its /64) may have running or waiting at once. While it has that many, each further login from it is answered rate-limited, whatever the name (so the answer tells nothing of who was imported), and counts no failed attempt; other clients' logins are never refused for it",
+  }),
+  foreignHashPerNetwork: setting({
+    env: 'LATCHKEY_FOREIGN_HASH_PER_NETWORK',
+    parser: integer({ min: 1, max: 64 }),
+    default: DEFAULT_FOREIGN_HASH_PER_NETWORK,
+    description:
+      "checks of costly hashes the clients of one IPv6 /56 may have running or waiting at once, all together; an IPv6 /48 and an IPv4 /24 may have twice as many. Past it, each further login from that network is answered rate-limited, as past `LATCHKEY_FOREIGN_HASH_PER_CLIENT`, so many addresses of one network cannot fill the gate for everyone else. Every login, whatever its name, is also answered rate-limited while the checks queued could not all start within the 5 s wait",
   }),
   // Checked here: pino would otherwise stop the start with a stack trace.
   logLevel: setting({ env: 'LOG_LEVEL', parser: oneOf(LOG_LEVELS), default: 'info', description: 'how much the log says' }),
