@@ -395,20 +395,11 @@ export class Store {
     return row !== undefined;
   }
 
-  /** Whether an unsettled collision holds any of these keys for an account other than `exceptUserId`. */
-  async anyCollidedKey(keys: { usernames: string[]; emails: string[] }, exceptUserId?: number): Promise<boolean> {
-    if (!keys.usernames.length && !keys.emails.length) return false;
-    let query = this.db
-      .selectFrom('identity_collisions')
-      .select('user_id')
-      .where((eb) =>
-        eb.or([
-          ...(keys.usernames.length ? [eb.and([eb('field', '=', 'username'), eb('key', 'in', keys.usernames)])] : []),
-          ...(keys.emails.length ? [eb.and([eb('field', '=', 'email'), eb('key', 'in', keys.emails)])] : []),
-        ]),
-      );
+  /** The keys unsettled collisions hold, for accounts other than `exceptUserId` (few: the table only shrinks). */
+  async collidedKeys(exceptUserId?: number): Promise<Pick<IdentityCollision, 'field' | 'key'>[]> {
+    let query = this.db.selectFrom('identity_collisions').select(['field', 'key']).distinct();
     if (exceptUserId !== undefined) query = query.where('user_id', '!=', exceptUserId);
-    return (await query.executeTakeFirst()) !== undefined;
+    return query.execute();
   }
 
   async clearCollision(userId: number, field: IdentityCollision['field']): Promise<void> {
