@@ -322,6 +322,11 @@ export class Store {
     return this.db.selectFrom('legacy_login_names').selectAll().where('user_id', '=', userId).executeTakeFirst();
   }
 
+  /** Names of legacy waiting users brought in by an import (a `migration: legacy` row). */
+  async insertLegacyLoginNames(rows: LegacyLoginNames[]): Promise<void> {
+    if (rows.length) await this.db.insertInto('legacy_login_names').values(rows).execute();
+  }
+
   async insertMigrations(rows: UserMigration[]): Promise<void> {
     if (rows.length) await this.db.insertInto('user_migrations').values(rows).execute();
   }
