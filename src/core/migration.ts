@@ -157,18 +157,28 @@ export class LazyMigration {
     if (!this.upstream.caseInsensitive) return null;
     const names = await this.ctx.store.legacyLoginNamesOf(userId);
     const identifier = (this.upstream.loginBy === 'email' ? names?.email : names?.username) ?? null;
-    if (identifier !== null && by === this.upstream.loginBy && typed.toLowerCase() !== identifier) return null;
+    if (identifier !== null && by === this.upstream.loginBy && asciiLowercase(typed) !== identifier) return null;
     return identifier;
   }
 
   /**
    * Whether the old service's `name` stands for the account under its key here: it is its own
-   * key, or (the old service declared case-insensitive) lowercasing alone makes it so. Never a
-   * width or compatibility form, nor a folding beyond lowercase (`ß` → `ss`): even a
-   * case-insensitive old service holds those as other names.
+   * key, or (the old service declared case-insensitive) lowercasing ASCII A-Z alone makes it so.
+   * Never a width or compatibility form, a folding beyond lowercase (`ß` → `ss`), nor a non-ASCII
+   * letter JavaScript lowercases to another (KELVIN SIGN to `k`): even a case-insensitive old
+   * service holds those as other names.
    */
   private standsForItsKey(name: string): boolean {
     const key = normalizeLogin(name);
-    return name === key || (this.upstream.caseInsensitive && name.toLowerCase() === key);
+    return name === key || (this.upstream.caseInsensitive && asciiLowercase(name) === key);
   }
+}
+
+/**
+ * "Up to case", as an old service declared case-insensitive means it: ASCII A-Z only. JavaScript's
+ * toLowerCase maps more (U+212A KELVIN SIGN to `k`, U+212B ANGSTROM SIGN to `å`), names the old
+ * service holds as other people's.
+ */
+function asciiLowercase(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => c.toLowerCase());
 }

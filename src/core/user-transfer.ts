@@ -9,11 +9,12 @@ import type { CoreContext } from './context.ts';
 import { AuthError } from './errors.ts';
 import { parseHash } from './hash-formats.ts';
 import { checkPasswordPolicy, hashPassword, isStoredPassword } from './passwords.ts';
+import { unchangedByRekey } from '../store/migrations.ts';
 import { checkIdentity, lookAlikeReason, normalizeLogin, skeletonsOf } from './users.ts';
 import { createUsers, Credentials, type CredentialChange, type UserToCreate } from './credentials.ts';
 
 /** The fields of an import or export row; anything else in a row is refused. */
-export const TRANSFER_FIELDS = ['id', 'username', 'email', 'password_hash', 'password', 'status', 'created_at', 'legacy_id', 'managed_by'] as const;
+export const TRANSFER_FIELDS = ['id', 'username', 'email', 'password_hash', 'password', 'status', 'created_at', 'legacy_id', 'managed_by', 'migration'] as const;
 const STATUSES: readonly UserStatus[] = ['active', 'disabled', 'force_change_password'];
 const ISO_TIME = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2})?)(\.\d+)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
 
@@ -55,6 +56,11 @@ export interface ExportRow {
   managed_by?: 'external';
   password_hash?: string;
   legacy_id?: string;
+  /**
+   * Only `legacy`: awaiting migration since before Latchkey kept the identifier as the old service
+   * knows it; the username and email are the stored keys, not that identifier.
+   */
+  migration?: 'legacy';
 }
 
 type Secret = { kind: 'hash'; hash: string } | { kind: 'password'; password: string } | { kind: 'none' };
@@ -74,6 +80,11 @@ interface ImportRow {
   external: boolean;
   /** The identifiers as the row gave them (case and form kept): what the old service knows. */
   upstream: { upstream_username: string; upstream_email: string | null };
+  /**
+   * `migration: legacy`: awaiting migration, but the old service's identifier is not known (the
+   * row's names are stored keys): kept legacy here, never asked about by the row's names.
+   */
+  legacy: boolean;
 }
 
 class RowRejected extends Error {}
@@ -172,6 +183,10 @@ export class UserTransfer {
     if (managedBy !== undefined && managedBy !== 'local' && managedBy !== 'external') throw new RowRejected('managed_by must be local or external');
     const external = managedBy === 'external';
     if (external && secret.kind !== 'none') throw new RowRejected('a user managed externally has no password here');
+    const migration = get('migration');
+    if (migration !== undefined && migration !== 'legacy') throw new RowRejected('migration must be legacy');
+    const legacy = migration === 'legacy';
+    if (legacy && (external || secret.kind !== 'none')) throw new RowRejected('migration legacy is for a user awaiting migration: no password, password_hash or managed_by external');
     const createdAt = get('created_at');
     return {
       line: record.line,
@@ -184,6 +199,7 @@ export class UserTransfer {
       legacyId,
       external,
       upstream: { upstream_username: rawUsername, upstream_email: get('email') ?? null },
+      legacy,
     };
   }
 
@@ -314,7 +330,7 @@ export class UserTransfer {
         if (existing.password_hash !== null || migration?.state === 'awaiting') {
           return { reject: `managed_by external, but user ${existing.id} has a password here or awaits migration` };
         }
-      } else if (row.secret.kind === 'none' && existing.password_hash === null) reidentified.push({ userId: existing.id, upstream: row.upstream });
+      } else if (row.secret.kind === 'none' && !row.legacy && existing.password_hash === null) reidentified.push({ userId: existing.id, upstream: row.upstream });
       const change = await this.changes(existing, row, now);
       return change ? { update: change } : 'skip';
     };
@@ -328,7 +344,17 @@ export class UserTransfer {
         await createUsers(tx, inserts);
         if (awaiting.length) {
           const ids = new Map((await tx.usersMatching({ usernames: awaiting.map((r) => r.username), emails: [], ids: [] })).map((u) => [u.username, u.id]));
-          await tx.insertMigrations(awaiting.map((r) => ({ user_id: ids.get(r.username)!, state: 'awaiting' as const, ...r.upstream })));
+          await tx.insertMigrations(
+            awaiting.map((r) => ({ user_id: ids.get(r.username)!, state: 'awaiting' as const, ...(r.legacy ? { upstream_username: null, upstream_email: null } : r.upstream) })),
+          );
+          // A legacy row's names are keys, not what the old service knows: as migration 0010, a
+          // name is kept only where no other name stored before could have become it; the
+          // others wait for a re-import with the identifier.
+          await tx.insertLegacyLoginNames(
+            awaiting
+              .filter((r) => r.legacy)
+              .map((r) => ({ user_id: ids.get(r.username)!, username: unchangedByRekey(r.username), email: r.email === undefined ? null : unchangedByRekey(r.email) })),
+          );
         }
         for (const { userId, upstream } of reidentified) await tx.setUpstreamIdentifiers(userId, upstream);
         for (const { user, credentials, createdAt, legacyId } of updates) {
@@ -422,6 +448,9 @@ export class UserTransfer {
         // imported, case kept), which the import elsewhere keeps: the stored key would be asked
         // about there instead, and an exact-matching old service's `alice` complete our `Alice`.
         const upstream = migrating.get(user.id);
+        // One awaiting since before that identifier was kept has only its key: the row says so,
+        // or the import elsewhere would take the key as the identifier (`alice` asked about for `Alice`).
+        const legacy = upstream !== undefined && upstream.upstream_username === null;
         const asImported = (value: string | null | undefined, stored: string | null) =>
           value && stored !== null && normalizeLogin(value) === stored ? value : stored;
         yield {
@@ -433,6 +462,7 @@ export class UserTransfer {
           ...(user.managed_by === 'external' && !migrating.has(user.id) ? { managed_by: 'external' as const } : {}),
           ...(options.withHashes && user.password_hash ? { password_hash: user.password_hash } : {}),
           ...(user.legacy_id ? { legacy_id: user.legacy_id } : {}),
+          ...(legacy ? { migration: 'legacy' as const } : {}),
         };
       }
       afterId = page[page.length - 1].id;

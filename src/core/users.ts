@@ -240,6 +240,9 @@ export class Users {
     return this.ctx.store.transaction(async (tx) => {
       for (const collision of pending) {
         const given = collision.field === 'username' ? instead.username : instead.email;
+        // The key given back was stored before confusables were refused: checked as any name made here.
+        const confusable = given === undefined ? confusableReason(collision.key, collision.field) : undefined;
+        if (confusable) throw Validation(`${confusable}; settle it with another ${collision.field} (--${collision.field})`, collision.field);
         const key =
           given === undefined
             ? collision.key

@@ -284,7 +284,7 @@ export const SETTINGS = {
     default: false,
     onlyWith: 'LATCHKEY_MIGRATE_FROM',
     description:
-      '`true` declares that the old service matches names case-insensitively (lowercase only; never width, compatibility or `ß`/`ss` forms): users imported before Latchkey kept each user\'s identifier as the old service knows it (they have only the lowercased name) may then be asked about by the name as stored then, and a user not imported may be created at first login from a name that differs from its identity key only by case (`Alice`). Otherwise such users are not migrated until re-imported with `--update`, and only a name that is its own key (`alice`) is created; see "Migrating users"',
+      '`true` declares that the old service matches names case-insensitively, and "case" is ASCII `A`-`Z` only (never width, compatibility or `ß`/`ss` forms, nor a non-ASCII letter such as U+212A KELVIN SIGN, which JavaScript lowercases to `k`): users imported before Latchkey kept each user\'s identifier as the old service knows it (they have only the lowercased name) may then be asked about by the name as stored then, and a user not imported may be created at first login from a name that differs from its identity key only by ASCII case (`Alice`). Otherwise such users are not migrated until re-imported with `--update`, and only a name that is its own key (`alice`) is created; see "Migrating users"',
   }),
   migrateTimeoutMs: setting({
     env: 'LATCHKEY_MIGRATE_TIMEOUT_MS',

@@ -36,7 +36,10 @@ const SET_ASIDE_KEY = /^collision-\d+$/;
 /**
  * A key two accounts collided on (migration 0007) is held by neither until an operator settles
  * it, and by no one else meanwhile: a newcomer would hold the name both old accounts answer to.
- * Refused as taken. (The collisions table only shrinks, so checking first cannot let one through.)
+ * Nor a look-alike of it (same UTS #39 skeleton): the set-aside accounts keep no skeleton, so the
+ * store's unique skeleton cannot refuse `g1ass` while `glass` waits, and settling `glass` would
+ * then be refused as looking like the newcomer. Refused as taken. (The collisions table only
+ * shrinks, so checking first cannot let one through.)
  */
 async function refuseCollidedKeys(store: Store, users: { username?: string | null; email?: string | null }[], exceptUserId?: number): Promise<void> {
   const usernames = users.flatMap((u) => (u.username ? [u.username] : []));
@@ -44,8 +47,13 @@ async function refuseCollidedKeys(store: Store, users: { username?: string | nul
   // show it, or checking its password by it, would find the holder of `collision-7` instead.
   if (usernames.some((name) => SET_ASIDE_KEY.test(name))) throw new UniqueViolation('username reserved for accounts set aside by a collision');
   const emails = users.flatMap((u) => (u.email ? [u.email] : []));
-  if (await store.anyCollidedKey({ usernames, emails }, exceptUserId)) {
-    throw new UniqueViolation('username or email held by an unsettled collision (latchkey users collisions)');
+  if (!usernames.length && !emails.length) return;
+  const collided = await store.collidedKeys(exceptUserId);
+  if (!collided.length) return;
+  const reserved = new Set(collided.map((c) => `${c.field}:${lookAlikeKey(c.key)}`));
+  const wanted = [...usernames.map((name) => `username:${lookAlikeKey(name)}`), ...emails.map((email) => `email:${lookAlikeKey(email)}`)];
+  if (wanted.some((key) => reserved.has(key))) {
+    throw new UniqueViolation('username or email held by an unsettled collision, or looks like one (latchkey users collisions)');
   }
 }
 

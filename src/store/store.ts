@@ -322,6 +322,11 @@ export class Store {
     return this.db.selectFrom('legacy_login_names').selectAll().where('user_id', '=', userId).executeTakeFirst();
   }
 
+  /** Names of legacy waiting users brought in by an import (a `migration: legacy` row). */
+  async insertLegacyLoginNames(rows: LegacyLoginNames[]): Promise<void> {
+    if (rows.length) await this.db.insertInto('legacy_login_names').values(rows).execute();
+  }
+
   async insertMigrations(rows: UserMigration[]): Promise<void> {
     if (rows.length) await this.db.insertInto('user_migrations').values(rows).execute();
   }
@@ -395,20 +400,11 @@ export class Store {
     return row !== undefined;
   }
 
-  /** Whether an unsettled collision holds any of these keys for an account other than `exceptUserId`. */
-  async anyCollidedKey(keys: { usernames: string[]; emails: string[] }, exceptUserId?: number): Promise<boolean> {
-    if (!keys.usernames.length && !keys.emails.length) return false;
-    let query = this.db
-      .selectFrom('identity_collisions')
-      .select('user_id')
-      .where((eb) =>
-        eb.or([
-          ...(keys.usernames.length ? [eb.and([eb('field', '=', 'username'), eb('key', 'in', keys.usernames)])] : []),
-          ...(keys.emails.length ? [eb.and([eb('field', '=', 'email'), eb('key', 'in', keys.emails)])] : []),
-        ]),
-      );
+  /** The keys unsettled collisions hold, for accounts other than `exceptUserId` (few: the table only shrinks). */
+  async collidedKeys(exceptUserId?: number): Promise<Pick<IdentityCollision, 'field' | 'key'>[]> {
+    let query = this.db.selectFrom('identity_collisions').select(['field', 'key']).distinct();
     if (exceptUserId !== undefined) query = query.where('user_id', '!=', exceptUserId);
-    return (await query.executeTakeFirst()) !== undefined;
+    return query.execute();
   }
 
   async clearCollision(userId: number, field: IdentityCollision['field']): Promise<void> {
