@@ -65,6 +65,9 @@ async function main() {
       LATCHKEY_IP_RATE_LIMIT: HIGH,
       LATCHKEY_LOCKOUT_THRESHOLD: HIGH,
       LATCHKEY_ACCOUNT_SLOWDOWN_AFTER: HIGH,
+      // Each storm client comes from a /48 of its own and the native user from elsewhere, as on the
+      // internet: the costly-hash gate shares its places by client network (src/core/passwords.ts).
+      LATCHKEY_TRUST_PROXY: 'true',
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
@@ -96,7 +99,7 @@ async function main() {
 
     const nativeLogin = async () => {
       const started = performance.now();
-      const reply = await post(`${url}/v1/login`, JSON.stringify({ username: 'native', password: 'native-password-1' }));
+      const reply = await post(`${url}/v1/login`, JSON.stringify({ username: 'native', password: 'native-password-1' }), { 'x-forwarded-for': '203.0.113.7' });
       if (reply.status !== 200) throw new Error(`native login: ${reply.status} ${reply.text}`);
       return performance.now() - started;
     };
@@ -114,9 +117,12 @@ async function main() {
     const answers = new Map<number, number>();
     const stormClients = Array.from({ length: STORM }, async (_, i) => {
       const username = i % 2 ? `bcrypt${(i >> 1) % 4}` : `pbkdf2${(i >> 1) % 4}`;
+      const from = { 'x-forwarded-for': `2001:db8:${(i + 1).toString(16)}::1` };
       while (storming) {
-        const reply = await post(`${url}/v1/login`, JSON.stringify({ username, password: 'a-wrong-guess' }));
-        answers.set(reply.status, (answers.get(reply.status) ?? 0) + 1);
+        const status = await post(`${url}/v1/login`, JSON.stringify({ username, password: 'a-wrong-guess' }), from).then((reply) => reply.status, () => 0);
+        answers.set(status, (answers.get(status) ?? 0) + 1);
+        // A refused client tries again soon, not in a busy loop that would load the bench's own core.
+        if (status !== 401) await new Promise((resolve) => setTimeout(resolve, 20));
       }
     });
     await new Promise((resolve) => setTimeout(resolve, 2000)); // the storm fills the queues first
