@@ -10,6 +10,8 @@ import type { Tally, StoreTallies, TallyStore } from './limits.ts';
 import type { TallyDatabase } from '../store/schema.ts';
 import type { Store } from '../store/store.ts';
 import { explainQueries, type QueryPlan } from '../store/explain.ts';
+import { STORE_RETRY_AFTER_SECONDS } from '../store/faults.ts';
+import { DependencyUnavailable } from '../domain/unavailable.ts';
 
 const toTally = (row: { count: number; reset_at: number; last_at: number }): Tally => ({
   count: Number(row.count),
@@ -31,6 +33,9 @@ export function sqlTallies(db: Kysely<TallyDatabase>, close: () => Promise<void>
           reset_at = case when limit_tallies.reset_at <= excluded.last_at then excluded.reset_at else limit_tallies.reset_at end,
           last_at = excluded.last_at
         returning count, reset_at, last_at`.execute(db);
+      // An upsert with RETURNING always answers one row; none means the connection failed under
+      // it (seen when a proxy dropped PostgreSQL's connections under load): the store cannot serve.
+      if (!rows[0]) throw new DependencyUnavailable('store', 'the store answered a tally upsert with no row', STORE_RETRY_AFTER_SECONDS);
       return toTally(rows[0]);
     },
     async get(key, now) {
