@@ -6,7 +6,9 @@ import { CONNECTIONS, OUT, SECONDS, SVG, USERS, WORKERS } from './args.ts';
 import type { StoreRun } from './scenarios.ts';
 
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
-const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(3) : '–');
+// Three decimals, or three significant digits below 0.001 (a login against a hello-world on a
+// loaded machine is 0.0003, not 0.000).
+const ratio = (a: number, b: number) => (b > 0 ? (a / b >= 0.001 || a === 0 ? (a / b).toFixed(3) : (a / b).toPrecision(3)) : '–');
 
 export function table(runs: StoreRun[]): string {
   const lines = [
