@@ -64,7 +64,7 @@ console.log(`shuffled file order, seed ${seed} (replay: ${replay}):\n  ${files.j
 const failed = [];
 for (const [index, file] of files.entries()) {
   console.log(`\n== ${index + 1}/${files.length} ${file}`);
-  const run = spawnSync(process.execPath, [...flags, file], { cwd: ROOT, stdio: 'inherit' });
+  const run = spawnSync(process.execPath, [...flags, file], { cwd: ROOT, stdio: 'inherit', env: { ...process.env, LATCHKEY_TEST_ONE_FILE: '1' } });
   if (run.status !== 0) failed.push(`${file} (${run.signal ?? `exit ${run.status}`})`);
 }
 if (failed.length > 0) {
