@@ -5,10 +5,8 @@
 // reachable by id, until an operator decides").
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Migrator } from 'kysely';
-import { connect } from '../src/store/db.ts';
-import { migrationProvider } from '../src/store/migrations.ts';
 import { ENGINES, ADMIN_TOKEN, freshStore, startServer, post, call, createUser, type FreshStore, type TestServer } from './helpers.ts';
+import { storeAsOf } from './databases.ts';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
@@ -19,24 +17,18 @@ for (const engine of ENGINES) {
     let server: TestServer;
     before(async () => {
       shared = await freshStore(engine);
-      const connection = connect({ databaseUrl: shared.env.DATABASE_URL, dataDir: shared.env.LATCHKEY_DATA_DIR });
-      try {
-        const migrator = new Migrator({ db: connection.db, provider: migrationProvider(connection.engine), allowUnorderedMigrations: true });
-        const { error } = await migrator.migrateTo('0006_lazy_migration_state');
-        if (error) throw error;
+      await storeAsOf(shared.env, '0006_lazy_migration_state', async (db) => {
         // Two accounts the one-pass key told apart, one key now: username `strasse`, email `carol@strasse.example`.
         for (const [username, email] of [
           ['strasse', 'carol@stra\u00DFe.example'],
           ['stra\u00DFe', 'carol@strasse.example'],
         ]) {
-          await connection.db
+          await db
             .insertInto('users')
             .values({ username, email, password_hash: null, status: 'active', managed_by: 'external', created_at: 1, updated_at: 1, password_changed_at: null } as any)
             .execute();
         }
-      } finally {
-        await connection.close();
-      }
+      });
       old = await startServer(engine);
       await createUser(old, { username: 'strasse', email: 'newcomer@example.com', password: 'newcomer-old-password' });
       server = await startServer(engine, { LATCHKEY_MIGRATE_FROM: `roypi+${old.url}` }, shared);

@@ -7,10 +7,8 @@
 // looks like the newcomer's `g1ass`: the squatter keeps the owner from their own name.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Migrator } from 'kysely';
-import { connect } from '../src/store/db.ts';
-import { migrationProvider } from '../src/store/migrations.ts';
 import { ENGINES, freshStore, startServer, post, createUser, type FreshStore, type TestServer } from './helpers.ts';
+import { storeAsOf } from './databases.ts';
 
 for (const engine of ENGINES) {
   describe(`review2: a look-alike of a collided key while it waits to be settled (${engine.name})`, () => {
@@ -19,20 +17,14 @@ for (const engine of ENGINES) {
     let server: TestServer;
     before(async () => {
       shared = await freshStore(engine);
-      const connection = connect({ databaseUrl: shared.env.DATABASE_URL, dataDir: shared.env.LATCHKEY_DATA_DIR });
-      try {
-        const migrator = new Migrator({ db: connection.db, provider: migrationProvider(connection.engine), allowUnorderedMigrations: true });
-        const { error } = await migrator.migrateTo('0006_lazy_migration_state');
-        if (error) throw error;
+      await storeAsOf(shared.env, '0006_lazy_migration_state', async (db) => {
         for (const username of ['glass', 'gla\u00DF']) {
-          await connection.db
+          await db
             .insertInto('users')
             .values({ username, email: null, password_hash: null, status: 'active', managed_by: 'external', created_at: 1, updated_at: 1, password_changed_at: null } as any)
             .execute();
         }
-      } finally {
-        await connection.close();
-      }
+      });
       old = await startServer(engine);
       await createUser(old, { username: 'g1ass', email: 'squatter@example.com', password: 'squatter-old-password' });
       server = await startServer(engine, { LATCHKEY_MIGRATE_FROM: `roypi+${old.url}` }, shared);

@@ -3,10 +3,8 @@
 // name made here (UTS #39), and the operator is told to give another. INVARIANTS 1.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Migrator } from 'kysely';
-import { connect } from '../src/store/db.ts';
-import { migrationProvider } from '../src/store/migrations.ts';
 import { ENGINES, freshStore, startServer, type FreshStore, type TestServer } from './helpers.ts';
+import { storeAsOf } from './databases.ts';
 
 for (const engine of ENGINES) {
   describe(`settling a collision on a mixed-script key (${engine.name})`, () => {
@@ -14,20 +12,14 @@ for (const engine of ENGINES) {
     let server: TestServer;
     before(async () => {
       shared = await freshStore(engine);
-      const connection = connect({ databaseUrl: shared.env.DATABASE_URL, dataDir: shared.env.LATCHKEY_DATA_DIR });
-      try {
-        const migrator = new Migrator({ db: connection.db, provider: migrationProvider(connection.engine), allowUnorderedMigrations: true });
-        const { error } = await migrator.migrateTo('0006_lazy_migration_state');
-        if (error) throw error;
+      await storeAsOf(shared.env, '0006_lazy_migration_state', async (db) => {
         for (const username of ['g\u0430ss', 'g\u0430\u00DF']) {
-          await connection.db
+          await db
             .insertInto('users')
             .values({ username, email: null, password_hash: null, status: 'active', managed_by: 'external', created_at: 1, updated_at: 1, password_changed_at: null } as any)
             .execute();
         }
-      } finally {
-        await connection.close();
-      }
+      });
       server = await startServer(engine, {}, shared);
     });
     after(async () => {
