@@ -6,10 +6,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { identityKey } from '../src/domain/identity-key.ts';
 import { normalizeLogin, checkIdentity } from '../src/core/users.ts';
-import { Migrator } from 'kysely';
-import { connect } from '../src/store/db.ts';
-import { migrationProvider } from '../src/store/migrations.ts';
 import { ENGINES, ADMIN_TOKEN, startServer, freshStore, call, post, createUser, type TestServer } from './helpers.ts';
+import { storeAsOf } from './databases.ts';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 /** What the key was before it was made idempotent: one pass of NFKC and toLowerCase. */
@@ -151,11 +149,7 @@ for (const engine of ENGINES) {
       try {
         // The store as the one-pass key left it: `xJ̌y` was stored as x + j + U+030C + y, NFC-equal to
         // `xǰy`, a second account; `STRAẞE` as `straße`.
-        const connection = connect({ databaseUrl: shared.env.DATABASE_URL, dataDir: shared.env.LATCHKEY_DATA_DIR });
-        try {
-          const migrator = new Migrator({ db: connection.db, provider: migrationProvider(connection.engine), allowUnorderedMigrations: true });
-          const { error } = await migrator.migrateTo('0006_lazy_migration_state');
-          if (error) throw error;
+        await storeAsOf(shared.env, '0006_lazy_migration_state', async (db) => {
           const row = (username: string, email: string | null) => ({
             username, email, password_hash: null, status: 'active', managed_by: 'external', created_at: 1, updated_at: 1, password_changed_at: null,
           });
@@ -166,11 +160,9 @@ for (const engine of ENGINES) {
             ['carol', 'carol@stra\u00DFe.example'],
             ['dave', 'carol@strasse.example'],
           ]) {
-            await connection.db.insertInto('users').values(row(username, email) as any).execute();
+            await db.insertInto('users').values(row(username, email) as any).execute();
           }
-        } finally {
-          await connection.close();
-        }
+        });
         const server = await startServer(engine, {}, shared);
         try {
           const { store, users } = server.core;

@@ -6,14 +6,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Migrator } from 'kysely';
 import { skeleton, lookAlikeKey } from '../src/domain/skeleton.ts';
 import { CONFUSABLES_VERSION } from '../src/domain/confusables-data.ts';
 import { createUser as storeUser, createUsers } from '../src/core/credentials.ts';
 import { UniqueViolation } from '../src/store/store.ts';
-import { connect } from '../src/store/db.ts';
-import { migrationProvider } from '../src/store/migrations.ts';
 import { ENGINES, ADMIN_TOKEN, startServer, freshStore, call, post, createUser, type TestServer } from './helpers.ts';
+import { storeAsOf } from './databases.ts';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
@@ -157,11 +155,7 @@ for (const engine of ENGINES) {
     it('a store from before: skeletons filled in, existing look-alikes kept and listed, deleted ids recovered from the audit trail', async () => {
       const shared = await freshStore(engine);
       try {
-        const connection = connect({ databaseUrl: shared.env.DATABASE_URL, dataDir: shared.env.LATCHKEY_DATA_DIR });
-        try {
-          const migrator = new Migrator({ db: connection.db, provider: migrationProvider(connection.engine), allowUnorderedMigrations: true });
-          const { error } = await migrator.migrateTo('0006_lazy_migration_state');
-          if (error) throw error;
+        await storeAsOf(shared.env, '0006_lazy_migration_state', async (db) => {
           const row = (username: string, email: string | null) => ({
             username, email, password_hash: null, status: 'active', managed_by: 'external', created_at: 1, updated_at: 1, password_changed_at: null,
           });
@@ -174,13 +168,11 @@ for (const engine of ENGINES) {
             ['x\u01F0y', null],
             ['xj\u030Cy', null],
           ] as [string, string | null][]) {
-            await connection.db.insertInto('users').values(row(username, email) as any).execute();
+            await db.insertInto('users').values(row(username, email) as any).execute();
           }
           // User 9 was deleted before tombstones: its audit events remain.
-          await connection.db.insertInto('audit_events').values({ at: 1, user_id: 9, kind: 'user_created', ip: null, detail: null } as any).execute();
-        } finally {
-          await connection.close();
-        }
+          await db.insertInto('audit_events').values({ at: 1, user_id: 9, kind: 'user_created', ip: null, detail: null } as any).execute();
+        });
         const server = await startServer(engine, {}, shared);
         try {
           const { store, users } = server.core;
