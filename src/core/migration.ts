@@ -119,9 +119,10 @@ export class LazyMigration {
         // A claim of the old service that someone here holds already is dropped, not a failure:
         // an unverified address squatted here must not keep the real user from migrating.
         // So is one that looks like another account's (the same UTS #39 skeleton).
-        const taken = async (address: string) =>
-          (await tx.userByEmail(address)) !== undefined || (await tx.usersLookingLike({ usernames: [], emails: skeletonsOf(names).emails })).length > 0;
-        const email = names.email !== null && (await taken(names.email)) ? null : names.email;
+        const emailTaken =
+          names.email !== null &&
+          ((await tx.userByEmail(names.email)) !== undefined || (await tx.usersLookingLike({ usernames: [], emails: skeletonsOf(names).emails })).length > 0);
+        const email = emailTaken ? null : names.email;
         if (by === 'email' && email === null) return undefined; // the login's own key was taken meanwhile
         if (await tx.userByUsername(names.username)) return undefined;
         const created = await createUser(tx, {
